@@ -1,0 +1,149 @@
+"""Point-cloud geometry: normalisation, rotations, PCA canonicalisation, augmentation.
+
+Every function is pure, float32 and batched over any leading axes: a cloud is
+`[..., N, 3]` and points are row vectors, so a rotation `R` acts as `points @ R`.
+Random functions take a key and draw independent parameters per cloud.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+# Reference augmentation parameters (authors' provider.py).
+SCALE_RANGE = (0.8, 1.25)
+JITTER_SIGMA, JITTER_CLIP = 0.01, 0.05
+PERTURB_SIGMA, PERTURB_CLIP = 0.06, 0.18
+
+
+def normalize_to_unit_sphere(points: jax.Array) -> jax.Array:
+  """Centres each cloud and scales it into the unit sphere, as the reference.
+
+  `p -= mean(p); p /= max_n |p_n| + 1e-4` (the 1e-4 keeps a one-point cloud finite).
+
+  Args:
+    points: [..., N, 3].
+  Returns:
+    [..., N, 3] float32.
+  """
+  points = jnp.asarray(points, jnp.float32)
+  centred = points - points.mean(axis=-2, keepdims=True)
+  radius = jnp.linalg.norm(centred, axis=-1).max(axis=-1)[..., None, None]
+  return centred / (radius + 1e-4)
+
+
+def random_rotation(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+  """Uniformly random rotation matrices (Haar measure on SO(3)).
+
+  A normalised 4-d Gaussian is a uniform unit quaternion, and the quaternion to
+  matrix map pushes it forward to the uniform distribution on SO(3).
+
+  Args:
+    key: PRNG key.
+    shape: leading batch shape.
+  Returns:
+    [*shape, 3, 3] float32 orthonormal matrices with determinant +1.
+  """
+  q = jax.random.normal(key, (*shape, 4), jnp.float32)
+  w, x, y, z = jnp.moveaxis(q / jnp.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
+  rows = [
+      [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+      [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+  ]
+  return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def pca_canonicalize(points: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Projects each centred cloud onto its principal axes, largest variance first.
+
+  PCA is rotation-equivariant: for a rotation R, `pca(P @ R)` equals `pca(P)` up to
+  the sign of each axis (8 possible views); `rotator` removes that ambiguity.
+  Degenerate clouds (repeated eigenvalues, a single point, all points equal) give
+  some orthonormal basis and finite output, never NaN. Not meant to be
+  differentiated (eigenvector gradients are singular at repeated eigenvalues).
+
+  Args:
+    points: [..., N, 3].
+  Returns:
+    canonical: [..., N, 3], `(points - mean) @ basis`.
+    basis: [..., 3, 3], eigenvectors of the covariance as columns.
+    eigenvalues: [..., 3], the variances along those axes, descending.
+  """
+  points = jnp.asarray(points, jnp.float32)
+  centred = points - points.mean(axis=-2, keepdims=True)
+  cov = jnp.einsum('...ni,...nj->...ij', centred, centred) / points.shape[-2]
+  eigenvalues, basis = jnp.linalg.eigh(cov)  # ascending
+  eigenvalues, basis = eigenvalues[..., ::-1], basis[..., :, ::-1]
+  return centred @ basis, basis, eigenvalues
+
+
+def random_scale(key: jax.Array, points: jax.Array,
+                 low: float = SCALE_RANGE[0], high: float = SCALE_RANGE[1]) -> jax.Array:
+  """Scales each cloud by a factor drawn from U(low, high). points: [..., N, 3]."""
+  scale = jax.random.uniform(key, points.shape[:-2], points.dtype, low, high)
+  return points * scale[..., None, None]
+
+
+def jitter(key: jax.Array, points: jax.Array,
+           sigma: float = JITTER_SIGMA, clip: float = JITTER_CLIP) -> jax.Array:
+  """Adds per-point noise N(0, sigma^2) clipped to +-clip. points: [..., N, 3]."""
+  noise = sigma * jax.random.normal(key, points.shape, points.dtype)
+  return points + jnp.clip(noise, -clip, clip)
+
+
+def euler_rotation(angles: jax.Array) -> jax.Array:
+  """Rotation `Rz @ Ry @ Rx` from angles (x, y, z). angles: [..., 3] -> [..., 3, 3]."""
+  c, s = jnp.cos(angles), jnp.sin(angles)
+  one, zero = jnp.ones_like(c[..., 0]), jnp.zeros_like(c[..., 0])
+
+  def mat(rows):
+    return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+
+  rx = mat([[one, zero, zero], [zero, c[..., 0], -s[..., 0]], [zero, s[..., 0], c[..., 0]]])
+  ry = mat([[c[..., 1], zero, s[..., 1]], [zero, one, zero], [-s[..., 1], zero, c[..., 1]]])
+  rz = mat([[c[..., 2], -s[..., 2], zero], [s[..., 2], c[..., 2], zero], [zero, zero, one]])
+  return rz @ ry @ rx
+
+
+def rotate_perturbation(key: jax.Array, points: jax.Array,
+                        sigma: float = PERTURB_SIGMA, clip: float = PERTURB_CLIP) -> jax.Array:
+  """Rotates each cloud by small angles N(0, sigma^2) clipped to +-clip per axis.
+
+  points: [..., N, 3] -> [..., N, 3].
+  """
+  angles = jnp.clip(sigma * jax.random.normal(key, (*points.shape[:-2], 3), points.dtype),
+                    -clip, clip)
+  return points @ euler_rotation(angles)
+
+
+def augment(key: jax.Array, points: jax.Array) -> jax.Array:
+  """The reference training augmentation: scale, then jitter, then small rotation.
+
+  points: [..., N, 3] -> [..., N, 3].
+  """
+  k_scale, k_jitter, k_rot = jax.random.split(key, 3)
+  points = random_scale(k_scale, points)
+  points = jitter(k_jitter, points)
+  return rotate_perturbation(k_rot, points)
+
+
+def subsample(key: jax.Array, points: jax.Array, num_points: int) -> jax.Array:
+  """Keeps `num_points` distinct random points of each cloud (own draw per cloud).
+
+  Args:
+    key: PRNG key.
+    points: [..., N, 3] with N >= num_points.
+    num_points: static number of points to keep.
+  Returns:
+    [..., num_points, 3].
+  """
+  n = points.shape[-2]
+  if not 0 < num_points <= n:
+    raise ValueError(f'subsample: cannot keep {num_points} of {n} points; '
+                     f'ask for 1..{n} points.')
+  batch = points.shape[:-2]
+  # Sorting i.i.d. uniforms gives each cloud its own random permutation.
+  scores = jax.random.uniform(key, (*batch, n))
+  idx = jnp.argsort(scores, axis=-1)[..., :num_points]
+  return jnp.take_along_axis(points, idx[..., None], axis=-2)

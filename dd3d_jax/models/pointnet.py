@@ -1,0 +1,98 @@
+"""PointNets of the reference: the lightweight classifier and the part segmenter.
+
+Points are `[B, N, 3]` rows; a 1x1 convolution is a Dense layer over the last
+axis, so Flax kernels are (in, out), the transpose of PyTorch's (out, in, 1).
+Initialisation is PyTorch's default for Conv1d/Linear: W, b ~ U(+-1/sqrt(fan_in)).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dd3d_jax.initializers import torch_default
+
+FEATURE_DIM = 1024
+
+
+def torch_dense(features: int, fan_in: int, name: str) -> nn.Dense:
+  """A Dense layer initialised like PyTorch's Linear/Conv1d(kernel 1)."""
+  init = torch_default(fan_in)
+  return nn.Dense(features, kernel_init=init, bias_init=init, name=name)
+
+
+def instance_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
+  """InstanceNorm1d without affine or running statistics, over the points axis.
+
+  x: [..., N, C] -> [..., N, C], each (cloud, channel) standardised over N with
+  the biased variance, as `torch.nn.InstanceNorm1d(C)`.
+  """
+  mean = x.mean(axis=-2, keepdims=True)
+  centred = x - mean
+  var = jnp.square(centred).mean(axis=-2, keepdims=True)
+  return centred * jax.lax.rsqrt(var + eps)
+
+
+class PointNetCls(nn.Module):
+  """The lightweight classification PointNet (no T-Net) used for distillation.
+
+  conv 3->64->128->1024, each followed by InstanceNorm (ReLU after the first two),
+  max-pool over points, Linear 1024 -> num_classes.
+  """
+  num_classes: int
+
+  def setup(self):
+    self.conv1 = torch_dense(64, 3, 'conv1')
+    self.conv2 = torch_dense(128, 64, 'conv2')
+    self.conv3 = torch_dense(FEATURE_DIM, 128, 'conv3')
+    self.classifier = torch_dense(self.num_classes, FEATURE_DIM, 'classifier')
+
+  def embed(self, points: jax.Array) -> jax.Array:
+    """The global feature. points: [B, N, 3] -> [B, 1024]."""
+    x = jax.nn.relu(instance_norm(self.conv1(points)))
+    x = jax.nn.relu(instance_norm(self.conv2(x)))
+    x = instance_norm(self.conv3(x))
+    return x.max(axis=-2)
+
+  def __call__(self, points: jax.Array) -> jax.Array:
+    """Class logits. points: [B, N, 3] -> [B, num_classes]."""
+    return self.classifier(self.embed(points))
+
+
+class PointNetSeg(nn.Module):
+  """The reference part-segmentation PointNet (BatchNorm trunk).
+
+  Per point: [global max feature (1024), one-hot shape class, x1 (64), x2 (128)]
+  -> Linear -> num_parts logits. BatchNorm matches PyTorch's (momentum 0.1,
+  eps 1e-5, affine) except that running variances use the biased estimate.
+  """
+  num_parts: int = 50
+  num_shape_classes: int = 16
+
+  @nn.compact
+  def __call__(self, points: jax.Array, shape_labels: jax.Array, train: bool) -> jax.Array:
+    """Part logits.
+
+    Args:
+      points: [B, N, 3].
+      shape_labels: [B] int shape class.
+      train: use batch statistics (and update `batch_stats`) if True, else the
+        running averages.
+    Returns:
+      [B, N, num_parts].
+    """
+    def bn(name):
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
+
+    x1 = jax.nn.relu(bn('bn1')(torch_dense(64, 3, 'conv1')(points)))
+    x2 = jax.nn.relu(bn('bn2')(torch_dense(128, 64, 'conv2')(x1)))
+    x3 = bn('bn3')(torch_dense(FEATURE_DIM, 128, 'conv3')(x2))
+    n = points.shape[-2]
+    glob = jnp.concatenate(
+        [x3.max(axis=-2), jax.nn.one_hot(shape_labels, self.num_shape_classes, dtype=x3.dtype)],
+        axis=-1)
+    feat = jnp.concatenate(
+        [jnp.broadcast_to(glob[:, None, :], (*glob.shape[:1], n, glob.shape[-1])), x1, x2], axis=-1)
+    fan_in = FEATURE_DIM + self.num_shape_classes + 64 + 128
+    return torch_dense(self.num_parts, fan_in, 'classifier')(feat)

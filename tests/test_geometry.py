@@ -1,0 +1,152 @@
+"""Properties of dd3d_jax.geometry: exact reference formulas, SO(3), PCA, augmentation."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dd3d_jax import geometry
+
+
+def anisotropic_cloud(key, batch=(), n=256, scales=(3.0, 2.0, 1.0)):
+  """A Gaussian cloud with clearly distinct principal variances, randomly oriented."""
+  k1, k2 = jax.random.split(key)
+  pts = jax.random.normal(k1, (*batch, n, 3)) * jnp.asarray(scales)
+  return pts @ geometry.random_rotation(k2, batch)
+
+
+def test_normalize_matches_reference_formula():
+  pts = np.random.default_rng(0).normal(size=(2, 5, 64, 3)).astype(np.float32) * 3 + 1
+  out = np.asarray(geometry.normalize_to_unit_sphere(pts))
+  ref = pts - pts.mean(axis=-2, keepdims=True)
+  ref = ref / (np.linalg.norm(ref, axis=-1).max(axis=-1)[..., None, None] + 1e-4)
+  np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+  assert out.dtype == np.float32
+  np.testing.assert_allclose(out.mean(axis=-2), 0, atol=1e-6)
+  assert np.linalg.norm(out, axis=-1).max() < 1.0
+
+
+def test_normalize_single_point_is_finite():
+  out = geometry.normalize_to_unit_sphere(jnp.ones((1, 3)))
+  assert np.all(np.isfinite(out)) and np.allclose(out, 0)
+
+
+def test_random_rotation_is_special_orthogonal():
+  r = geometry.random_rotation(jax.random.key(0), (500,))
+  chex.assert_shape(r, (500, 3, 3))
+  np.testing.assert_allclose(np.asarray(r @ jnp.swapaxes(r, -1, -2)),
+                             np.broadcast_to(np.eye(3), (500, 3, 3)), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(jnp.linalg.det(r)), 1.0, atol=1e-5)
+
+
+def test_random_rotation_is_uniform():
+  # Haar measure: E[R] = 0 and E[R_ij^2] = 1/3 for every entry.
+  r = np.asarray(geometry.random_rotation(jax.random.key(1), (20000,)))
+  np.testing.assert_allclose(r.mean(axis=0), 0, atol=0.02)
+  np.testing.assert_allclose((r ** 2).mean(axis=0), 1 / 3, atol=0.02)
+  # The image of a fixed axis is uniform on the sphere: its z-coordinate is U(-1, 1).
+  z = r[:, 2, 2]
+  np.testing.assert_allclose(np.histogram(z, bins=4, range=(-1, 1))[0] / len(z), 0.25, atol=0.02)
+
+
+def test_pca_orders_axes_and_reconstructs():
+  pts = anisotropic_cloud(jax.random.key(2), batch=(4,))
+  canon, basis, eig = geometry.pca_canonicalize(pts)
+  chex.assert_shape((canon, basis, eig), ((4, 256, 3), (4, 3, 3), (4, 3)))
+  assert np.all(np.diff(np.asarray(eig), axis=-1) <= 0)
+  np.testing.assert_allclose(np.asarray(basis @ jnp.swapaxes(basis, -1, -2)),
+                             np.broadcast_to(np.eye(3), (4, 3, 3)), atol=1e-5)
+  recon = canon @ jnp.swapaxes(basis, -1, -2) + pts.mean(axis=-2, keepdims=True)
+  np.testing.assert_allclose(np.asarray(recon), np.asarray(pts), atol=1e-4)
+  # Canonical coordinates are uncorrelated, with the eigenvalues as variances.
+  cov = np.einsum('bni,bnj->bij', np.asarray(canon), np.asarray(canon)) / 256
+  np.testing.assert_allclose(cov, np.asarray(jax.vmap(jnp.diag)(eig)), atol=1e-4)
+
+
+def test_pca_is_rotation_equivariant_up_to_axis_signs():
+  pts = anisotropic_cloud(jax.random.key(3))
+  canon, _, eig = geometry.pca_canonicalize(pts)
+  for r in geometry.random_rotation(jax.random.key(4), (8,)):
+    canon_r, _, eig_r = geometry.pca_canonicalize(pts @ r)
+    np.testing.assert_allclose(np.abs(canon_r), np.abs(canon), atol=1e-4)
+    np.testing.assert_allclose(eig_r, eig, rtol=1e-4)
+
+
+@pytest.mark.parametrize('cloud', [
+    np.zeros((1, 3)),                                   # one point
+    np.ones((32, 3)),                                   # all points equal
+    np.stack([np.linspace(-1, 1, 32)] * 3, axis=-1),    # collinear
+    np.array([[1., 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]),  # isotropic
+])
+def test_pca_degenerate_clouds_are_finite(cloud):
+  canon, basis, eig = geometry.pca_canonicalize(jnp.asarray(cloud, jnp.float32))
+  for x in (canon, basis, eig):
+    assert np.all(np.isfinite(np.asarray(x)))
+  np.testing.assert_allclose(np.asarray(basis @ basis.T), np.eye(3), atol=1e-5)
+
+
+def test_euler_rotation_matches_reference_product():
+  angles = np.array([0.1, -0.05, 0.17], np.float32)
+  cx, cy, cz = np.cos(angles)
+  sx, sy, sz = np.sin(angles)
+  rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+  ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+  rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+  np.testing.assert_allclose(np.asarray(geometry.euler_rotation(jnp.asarray(angles))),
+                             rz @ ry @ rx, atol=1e-6)
+
+
+def test_augmentations_respect_reference_ranges():
+  pts = anisotropic_cloud(jax.random.key(5), batch=(2000,), n=16)
+  key = jax.random.key(6)
+  scaled = geometry.random_scale(key, pts)
+  ratio = np.asarray(scaled[:, 0, 0] / pts[:, 0, 0])
+  assert 0.8 <= ratio.min() < 0.82 and 1.23 < ratio.max() <= 1.25
+  noise = np.asarray(geometry.jitter(key, pts) - pts)
+  assert np.abs(noise).max() <= 0.05 + 1e-6
+  assert 0.0085 < noise.std() < 0.0105  # clipping at 5 sigma barely changes sigma=0.01
+  rotated = geometry.rotate_perturbation(key, pts)
+  np.testing.assert_allclose(np.linalg.norm(rotated, axis=-1), np.linalg.norm(pts, axis=-1),
+                             rtol=1e-4)
+  # Rotation angle of each cloud is at most sqrt(3) * 0.18 rad.
+  cos = np.sum(np.asarray(rotated) * np.asarray(pts), -1) / np.sum(np.asarray(pts) ** 2, -1)
+  assert np.arccos(np.clip(cos, -1, 1)).max() <= np.sqrt(3) * 0.18 + 1e-3
+  out = geometry.augment(key, pts)
+  chex.assert_shape(out, pts.shape)
+  assert not np.allclose(out, pts)
+
+
+def test_augment_draws_independently_per_cloud():
+  pts = jnp.tile(anisotropic_cloud(jax.random.key(7), n=16)[None], (4, 1, 1))
+  out = np.asarray(geometry.augment(jax.random.key(8), pts))
+  assert not np.allclose(out[0], out[1])
+
+
+def test_subsample_keeps_distinct_points_of_each_cloud():
+  pts = jnp.arange(2 * 3 * 100 * 3, dtype=jnp.float32).reshape(2, 3, 100, 3)
+  out = geometry.subsample(jax.random.key(9), pts, 40)
+  chex.assert_shape(out, (2, 3, 40, 3))
+  for b in range(2):
+    for c in range(3):
+      rows = {tuple(p) for p in np.asarray(out[b, c])}
+      assert len(rows) == 40 and rows <= {tuple(p) for p in np.asarray(pts[b, c])}
+  point_index = (np.asarray(out[..., 0]) / 3).astype(int) % 100
+  assert not np.array_equal(point_index[0, 0], point_index[0, 1])  # own draw per cloud
+
+
+def test_subsample_rejects_too_many_points():
+  with pytest.raises(ValueError, match='cannot keep 200 of 100'):
+    geometry.subsample(jax.random.key(0), jnp.zeros((100, 3)), 200)
+
+
+def test_jitted_geometry_traces_once():
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def pipeline(key, pts):
+    k1, k2 = jax.random.split(key)
+    canon, _, _ = geometry.pca_canonicalize(geometry.normalize_to_unit_sphere(pts))
+    return geometry.subsample(k2, geometry.augment(k1, canon), 32)
+
+  for seed in range(3):
+    pipeline(jax.random.key(seed), jax.random.normal(jax.random.key(seed), (4, 64, 3)))

@@ -1,0 +1,94 @@
+"""PointNets: reference init and norms, permutation invariance, the rotator wrapper."""
+
+import itertools
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dd3d_jax import models, rotator
+from dd3d_jax.models import pointnet
+
+
+def test_instance_norm_matches_numpy():
+  x = np.random.default_rng(0).normal(size=(2, 50, 7)).astype(np.float32) * 3 + 2
+  ref = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+  np.testing.assert_allclose(np.asarray(pointnet.instance_norm(jnp.asarray(x))), ref, atol=1e-5)
+
+
+def test_classifier_shapes_init_and_embedding():
+  clf = models.make_classifier('pointnet', 7)
+  params = clf.init(jax.random.key(0))
+  fans = {'conv1': 3, 'conv2': 64, 'conv3': 128, 'classifier': 1024}
+  for name, fan_in in fans.items():
+    for leaf in params['net'][name].values():  # PyTorch default U(+-1/sqrt(fan_in))
+      assert np.abs(np.asarray(leaf)).max() <= 1 / math.sqrt(fan_in)
+  chex.assert_shape(params['net']['conv3']['kernel'], (128, 1024))
+  pts = jax.random.normal(jax.random.key(1), (5, 64, 3))
+  chex.assert_shape(clf.apply(params, pts), (5, 7))
+  chex.assert_shape(clf.embed(params, pts), (5, 1024))
+  logits = params['net']['classifier']['kernel'].T @ clf.embed(params, pts).T
+  np.testing.assert_allclose(np.asarray(clf.apply(params, pts)),
+                             np.asarray(logits.T + params['net']['classifier']['bias']),
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_classifier_is_invariant_to_point_order():
+  clf = models.make_classifier('pointnet', 4)
+  params = clf.init(jax.random.key(0))
+  pts = jax.random.normal(jax.random.key(1), (2, 100, 3))
+  perm = jax.random.permutation(jax.random.key(2), 100)
+  np.testing.assert_allclose(np.asarray(clf.apply(params, pts[:, perm])),
+                             np.asarray(clf.apply(params, pts)), rtol=1e-5, atol=1e-5)
+
+
+def test_rotator_wrapped_classifier_ignores_axis_signs():
+  clf = models.make_classifier('pointnet', 4, rotator.SignRotator())
+  bare = models.make_classifier('pointnet', 4)
+  params = clf.init(jax.random.key(0))
+  pts = jax.random.normal(jax.random.key(1), (3, 64, 3)) * jnp.array([1.0, 0.6, 0.3])
+  ref = np.asarray(clf.apply(params, pts))
+  flipped = [np.asarray(clf.apply(params, pts * jnp.array(s, jnp.float32)))
+             for s in itertools.product([1, -1], repeat=3)]
+  for out in flipped:
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+  assert not np.allclose(bare.apply(params, pts * jnp.array([-1.0, 1, 1])), bare.apply(params, pts))
+
+
+def test_unknown_architecture():
+  with np.testing.assert_raises_regex(ValueError, "unknown architecture 'resnet'"):
+    models.make_classifier('resnet', 3)
+
+
+def test_segmentation_pointnet():
+  net = pointnet.PointNetSeg()
+  pts = jax.random.normal(jax.random.key(0), (4, 32, 3))
+  labels = jnp.array([0, 3, 15, 7])
+  variables = net.init(jax.random.key(1), pts, labels, train=False)
+  chex.assert_shape(variables['params']['classifier']['kernel'], (1024 + 16 + 64 + 128, 50))
+  logits, updates = net.apply(variables, pts, labels, train=True, mutable=['batch_stats'])
+  chex.assert_shape(logits, (4, 32, 50))
+  # Training mode updates running statistics with momentum 0.1 (PyTorch's default).
+  conv1 = pts @ variables['params']['conv1']['kernel'] + variables['params']['conv1']['bias']
+  np.testing.assert_allclose(np.asarray(updates['batch_stats']['bn1']['mean']),
+                             0.1 * np.asarray(conv1.mean(axis=(0, 1))), rtol=1e-4, atol=1e-6)
+  eval_logits = net.apply(variables, pts, labels, train=False)
+  chex.assert_shape(eval_logits, (4, 32, 50))
+  # The shape class is an input: changing it changes every point's logits.
+  other = net.apply(variables, pts, jnp.array([1, 3, 15, 7]), train=False)
+  assert not np.allclose(other[0], eval_logits[0]) and np.allclose(other[1:], eval_logits[1:])
+
+
+def test_classifier_traces_once():
+  clf = models.make_classifier('pointnet', 3, rotator.SignRotator())
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def f(params, x):
+    return clf.apply(params, x)
+
+  params = clf.init(jax.random.key(0))
+  for seed in range(3):
+    f(params, jax.random.normal(jax.random.key(seed), (2, 32, 3)))
