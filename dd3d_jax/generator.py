@@ -33,7 +33,12 @@ Params = Any
 
 
 class ModulatedSiren(nn.Module):
-  """Class-modulated SIREN generator. Call as `apply({'params': p}, noise, indices)`.
+  """Class-modulated SIREN generator.
+
+  The module maps noise and latent codes (rows of the embedding table) to points;
+  the table itself is the 'embedding' entry of the generator's parameter pytree,
+  handled by `init_params` and `generate`. Splitting the lookup out lets a caller
+  differentiate one class's rows without materialising a full-table gradient.
 
   Attributes:
     num_classes: K.
@@ -54,18 +59,16 @@ class ModulatedSiren(nn.Module):
   out_dim: int = 3
 
   @nn.compact
-  def __call__(self, noise: jax.Array, indices: jax.Array) -> jax.Array:
-    """Generates clouds.
+  def __call__(self, noise: jax.Array, latents: jax.Array) -> jax.Array:
+    """Generates clouds from latent codes.
 
     Args:
       noise: [B, N, 1] values in [0, 1).
-      indices: [B] int rows of the embedding (synthetic cloud ids).
+      latents: [B, hidden] embedding rows of the clouds to generate.
     Returns:
       [B, N, out_dim] points in (-1, 1).
     """
-    emb = self.param('embedding', nn.initializers.normal(1.0),
-                     (self.num_classes * self.cpc, self.hidden))
-    mod = jax.nn.relu(emb[indices])
+    mod = jax.nn.relu(latents)
     mods = [mod]
     for l in range(self.num_layers - 1):
       init = torch_default(self.hidden)
@@ -91,14 +94,29 @@ class ModulatedSiren(nn.Module):
 
 
 def init_params(module: ModulatedSiren, key: jax.Array) -> Params:
-  """Fresh generator parameters with the reference initialisation."""
-  return module.init(key, jnp.zeros((1, 1, 1), jnp.float32), jnp.zeros((1,), jnp.int32))['params']
+  """Fresh generator parameters with the reference initialisation.
+
+  Returns:
+    {'embedding': [K * cpc, hidden] ~ N(0, 1), 'mod_*', 'sine_*', 'out': layer params}.
+  """
+  k_emb, k_net = jax.random.split(key)
+  latents = jnp.zeros((1, module.hidden), jnp.float32)
+  params = module.init(k_net, jnp.zeros((1, 1, 1), jnp.float32), latents)['params']
+  embedding = jax.random.normal(k_emb, (module.num_classes * module.cpc, module.hidden))
+  return {'embedding': embedding, **params}
+
+
+def generate_from_latents(module: ModulatedSiren, params: Params, noise: jax.Array,
+                          latents: jax.Array) -> jax.Array:
+  """Generator apply on explicit latent codes. noise: [B, N, 1]; latents: [B, H]."""
+  layers = {name: p for name, p in params.items() if name != 'embedding'}
+  return module.apply({'params': layers}, noise, latents)
 
 
 def generate(module: ModulatedSiren, params: Params, noise: jax.Array,
              indices: jax.Array) -> jax.Array:
-  """Pure generator apply. noise: [B, N, 1]; indices: [B] -> points [B, N, 3]."""
-  return module.apply({'params': params}, noise, indices)
+  """Pure generator apply. noise: [B, N, 1]; indices: [B] rows -> points [B, N, 3]."""
+  return generate_from_latents(module, params, noise, params['embedding'][indices])
 
 
 def synthetic_labels(num_classes: int, cpc: int) -> jax.Array:

@@ -73,24 +73,33 @@ def match_distance(g_real: Any, g_syn: Any, metric: str = 'ours') -> jax.Array:
   raise ValueError(f'unknown matching metric {metric!r}; use one of {METRICS}.')
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Mean softmax cross-entropy. logits: [B, K]; labels: [B] int. Scalar."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+def cross_entropy(logits: jax.Array, labels: jax.Array,
+                  weights: jax.Array | None = None) -> jax.Array:
+  """Softmax cross-entropy, averaged (or weighted by `weights`, which sum to 1).
+
+  Args:
+    logits: [B, K]; labels: [B] int; weights: optional [B] (0 masks an example).
+  Returns:
+    Scalar.
+  """
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  return losses.mean() if weights is None else jnp.sum(losses * weights)
 
 
 def network_gradient(apply_fn: Callable, net_params: Any, points: jax.Array,
-                     labels: jax.Array) -> Any:
-  """Gradient of the mean cross-entropy w.r.t. the network parameters.
+                     labels: jax.Array, weights: jax.Array | None = None) -> Any:
+  """Gradient of the (weighted) mean cross-entropy w.r.t. the network parameters.
 
   Args:
     apply_fn: `apply_fn(net_params, points [B, N, 3]) -> logits [B, K]`.
     net_params: the network's parameter pytree.
     points: [B, N, 3].
     labels: [B] int.
+    weights: optional [B] summing to 1; see `cross_entropy`.
   Returns:
     A pytree shaped like `net_params`.
   """
-  return jax.grad(lambda p: cross_entropy(apply_fn(p, points), labels))(net_params)
+  return jax.grad(lambda p: cross_entropy(apply_fn(p, points), labels, weights))(net_params)
 
 
 def gm_loss(gen_params: Any, net_params: Any, real_points: jax.Array, real_labels: jax.Array,

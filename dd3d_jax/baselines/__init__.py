@@ -1,0 +1,1 @@
+"""Baselines that a distilled set is compared with."""

@@ -1,0 +1,77 @@
+"""Preparing a dataset for distillation: resolution, unit sphere, rotated setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dd3d_jax import geometry
+from dd3d_jax.data.dataset import PointCloudDataset, Split
+
+CHUNK = 4096  # clouds per jitted call, to bound memory on large datasets
+
+
+def split_seed(seed: int, split: str) -> int:
+  """A seed of its own for each split, stable across runs and Python versions."""
+  return (seed * 7919 + zlib.crc32(split.encode())) % 2**31
+
+
+def subsample_points(points: np.ndarray, num_points: int, seed: int,
+                     parts: np.ndarray | None = None):
+  """Keeps `num_points` random points of each cloud, reproducibly (same seed, same points).
+
+  points: [N, P, 3] with P >= num_points; parts: optional [N, P].
+  Returns (points [N, num_points, 3], parts [N, num_points] or None).
+  """
+  if points.shape[1] == num_points:
+    return points, parts
+  rng = np.random.default_rng(seed)
+  idx = np.argsort(rng.random(points.shape[:2]), axis=1)[:, :num_points]
+  points = np.take_along_axis(points, idx[..., None], axis=1)
+  return points, None if parts is None else np.take_along_axis(parts, idx, axis=1)
+
+
+@jax.jit
+def _rotate_and_canonicalize(key: jax.Array, points: jax.Array) -> jax.Array:
+  rotations = geometry.random_rotation(key, points.shape[:1])
+  return geometry.pca_canonicalize(points @ rotations)[0]
+
+
+def canonicalize_rotated(points: np.ndarray, seed: int) -> np.ndarray:
+  """The rotated setting: a seeded uniform SO(3) rotation per cloud, then PCA axes.
+
+  points: [N, P, 3] -> [N, P, 3] (each cloud centred and in its PCA frame).
+  """
+  key = jax.random.key(seed)
+  out = [np.asarray(_rotate_and_canonicalize(jax.random.fold_in(key, i),
+                                             jnp.asarray(points[i:i + CHUNK])))
+         for i in range(0, len(points), CHUNK)]
+  return np.concatenate(out).astype(np.float32)
+
+
+def normalize(points: np.ndarray) -> np.ndarray:
+  """Unit-sphere normalisation of every cloud (chunked). [N, P, 3] -> [N, P, 3]."""
+  norm = jax.jit(geometry.normalize_to_unit_sphere)
+  return np.concatenate([np.asarray(norm(jnp.asarray(points[i:i + CHUNK])))
+                         for i in range(0, len(points), CHUNK)])
+
+
+def prepare(dataset: PointCloudDataset, num_points: int, rotated: bool,
+            seed: int = 0) -> PointCloudDataset:
+  """Subsamples to `num_points`, normalises to the unit sphere and, in the rotated
+  setting, rotates every train and test cloud randomly and projects it on its PCA axes.
+
+  Every step is seeded per split, so the same config gives the same clouds.
+  """
+  splits = {}
+  for name, split in dataset.splits.items():
+    points, parts = subsample_points(split.points, num_points, split_seed(seed, name), split.parts)
+    points = normalize(points)
+    if rotated:
+      points = canonicalize_rotated(points, split_seed(seed, name))
+    splits[name] = Split(points, split.labels, parts)
+  return dataclasses.replace(dataset, splits=splits)

@@ -1,0 +1,269 @@
+"""DD3D distillation: gradient matching of a modulated SIREN against real clouds.
+
+One iteration (REFERENCE section 5), compiled once as `iteration(state, real)`:
+
+    net <- fresh PointNet (new key)
+    repeat outer_loop times:
+      for every class c (chunked lax.map, vmapped inside each chunk):
+        g_real = stop_grad(grad CE(net, batch_real real clouds of c))
+        g_syn  = grad CE(net, generator(noise, rows of c))   # differentiable
+        loss  += distance(g_real, g_syn)
+      one Adam step on the generator (grad of a grad)
+      unless last: regenerate all synthetic clouds (no gradient), renormalise,
+                   train net for inner_loop epochs (SGD, batch 256)
+
+The state is an explicit pytree; randomness comes from `fold_in(key, iteration)`,
+so a run resumed from a checkpoint repeats exactly what an uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dd3d_jax import generator as gen_lib
+from dd3d_jax import geometry, matching, training
+from dd3d_jax.models import Classifier
+
+
+@flax.struct.dataclass
+class DistillState:
+  """Everything a distillation needs to continue.
+
+  Attributes:
+    gen_params: generator parameters.
+    opt_state: optax state of the generator optimiser.
+    iteration: int32 scalar, iterations completed.
+    key: uint32[2] raw PRNG key data of this distillation.
+  """
+  gen_params: Any
+  opt_state: Any
+  iteration: jax.Array
+  key: jax.Array
+
+
+class RealData(NamedTuple):
+  """Real training clouds on the device, indexed by class for balanced sampling.
+
+  Attributes:
+    points: [N, P, 3] float32.
+    class_index: [K, M] int32, row c lists the clouds of class c, padded.
+    class_count: [K] int32, number of valid entries per row.
+  """
+  points: jax.Array
+  class_index: jax.Array
+  class_count: jax.Array
+
+
+def make_real_data(points: np.ndarray, labels: np.ndarray, num_classes: int,
+                   min_width: int = 1) -> RealData:
+  """Puts the training split on the device once, with a per-class index table."""
+  labels = np.asarray(labels)
+  counts = np.bincount(labels, minlength=num_classes)
+  width = max(int(counts.max()), min_width)
+  table = np.zeros((num_classes, width), np.int32)
+  for c in range(num_classes):
+    members = np.flatnonzero(labels == c)
+    table[c, :len(members)] = members
+  return RealData(jnp.asarray(points, jnp.float32), jnp.asarray(table),
+                  jnp.asarray(counts, jnp.int32))
+
+
+def class_balanced_batch(key: jax.Array, real: RealData,
+                         batch: int) -> tuple[jax.Array, jax.Array]:
+  """`batch` distinct random clouds of every class (fewer, masked, if a class is smaller).
+
+  Returns:
+    points: [K, batch, P, 3].
+    weights: [K, batch], 1/(clouds drawn) for drawn clouds and 0 for padding, so a
+      weighted mean is the mean over the clouds the reference would draw.
+  """
+  width = real.class_index.shape[1]
+  scores = jax.random.uniform(key, real.class_index.shape)
+  scores = jnp.where(jnp.arange(width) < real.class_count[:, None], scores, -1.0)
+  _, order = jax.lax.top_k(scores, batch)
+  idx = jnp.take_along_axis(real.class_index, order, axis=1)
+  valid = (jnp.arange(batch) < real.class_count[:, None]).astype(jnp.float32)
+  return real.points[idx], valid / valid.sum(axis=1, keepdims=True)
+
+
+def map_classes(fn, xs, class_chunk: int):
+  """`fn` over the leading (class) axis: one vmap (chunk 0) or a chunked `lax.map`."""
+  if class_chunk == 0:
+    return jax.vmap(fn)(xs)
+  return jax.lax.map(fn, xs, batch_size=class_chunk)
+
+
+class Distiller(NamedTuple):
+  """Static description of a distillation (hashable; closed over by the jitted step).
+
+  Attributes:
+    generator: the `ModulatedSiren`.
+    classifier: network (behind its rotator) whose gradients are matched.
+    num_classes, cpc: synthetic set shape.
+    batch_real: real clouds per class per outer step.
+    train_points: resolution at distillation (real clouds are subsampled to it).
+    outer_loop, inner_loop: steps per iteration (see module docstring).
+    iterations: total iterations (for the generator's StepLR at half).
+    metric: gradient distance ('ours', 'mse', 'cos').
+    class_chunk: classes per vmapped chunk (0: all classes in one vmap).
+    lr, weight_decay: generator Adam.
+    lr_net, batch_syn: inner-loop SGD.
+    augment_real: augment real clouds before matching (off in the reference).
+  """
+  generator: gen_lib.ModulatedSiren
+  classifier: Classifier
+  num_classes: int
+  cpc: int
+  batch_real: int
+  train_points: int
+  outer_loop: int
+  inner_loop: int
+  iterations: int
+  metric: str = 'ours'
+  class_chunk: int = 1
+  lr: float = 1e-3
+  weight_decay: float = 5e-4
+  lr_net: float = 1e-3
+  batch_syn: int = 256
+  augment_real: bool = False
+
+  @property
+  def num_synthetic(self) -> int:
+    return self.num_classes * self.cpc
+
+  def generator_optimizer(self) -> optax.GradientTransformation:
+    """Adam with L2 weight decay; StepLR x0.1 at half of the iterations."""
+    half = max(1, self.iterations // 2) * self.outer_loop
+    return training.torch_adam(lambda count: self.lr * 0.1 ** (count // half), self.weight_decay)
+
+  def network_optimizer(self) -> optax.GradientTransformation:
+    """Inner-loop SGD; StepLR x0.1 at half of outer_loop * inner_loop epochs."""
+    batches = training.steps_per_epoch(self.num_synthetic, self.batch_syn)
+    return training.torch_sgd(
+        training.step_lr(self.lr_net, (self.outer_loop * self.inner_loop) // 2, batches))
+
+
+def init_state(distiller: Distiller, key: jax.Array) -> DistillState:
+  """A fresh distillation: reference generator init, optimiser state, iteration 0."""
+  k_gen, k_run = jax.random.split(key)
+  params = gen_lib.init_params(distiller.generator, k_gen)
+  return DistillState(params, distiller.generator_optimizer().init(params),
+                      jnp.zeros((), jnp.int32), jax.random.key_data(k_run))
+
+
+def generate_set(distiller: Distiller, gen_params: Any, key: jax.Array,
+                 num_points: int) -> jax.Array:
+  """All synthetic clouds, renormalised to the unit sphere: [K * cpc, num_points, 3]."""
+  noise = gen_lib.sample_noise(key, distiller.num_synthetic, num_points)
+  points = gen_lib.generate(distiller.generator, gen_params, noise,
+                            jnp.arange(distiller.num_synthetic))
+  return geometry.normalize_to_unit_sphere(points)
+
+
+def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_params: Any,
+                           real_points: jax.Array, real_weights: jax.Array,
+                           noise: jax.Array) -> tuple[jax.Array, Any]:
+  """Sum over classes of the GM distance, and its gradient w.r.t. the generator.
+
+  Each class differentiates only its own embedding rows, so the per-class outputs
+  are the shared layers' gradients (summed) and a [cpc, H] slice of the table.
+
+  Args:
+    real_points: [K, batch_real, P, 3]; real_weights: [K, batch_real].
+    noise: [K, cpc, P, 1].
+  Returns:
+    (loss summed over classes, gradient pytree shaped like gen_params).
+  """
+  k, cpc = distiller.num_classes, distiller.cpc
+  emb = gen_params['embedding'].reshape(k, cpc, -1)
+  shared = {name: p for name, p in gen_params.items() if name != 'embedding'}
+  apply_net = distiller.classifier.apply
+
+  def per_class(xs):
+    emb_c, real_c, weights_c, noise_c, c = xs
+    g_real = jax.lax.stop_gradient(matching.network_gradient(
+        apply_net, net_params, real_c, jnp.full(real_c.shape[0], c), weights_c))
+
+    def loss_c(shared, emb_c):
+      syn = gen_lib.generate_from_latents(distiller.generator, shared, noise_c, emb_c)
+      g_syn = matching.network_gradient(apply_net, net_params, syn, jnp.full(cpc, c))
+      return matching.match_distance(g_real, g_syn, distiller.metric)
+
+    loss, (g_shared, g_emb) = jax.value_and_grad(loss_c, argnums=(0, 1))(shared, emb_c)
+    return loss, g_shared, g_emb
+
+  losses, g_shared, g_emb = map_classes(
+      per_class, (emb, real_points, real_weights, noise, jnp.arange(k)), distiller.class_chunk)
+  grads = jax.tree.map(lambda g: g.sum(axis=0), g_shared)
+  grads['embedding'] = g_emb.reshape(gen_params['embedding'].shape)
+  return losses.sum(), grads
+
+
+def real_batch(distiller: Distiller, key: jax.Array,
+               real: RealData) -> tuple[jax.Array, jax.Array]:
+  """Class-balanced real clouds at the training resolution: [K, B, P', 3], [K, B]."""
+  k_pick, k_sub, k_aug = jax.random.split(key, 3)
+  points, weights = class_balanced_batch(k_pick, real, distiller.batch_real)
+  if distiller.train_points < points.shape[-2]:
+    points = geometry.normalize_to_unit_sphere(
+        geometry.subsample(k_sub, points, distiller.train_points))
+  if distiller.augment_real:
+    points = geometry.augment(k_aug, points)
+  return points, weights
+
+
+def iteration(distiller: Distiller, state: DistillState,
+              real: RealData) -> tuple[DistillState, dict]:
+  """One DD3D iteration (pure; `jax.jit(functools.partial(iteration, distiller))`).
+
+  Returns:
+    (next state, {'loss': mean GM distance per class and outer step}).
+  """
+  key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+  k_net, k_loop = jax.random.split(key)
+  gen_tx, net_tx = distiller.generator_optimizer(), distiller.network_optimizer()
+  net_params = distiller.classifier.init(k_net)
+  syn_labels = gen_lib.synthetic_labels(distiller.num_classes, distiller.cpc)
+
+  def inner(net_params, net_opt, gen_params, key):
+    k_gen, k_train = jax.random.split(key)
+    points = generate_set(distiller, gen_params, k_gen, distiller.train_points)
+    net_params, net_opt, _ = training.train_epochs(
+        distiller.classifier, net_tx, net_params, net_opt, points, syn_labels, k_train,
+        num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn, augment=False)
+    return net_params, net_opt
+
+  def outer(carry, ol):
+    gen_params, opt_state, net_params, net_opt = carry
+    k_real, k_noise, k_inner = jax.random.split(jax.random.fold_in(k_loop, ol), 3)
+    points, weights = real_batch(distiller, k_real, real)
+    noise = jax.random.uniform(
+        k_noise, (distiller.num_classes, distiller.cpc, distiller.train_points, 1))
+    loss, grads = matching_loss_and_grad(distiller, gen_params, net_params, points, weights,
+                                         noise)
+    updates, opt_state = gen_tx.update(grads, opt_state, gen_params)
+    gen_params = optax.apply_updates(gen_params, updates)
+    net_params, net_opt = jax.lax.cond(
+        ol < distiller.outer_loop - 1,
+        lambda: inner(net_params, net_opt, gen_params, k_inner),
+        lambda: (net_params, net_opt))
+    return (gen_params, opt_state, net_params, net_opt), loss
+
+  carry = (state.gen_params, state.opt_state, net_params, net_tx.init(net_params))
+  (gen_params, opt_state, _, _), losses = jax.lax.scan(
+      outer, carry, jnp.arange(distiller.outer_loop))
+  new_state = state.replace(gen_params=gen_params, opt_state=opt_state,
+                            iteration=state.iteration + 1)
+  return new_state, {'loss': losses.mean() / distiller.num_classes}
+
+
+def make_iteration_fn(distiller: Distiller):
+  """The jitted iteration; the old state's buffers are donated to the new one."""
+  return jax.jit(functools.partial(iteration, distiller), donate_argnums=0)

@@ -1,0 +1,136 @@
+"""Outputs in plain formats: JSON, JSON lines, .npz (no pickles) and PNG pictures.
+
+Files are written to a temporary name and renamed, so an interrupted write never
+leaves a truncated result in place of a good one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+import numpy as np  # noqa: E402
+
+
+def write_json(path: str, obj) -> None:
+  """Atomically writes `obj` as indented JSON."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+def append_jsonl(path: str, record: dict) -> None:
+  """Appends one JSON line."""
+  with open(path, 'a') as f:
+    f.write(json.dumps(record) + '\n')
+
+
+def write_jsonl(path: str, records: list[dict]) -> None:
+  """Atomically replaces a JSON-lines file with `records`."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in records)
+  os.replace(tmp, path)
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """All records of a JSON-lines file ([] if it does not exist)."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def save_distilled(path: str, points: np.ndarray, labels: np.ndarray,
+                   class_names: Sequence[str]) -> None:
+  """Saves a point-cloud set as .npz: points [M, N, 3] float32, labels [M] int32,
+  class_names [K] unicode. Loadable with `np.load(path)` (no pickle needed)."""
+  tmp = path + '.tmp.npz'
+  np.savez_compressed(tmp, points=np.asarray(points, np.float32),
+                      labels=np.asarray(labels, np.int32),
+                      class_names=np.asarray(list(class_names), dtype=str))
+  os.replace(tmp, path)
+
+
+def _scatter3d(ax, cloud: np.ndarray, title: str = '') -> None:
+  depth = cloud[:, 0] - cloud[:, 1]
+  ax.scatter(cloud[:, 0], cloud[:, 1], cloud[:, 2], c=depth, cmap='viridis', s=2, linewidths=0)
+  ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_zlim(-1, 1)
+  ax.set_box_aspect((1, 1, 1))
+  ax.view_init(elev=20, azim=-60)
+  ax.set_axis_off()
+  if title:
+    ax.set_title(title, fontsize=8)
+
+
+def render_overview(path: str, points: np.ndarray, labels: np.ndarray,
+                    class_names: Sequence[str]) -> None:
+  """One PNG with the first cloud of every class. points: [M, N, 3]; labels: [M]."""
+  k = len(class_names)
+  cols = math.ceil(math.sqrt(k))
+  rows = math.ceil(k / cols)
+  fig = plt.figure(figsize=(2.2 * cols, 2.2 * rows), dpi=100)
+  for c in range(k):
+    members = np.flatnonzero(labels == c)
+    ax = fig.add_subplot(rows, cols, c + 1, projection='3d')
+    _scatter3d(ax, points[members[0]] if len(members) else np.zeros((0, 3)), class_names[c])
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def render_class(path: str, clouds: np.ndarray, name: str, max_clouds: int = 10) -> None:
+  """One PNG per class: each cloud in 3-D and as three axis-aligned projections.
+
+  clouds: [C, N, 3]; at most `max_clouds` are drawn.
+  """
+  clouds = clouds[:max_clouds]
+  fig = plt.figure(figsize=(8, 2 * len(clouds)), dpi=90)
+  for i, cloud in enumerate(clouds):
+    _scatter3d(fig.add_subplot(len(clouds), 4, 4 * i + 1, projection='3d'), cloud,
+               f'{name} #{i}')
+    for j, (a, b) in enumerate([(0, 1), (0, 2), (1, 2)]):
+      ax = fig.add_subplot(len(clouds), 4, 4 * i + j + 2)
+      ax.scatter(cloud[:, a], cloud[:, b], s=1, c='k', linewidths=0)
+      ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_aspect('equal')
+      ax.set_xticks([]), ax.set_yticks([])
+      ax.set_title(f'{"xyz"[a]}{"xyz"[b]}', fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def render_set(directory: str, points: np.ndarray, labels: np.ndarray,
+               class_names: Sequence[str]) -> list[str]:
+  """Renders an overview and one picture per class into `directory`; returns the paths."""
+  os.makedirs(directory, exist_ok=True)
+  paths = [os.path.join(directory, 'overview.png')]
+  render_overview(paths[0], points, labels, class_names)
+  for c, name in enumerate(class_names):
+    safe = ''.join(ch if ch.isalnum() else '_' for ch in name)
+    paths.append(os.path.join(directory, f'class_{c:03d}_{safe}.png'))
+    render_class(paths[-1], points[labels == c], name)
+  return paths
+
+
+def plot_curves(path: str, curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+                ylabel: str, xlabel: str = 'iteration') -> None:
+  """Line plot of named (x, y) curves to a PNG."""
+  fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+  for name, (x, y) in curves.items():
+    ax.plot(x, y, label=name)
+  ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  if len(curves) > 1:
+    ax.legend()
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)

@@ -1,0 +1,125 @@
+"""Training a classifier on clouds held on the device, and testing it; all jitted.
+
+Used twice: by distillation's inner loop (SGD on regenerated synthetic clouds) and
+by evaluation (Adam on a distilled set or a coreset, then the real test split).
+An epoch is a `lax.scan` over shuffled mini-batches; a short last batch is padded
+and masked, so every epoch has the same static shape and compiles once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dd3d_jax import geometry
+from dd3d_jax.matching import cross_entropy
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  """Mini-batches per epoch (the last one may be short)."""
+  return math.ceil(num_examples / min(batch_size, num_examples))
+
+
+def step_lr(base: float, epochs_per_step: int, batches_per_epoch: int, gamma: float = 0.1):
+  """PyTorch's StepLR stepped once per epoch, as an optax schedule of the update count."""
+  epochs_per_step = max(1, epochs_per_step)
+  return lambda count: base * gamma ** ((count // batches_per_epoch) // epochs_per_step)
+
+
+def cosine_lr(base: float, minimum: float, total_epochs: int, batches_per_epoch: int):
+  """PyTorch's CosineAnnealingLR(T_max=total_epochs, eta_min) stepped once per epoch."""
+  def schedule(count):
+    epoch = jnp.minimum(count // batches_per_epoch, total_epochs)
+    return minimum + (base - minimum) * 0.5 * (1 + jnp.cos(jnp.pi * epoch / total_epochs))
+  return schedule
+
+
+def torch_adam(learning_rate, weight_decay: float = 0.0) -> optax.GradientTransformation:
+  """`torch.optim.Adam(weight_decay=wd)`: L2 added to the gradient before Adam (not AdamW)."""
+  return optax.chain(optax.add_decayed_weights(weight_decay), optax.scale_by_adam(),
+                     optax.scale_by_learning_rate(learning_rate))
+
+
+def torch_sgd(learning_rate, momentum: float = 0.0,
+              weight_decay: float = 0.0) -> optax.GradientTransformation:
+  """`torch.optim.SGD(momentum, weight_decay)`."""
+  return optax.chain(optax.add_decayed_weights(weight_decay),
+                     optax.trace(decay=momentum) if momentum else optax.identity(),
+                     optax.scale_by_learning_rate(learning_rate))
+
+
+def epoch_batches(key: jax.Array, num_examples: int,
+                  batch_size: int) -> tuple[jax.Array, jax.Array]:
+  """A shuffled epoch as padded mini-batches.
+
+  Returns:
+    indices: [S, B] int32 into the examples (padding repeats real examples).
+    weights: [S, B] float32, 1/(real examples in the batch) for real entries, 0 for padding.
+  """
+  b = min(batch_size, num_examples)
+  s = steps_per_epoch(num_examples, batch_size)
+  perm = jax.random.permutation(key, num_examples)
+  idx = jnp.concatenate([perm, perm[:s * b - num_examples]]).reshape(s, b)
+  valid = (jnp.arange(s * b) < num_examples).reshape(s, b).astype(jnp.float32)
+  return idx, valid / valid.sum(axis=1, keepdims=True)
+
+
+def train_epochs(classifier: Any, tx: optax.GradientTransformation, params: Any, opt_state: Any,
+                 points: jax.Array, labels: jax.Array, key: jax.Array, *, num_epochs: int,
+                 batch_size: int, augment: bool) -> tuple[Any, Any, jax.Array]:
+  """Trains for `num_epochs` epochs of shuffled mini-batches (pure; jit it).
+
+  Args:
+    classifier: `dd3d_jax.models.Classifier` (or anything with `apply(params, points)`).
+    tx: optimiser; its schedule counts mini-batch updates.
+    params, opt_state: network parameters and optimiser state.
+    points: [N, P, 3]; labels: [N] int.
+    key: PRNG key (shuffling and augmentation).
+    num_epochs, batch_size: static.
+    augment: apply `geometry.augment` to every mini-batch (the evaluation recipe).
+  Returns:
+    (params, opt_state, mean training loss per epoch [num_epochs]).
+  """
+  n = points.shape[0]
+
+  def step(carry, batch):
+    params, opt_state = carry
+    idx, weights, k_aug = batch
+    x = points[idx]
+    if augment:
+      x = geometry.augment(k_aug, x)
+    loss, grads = jax.value_and_grad(
+        lambda p: cross_entropy(classifier.apply(p, x), labels[idx], weights))(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+  def epoch(carry, k):
+    k_perm, k_aug = jax.random.split(k)
+    idx, weights = epoch_batches(k_perm, n, batch_size)
+    carry, losses = jax.lax.scan(step, carry, (idx, weights, jax.random.split(k_aug, len(idx))))
+    return carry, losses.mean()
+
+  (params, opt_state), losses = jax.lax.scan(epoch, (params, opt_state),
+                                             jax.random.split(key, num_epochs))
+  return params, opt_state, losses
+
+
+def predict(classifier: Any, params: Any, points: jax.Array, batch_size: int = 256) -> jax.Array:
+  """Predicted classes. points: [N, P, 3] -> [N] int32, in chunks of `batch_size`."""
+  n = points.shape[0]
+  b = min(batch_size, n)
+  pad = -n % b
+  padded = jnp.concatenate([points, points[:pad]]) if pad else points
+  logits = jax.lax.map(lambda x: classifier.apply(params, x),
+                       padded.reshape(-1, b, *points.shape[1:]))
+  return jnp.argmax(logits.reshape(-1, logits.shape[-1])[:n], axis=-1).astype(jnp.int32)
+
+
+def accuracy(classifier: Any, params: Any, points: jax.Array, labels: jax.Array,
+             batch_size: int = 256) -> jax.Array:
+  """Overall accuracy in [0, 1]. points: [N, P, 3]; labels: [N]."""
+  return jnp.mean(predict(classifier, params, points, batch_size) == labels)
