@@ -25,12 +25,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
 
   c.data = ml_collections.ConfigDict()
-  c.data.format = 'shapes'
+  c.data.format = 'shapes'          # see dd3d_jax.data.READERS, or 'auto' (detect from path)
   c.data.path = ''
-  c.data.variant = ''               # ScanObjectNN: 'obj_bg' | 'obj_only' | 'pb_t50_rs'
+  c.data.variant = ''               # ScanObjectNN: 'obj_bg' ('' too) | 'obj_only' | 'pb_t50_rs'
   c.data.num_points = 1024          # cloud resolution; also the evaluation resolution
   c.data.rotated = False            # rotated setting: random SO(3) + PCA, rotator on
   c.data.seed = 0                   # subsampling and rotated-setting rotations
+  c.data.allow_resample = False     # shapenetpart_txt/mvpnet: pad clouds with fewer than
+                                    # num_points points by resampling their own points
+                                    # (with replacement) instead of failing
   c.data.shapes = ml_collections.ConfigDict({'num_train_per_class': 100,
                                              'num_test_per_class': 40})
 
