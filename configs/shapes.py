@@ -20,14 +20,14 @@ def get_config(arg=None):
   c.data.shapes.num_test_per_class = 40
 
   c.distill.cpc = v.get('cpc', 1)
-  c.distill.iterations = 40
+  c.distill.iterations = 25
   c.distill.outer_loop, c.distill.inner_loop = 10, 1
   c.distill.batch_real = 16
-  c.distill.train_points = 128
+  c.distill.train_points = 256
   c.distill.w0_initial = 100.0
   c.distill.checkpoint_every = 10
 
-  c.eval.num_evals = 2
+  c.eval.num_evals = 3
   c.eval.epochs = 100
   c.eval.test_every = 20
   return c

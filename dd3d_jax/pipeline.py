@@ -146,10 +146,9 @@ def run_distillation(distiller: distill.Distiller, real: distill.RealData, key: 
   return state
 
 
-def evaluate_method(evaluator: evaluate.Evaluator, name: str, points: np.ndarray,
-                    labels: np.ndarray, key: jax.Array, num_evals: int, workdir: str,
-                    distill_index: int) -> list[dict]:
-  """Trains `num_evals` fresh networks on one set; returns one record per network."""
+def evaluate_method(evaluator: evaluate.Evaluator, name: str, make_set, key: jax.Array,
+                    num_evals: int, workdir: str, distill_index: int) -> list[dict]:
+  """Trains `num_evals` fresh networks, each on `make_set(s) -> (points, labels)`."""
   runs = []
   for s in range(num_evals):
     t0 = time.time()
@@ -159,11 +158,12 @@ def evaluate_method(evaluator: evaluate.Evaluator, name: str, points: np.ndarray
                           {'method': name, 'distill': distill_index, 'eval': s, 'epoch': epoch,
                            'test_oa': oa})
 
+    points, labels = make_set(s)
     result = evaluator.run(points, labels, jax.random.fold_in(key, s), on_test=log_test)
     result.update({'distill': distill_index, 'eval': s, 'seconds': round(time.time() - t0, 1)})
     log.info('eval %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% '
-                 '| %.0fs', name, distill_index, s + 1, num_evals, result['final_oa'],
-                 result['best_oa'], result['seconds'])
+             '| %.0fs', name, distill_index, s + 1, num_evals, result['final_oa'],
+             result['best_oa'], result['seconds'])
     runs.append(result)
   return runs
 
@@ -230,14 +230,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                             dataset.class_names)
       if d == 0:
         export.render_set(os.path.join(workdir, 'renders'), points, labels, dataset.class_names)
-      results['dd3d'] += evaluate_method(evaluator, 'dd3d', points, labels,
+      results['dd3d'] += evaluate_method(evaluator, 'dd3d', lambda s: (points, labels),
                                          jax.random.fold_in(key, 2), config.eval.num_evals,
                                          workdir, d)
-      if 'random' in results:
-        idx = coreset.random_coreset(dataset.train.labels, k, cpc, seed=config.seed * 1000 + d)
-        results['random'] += evaluate_method(
-            evaluator, 'random', dataset.train.points[idx], dataset.train.labels[idx],
-            jax.random.fold_in(key, 3), config.eval.num_evals, workdir, d)
+      if 'random' in results:  # a fresh random coreset for every evaluation run
+
+        def random_set(s, d=d):
+          seed = (config.seed * 1000 + d) * 1000 + s
+          idx = coreset.random_coreset(dataset.train.labels, k, cpc, seed)
+          return dataset.train.points[idx], dataset.train.labels[idx]
+
+        results['random'] += evaluate_method(evaluator, 'random', random_set,
+                                             jax.random.fold_in(key, 3), config.eval.num_evals,
+                                             workdir, d)
 
   metrics = export.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
   curves = {f'distill {d}': ([m['iteration'] for m in metrics if m.get('distill') == d and

@@ -92,3 +92,28 @@ def test_classifier_traces_once():
   params = clf.init(jax.random.key(0))
   for seed in range(3):
     f(params, jax.random.normal(jax.random.key(seed), (2, 32, 3)))
+
+
+def test_instance_norm_max_equals_the_plain_layer_to_second_order():
+  def plain(x, k, b):
+    return pointnet.instance_norm(x @ k + b).max(axis=-2)
+
+  with jax.enable_x64(True):
+    keys = jax.random.split(jax.random.key(0), 4)
+    x = jax.random.normal(keys[0], (3, 50, 8), jnp.float64)
+    k = jax.random.normal(keys[1], (8, 16), jnp.float64)
+    b = jax.random.normal(keys[2], (16,), jnp.float64)
+    g = jax.random.normal(keys[3], (3, 16), jnp.float64)
+    np.testing.assert_allclose(pointnet.instance_norm_max(x, k, b), plain(x, k, b), atol=1e-12)
+
+    def first(f):
+      return jax.grad(lambda *a: jnp.sum(f(*a) * g), argnums=(0, 1, 2))(x, k, b)
+
+    for ours, ref in zip(first(pointnet.instance_norm_max), first(plain)):
+      np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+    def second(f):  # a gradient of a gradient, as gradient matching takes it
+      inner = lambda x: jax.grad(lambda k: jnp.sum(jnp.sin(f(x, k, b)) * g))(k)
+      return jax.grad(lambda x: jnp.sum(inner(x) ** 2))(x)
+
+    np.testing.assert_allclose(second(pointnet.instance_norm_max), second(plain), atol=1e-11)

@@ -34,6 +34,51 @@ def instance_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
   return centred * jax.lax.rsqrt(var + eps)
 
 
+def instance_norm_max(x: jax.Array, kernel: jax.Array, bias: jax.Array,
+                      eps: float = 1e-5) -> jax.Array:
+  """`instance_norm(x @ kernel + bias).max(axis=-2)`, without differentiating `x @ kernel`.
+
+  The full product is only needed to find which point wins each channel (no
+  gradient flows through a comparison). Everything differentiable comes from
+  moments of x: the channel mean is `mean(x) @ W + b`, the variance `w_c^T Cov(x) w_c`,
+  and the winner's value a gather-dot, so reverse mode (and reverse of reverse, in
+  gradient matching) never transposes the [N, K] x [K, C] product. The bias cancels
+  (its gradient is 0, as in the plain formula). Ties pick the first point.
+
+  Args:
+    x: [..., N, K]; kernel: [K, C]; bias: [C].
+  Returns:
+    [..., C].
+  """
+  del bias  # instance norm removes any per-channel offset
+  n = x.shape[-2]
+  winner = jnp.argmax(jax.lax.stop_gradient(x @ kernel), axis=-2)        # [..., C]
+  mean = x.mean(axis=-2, keepdims=True)                                  # [..., 1, K]
+  centred = x - mean
+  cov = jnp.einsum('...nk,...nl->...kl', centred, centred) / n           # [..., K, K]
+  var = jnp.sum((cov @ kernel) * kernel, axis=-2)                        # [..., C]
+  x_win = jnp.take_along_axis(centred, winner[..., None], axis=-2)      # [..., C, K]
+  top = jnp.einsum('...ck,kc->...c', x_win, kernel)
+  return top * jax.lax.rsqrt(var + eps)
+
+
+class DenseInstanceNormMax(nn.Module):
+  """A 1x1 convolution, InstanceNorm and max-pool over points, as one layer.
+
+  Parameters are a Dense layer's ('kernel' [K, C], 'bias' [C]) with PyTorch's default
+  init, so checkpoints and gradients keep the plain layer's layout.
+  """
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: [..., N, K] -> [..., features]."""
+    init = torch_default(x.shape[-1])
+    kernel = self.param('kernel', init, (x.shape[-1], self.features))
+    bias = self.param('bias', init, (self.features,))
+    return instance_norm_max(x, kernel, bias)
+
+
 class PointNetCls(nn.Module):
   """The lightweight classification PointNet (no T-Net) used for distillation.
 
@@ -45,15 +90,14 @@ class PointNetCls(nn.Module):
   def setup(self):
     self.conv1 = torch_dense(64, 3, 'conv1')
     self.conv2 = torch_dense(128, 64, 'conv2')
-    self.conv3 = torch_dense(FEATURE_DIM, 128, 'conv3')
+    self.conv3 = DenseInstanceNormMax(FEATURE_DIM, name='conv3')
     self.classifier = torch_dense(self.num_classes, FEATURE_DIM, 'classifier')
 
   def embed(self, points: jax.Array) -> jax.Array:
     """The global feature. points: [B, N, 3] -> [B, 1024]."""
     x = jax.nn.relu(instance_norm(self.conv1(points)))
     x = jax.nn.relu(instance_norm(self.conv2(x)))
-    x = instance_norm(self.conv3(x))
-    return x.max(axis=-2)
+    return self.conv3(x)
 
   def __call__(self, points: jax.Array) -> jax.Array:
     """Class logits. points: [B, N, 3] -> [B, num_classes]."""
