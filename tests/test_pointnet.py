@@ -7,6 +7,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from dd3d_jax import models, rotator
 from dd3d_jax.models import pointnet
@@ -100,7 +101,7 @@ def test_instance_norm_max_equals_the_plain_layer_to_second_order():
 
   with jax.enable_x64(True):
     keys = jax.random.split(jax.random.key(0), 4)
-    x = jax.random.normal(keys[0], (3, 50, 8), jnp.float64)
+    x = jax.random.normal(keys[0], (3, 50, 8), jnp.float64)  # N > 2K: the moment path
     k = jax.random.normal(keys[1], (8, 16), jnp.float64)
     b = jax.random.normal(keys[2], (16,), jnp.float64)
     g = jax.random.normal(keys[3], (3, 16), jnp.float64)
@@ -117,3 +118,10 @@ def test_instance_norm_max_equals_the_plain_layer_to_second_order():
       return jax.grad(lambda x: jnp.sum(inner(x) ** 2))(x)
 
     np.testing.assert_allclose(second(pointnet.instance_norm_max), second(plain), atol=1e-11)
+
+
+@pytest.mark.parametrize('shape', [(2, 70, 5), (1, 64, 3), (3, 7, 4)])
+def test_argmax_points_equals_argmax_with_ties(shape):
+  y = jax.random.normal(jax.random.key(0), shape)
+  y = y.at[..., shape[-2] // 2, :].set(10.0).at[..., -1, :].set(10.0)  # tied maxima
+  np.testing.assert_array_equal(pointnet.argmax_points(y, block=8), jnp.argmax(y, axis=-2))
