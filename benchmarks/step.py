@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dd3d_jax import distill, models, rotator
+from dd3d_jax import distill, models, rotator, synthetic
 from dd3d_jax import generator as gen_lib
 
 
@@ -46,7 +46,8 @@ def peak_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
 def make_distiller(args, cpc: int, chunk: int) -> distill.Distiller:
   rot = rotator.SignRotator() if args.rotated else rotator.IdentityRotator()
   return distill.Distiller(
-      generator=gen_lib.ModulatedSiren(num_classes=args.classes, cpc=cpc, w0_initial=100.0),
+      synthesizer=synthetic.SirenSet(
+          gen_lib.ModulatedSiren(num_classes=args.classes, cpc=cpc, w0_initial=100.0)),
       classifier=models.make_classifier('pointnet', args.classes, rot),
       num_classes=args.classes, cpc=cpc, batch_real=args.batch_real, train_points=args.points,
       outer_loop=10, inner_loop=1, iterations=400, class_chunk=chunk)

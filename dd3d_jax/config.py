@@ -15,6 +15,8 @@ from dd3d_jax.errors import ConfigError
 
 METRICS = ('ours', 'mse', 'cos')
 ROTATORS = ('fixed', 'learnable', 'none')
+# dd3d: the distilled set; random: a random coreset of the same size; full: all training clouds.
+METHODS = ('dd3d', 'random', 'full')
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -35,7 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
                                     # num_points points by resampling their own points
                                     # (with replacement) instead of failing
   c.data.shapes = ml_collections.ConfigDict({'num_train_per_class': 100,
-                                             'num_test_per_class': 40})
+                                             'num_test_per_class': 40,
+                                             'max_crop': 0.0})  # partial views, see data.shapes
 
   c.model = ml_collections.ConfigDict()
   c.model.arch = 'pointnet'
@@ -77,7 +80,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.augment = True
   c.eval.test_every = 1
   c.eval.test_batch = 256
-  c.eval.baselines = ('random',)
+  c.eval.methods = 'dd3d,random'    # comma-separated METHODS; without dd3d nothing is distilled
   c.eval.reevaluate = False         # re-run evaluation of a finished run
   return c
 
@@ -105,6 +108,11 @@ def parse_variant(arg: str | None, allowed: dict[str, type]) -> dict:
       except ValueError:
         raise ConfigError(f'config variant {name}={value!r} is not a {kind.__name__}.') from None
   return out
+
+
+def parse_methods(methods: str) -> tuple[str, ...]:
+  """'dd3d, random' -> ('dd3d', 'random')."""
+  return tuple(m.strip() for m in methods.split(',') if m.strip())
 
 
 def loops_for(table: dict[int, tuple[int, int]], cpc: int, what: str) -> tuple[int, int]:
@@ -162,8 +170,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
          f"eval.optimizer {c.eval.optimizer!r} is unknown; use 'adam' or 'sgd'.")
   _check(c.eval.schedule in ('cosine', 'step'),
          f"eval.schedule {c.eval.schedule!r} is unknown; use 'cosine' or 'step'.")
-  _check(set(c.eval.baselines) <= {'random'},
-         f"eval.baselines {tuple(c.eval.baselines)} has unknown entries; use ('random',) or ().")
+  methods = parse_methods(c.eval.methods)
+  _check(bool(methods) and set(methods) <= set(METHODS),
+         f'eval.methods {c.eval.methods!r} must list some of {METHODS}, comma-separated.')
   _check(c.matmul_precision in ('default', 'high', 'highest'),
          f"matmul_precision {c.matmul_precision!r} is unknown; use 'default', 'high' or 'highest'.")
   return c

@@ -1,4 +1,7 @@
-"""DD3D distillation: gradient matching of a modulated SIREN against real clouds.
+"""DD3D distillation: gradient matching of a synthetic set against real clouds.
+
+The synthetic set is DD3D's modulated SIREN (`synthetic.SirenSet`) or, for the GM
+baseline, a tensor of clouds (`synthetic.TensorSet`).
 
 One iteration (REFERENCE section 5), compiled once as `iteration(state, real)`:
 
@@ -28,7 +31,7 @@ import numpy as np
 import optax
 
 from dd3d_jax import generator as gen_lib
-from dd3d_jax import geometry, matching, training
+from dd3d_jax import geometry, matching, synthetic, training
 from dd3d_jax.models import Classifier
 
 
@@ -37,8 +40,8 @@ class DistillState:
   """Everything a distillation needs to continue.
 
   Attributes:
-    gen_params: generator parameters.
-    opt_state: optax state of the generator optimiser.
+    gen_params: parameters of the synthetic set (the generator's, for DD3D).
+    opt_state: optax state of their optimiser.
     iteration: int32 scalar, iterations completed.
     key: uint32[2] raw PRNG key data of this distillation.
   """
@@ -111,7 +114,7 @@ class Distiller(NamedTuple):
   """Static description of a distillation (hashable; closed over by the jitted step).
 
   Attributes:
-    generator: the `ModulatedSiren`.
+    synthesizer: the synthetic set (`synthetic.SirenSet` or `synthetic.TensorSet`).
     classifier: network (behind its rotator) whose gradients are matched.
     num_classes, cpc: synthetic set shape.
     batch_real: real clouds per class per outer step.
@@ -124,7 +127,7 @@ class Distiller(NamedTuple):
     lr_net, batch_syn: inner-loop SGD.
     augment_real: augment real clouds before matching (off in the reference).
   """
-  generator: gen_lib.ModulatedSiren
+  synthesizer: synthetic.SirenSet | synthetic.TensorSet
   classifier: Classifier
   num_classes: int
   cpc: int
@@ -160,7 +163,7 @@ class Distiller(NamedTuple):
 def init_state(distiller: Distiller, key: jax.Array) -> DistillState:
   """A fresh distillation: reference generator init, optimiser state, iteration 0."""
   k_gen, k_run = jax.random.split(key)
-  params = gen_lib.init_params(distiller.generator, k_gen)
+  params = distiller.synthesizer.init(k_gen)
   return DistillState(params, distiller.generator_optimizer().init(params),
                       jnp.zeros((), jnp.int32), jax.random.key_data(k_run))
 
@@ -169,18 +172,17 @@ def generate_set(distiller: Distiller, gen_params: Any, key: jax.Array,
                  num_points: int) -> jax.Array:
   """All synthetic clouds, renormalised to the unit sphere: [K * cpc, num_points, 3]."""
   noise = gen_lib.sample_noise(key, distiller.num_synthetic, num_points)
-  points = gen_lib.generate(distiller.generator, gen_params, noise,
-                            jnp.arange(distiller.num_synthetic))
-  return geometry.normalize_to_unit_sphere(points)
+  return geometry.normalize_to_unit_sphere(distiller.synthesizer.generate(gen_params, noise))
 
 
 def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_params: Any,
                            real_points: jax.Array, real_weights: jax.Array,
                            noise: jax.Array) -> tuple[jax.Array, Any]:
-  """Sum over classes of the GM distance, and its gradient w.r.t. the generator.
+  """Sum over classes of the GM distance, and its gradient w.r.t. the synthetic set.
 
-  Each class differentiates only its own embedding rows, so the per-class outputs
-  are the shared layers' gradients (summed) and a [cpc, H] slice of the table.
+  Each class differentiates only its own part of the parameters (its embedding
+  rows, or its clouds), so the per-class outputs are the shared layers' gradients
+  (summed) and one class-sized slice each.
 
   Args:
     real_points: [K, batch_real, P, 3]; real_weights: [K, batch_real].
@@ -188,29 +190,27 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_params: An
   Returns:
     (loss summed over classes, gradient pytree shaped like gen_params).
   """
-  k, cpc = distiller.num_classes, distiller.cpc
-  emb = gen_params['embedding'].reshape(k, cpc, -1)
-  shared = {name: p for name, p in gen_params.items() if name != 'embedding'}
+  synth = distiller.synthesizer
+  shared, parts = synth.split(gen_params)
   apply_net = distiller.classifier.apply
 
   def per_class(xs):
-    emb_c, real_c, weights_c, noise_c, c = xs
+    part_c, real_c, weights_c, noise_c, c = xs
     g_real = jax.lax.stop_gradient(matching.network_gradient(
         apply_net, net_params, real_c, jnp.full(real_c.shape[0], c), weights_c))
 
-    def loss_c(shared, emb_c):
-      syn = gen_lib.generate_from_latents(distiller.generator, shared, noise_c, emb_c)
-      g_syn = matching.network_gradient(apply_net, net_params, syn, jnp.full(cpc, c))
+    def loss_c(shared, part_c):
+      syn = synth.class_points(shared, part_c, noise_c)
+      g_syn = matching.network_gradient(apply_net, net_params, syn, jnp.full(distiller.cpc, c))
       return matching.match_distance(g_real, g_syn, distiller.metric)
 
-    loss, (g_shared, g_emb) = jax.value_and_grad(loss_c, argnums=(0, 1))(shared, emb_c)
-    return loss, g_shared, g_emb
+    loss, (g_shared, g_part) = jax.value_and_grad(loss_c, argnums=(0, 1))(shared, part_c)
+    return loss, g_shared, g_part
 
-  losses, g_shared, g_emb = map_classes(
-      per_class, (emb, real_points, real_weights, noise, jnp.arange(k)), distiller.class_chunk)
-  grads = jax.tree.map(lambda g: g.sum(axis=0), g_shared)
-  grads['embedding'] = g_emb.reshape(gen_params['embedding'].shape)
-  return losses.sum(), grads
+  losses, g_shared, g_parts = map_classes(
+      per_class, (parts, real_points, real_weights, noise, jnp.arange(distiller.num_classes)),
+      distiller.class_chunk)
+  return losses.sum(), synth.join(jax.tree.map(lambda g: g.sum(axis=0), g_shared), g_parts)
 
 
 def real_batch(distiller: Distiller, key: jax.Array,

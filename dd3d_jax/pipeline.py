@@ -24,7 +24,7 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, evaluate, export, rotator
+from dd3d_jax import distill, evaluate, export, rotator, synthetic
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.baselines import coreset
 from dd3d_jax.checkpoint import Checkpointer
@@ -48,9 +48,9 @@ def build_classifier(config: ml_collections.ConfigDict, num_classes: int):
 def build_distiller(config: ml_collections.ConfigDict, num_classes: int) -> distill.Distiller:
   d = config.distill
   return distill.Distiller(
-      generator=gen_lib.ModulatedSiren(num_classes=num_classes, cpc=d.cpc,
-                                       w0_initial=d.w0_initial, hidden=d.hidden,
-                                       num_layers=d.num_layers),
+      synthesizer=synthetic.SirenSet(gen_lib.ModulatedSiren(
+          num_classes=num_classes, cpc=d.cpc, w0_initial=d.w0_initial, hidden=d.hidden,
+          num_layers=d.num_layers)),
       classifier=build_classifier(config, num_classes), num_classes=num_classes, cpc=d.cpc,
       batch_real=d.batch_real, train_points=d.train_points, outer_loop=d.outer_loop,
       inner_loop=d.inner_loop, iterations=d.iterations, metric=d.metric,
@@ -192,9 +192,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if os.path.exists(results_path) and not config.eval.reevaluate:
     with open(results_path) as f:
       summary = json.load(f)
-    log.info('this run already finished; results from %s (set '
-                 '--config.eval.reevaluate=True to evaluate again):\n%s', results_path,
-                 results_table(summary))
+    log.info('this run already finished; results from %s (set --config.eval.reevaluate=True '
+             'to evaluate again):\n%s', results_path, results_table(summary))
     return summary
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
                else jax.default_matmul_precision(config.matmul_precision))
@@ -204,8 +203,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   export.write_json(os.path.join(workdir, 'config.json'), json.loads(config.to_json()))
   k, cpc = dataset.num_classes, config.distill.cpc
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
-               dataset.name, k, len(dataset.train), len(dataset.test),
-               dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
+           dataset.name, k, len(dataset.train), len(dataset.test),
+           dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
   distiller = build_distiller(config, k)
   distiller = distiller._replace(batch_real=min(distiller.batch_real, len(dataset.train)))
   evaluator = evaluate.Evaluator(build_classifier(config, k), build_protocol(config),
@@ -213,43 +212,51 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=distiller.batch_real)
   base_key = jax.random.key(config.seed)
-  results = {'dd3d': [], **{b: [] for b in config.eval.baselines}}
+  methods = config_lib.parse_methods(config.eval.methods)
+  results = {m: [] for m in methods}
   timing = {}
 
   with precision:
     for d in range(config.num_distills):
       key = jax.random.fold_in(base_key, d)
-      t0 = time.time()
-      state = run_distillation(distiller, real, key, config, workdir, d)
-      timing[f'distill_{d}_seconds'] = round(time.time() - t0, 1)
-      points = np.asarray(distill.generate_set(distiller, state.gen_params,
-                                               jax.random.fold_in(key, 1), config.data.num_points))
-      labels = np.asarray(gen_lib.synthetic_labels(k, cpc))
-      suffix = '' if d == 0 else f'_{d}'
-      export.save_distilled(os.path.join(workdir, f'distilled{suffix}.npz'), points, labels,
+      if 'dd3d' in methods:
+        t0 = time.time()
+        state = run_distillation(distiller, real, key, config, workdir, d)
+        timing[f'distill_{d}_seconds'] = round(time.time() - t0, 1)
+        points = np.asarray(distill.generate_set(
+            distiller, state.gen_params, jax.random.fold_in(key, 1), config.data.num_points))
+        labels = np.asarray(gen_lib.synthetic_labels(k, cpc))
+        suffix = '' if d == 0 else f'_{d}'
+        export.save_distilled(os.path.join(workdir, f'distilled{suffix}.npz'), points, labels,
+                              dataset.class_names)
+        if d == 0:
+          export.render_set(os.path.join(workdir, 'renders'), points, labels,
                             dataset.class_names)
-      if d == 0:
-        export.render_set(os.path.join(workdir, 'renders'), points, labels, dataset.class_names)
-      results['dd3d'] += evaluate_method(evaluator, 'dd3d', lambda s: (points, labels),
-                                         jax.random.fold_in(key, 2), config.eval.num_evals,
-                                         workdir, d)
-      if 'random' in results:  # a fresh random coreset for every evaluation run
+        results['dd3d'] += evaluate_method(
+            evaluator, 'dd3d', lambda s, p=points, l=labels: (p, l), jax.random.fold_in(key, 2),
+            config.eval.num_evals, workdir, d)
+      if 'random' in methods:  # a fresh random coreset for every evaluation run
 
         def random_set(s, d=d):
-          seed = (config.seed * 1000 + d) * 1000 + s
-          idx = coreset.random_coreset(dataset.train.labels, k, cpc, seed)
+          idx = coreset.random_coreset(dataset.train.labels, k, cpc,
+                                       seed=(config.seed * 1000 + d) * 1000 + s)
           return dataset.train.points[idx], dataset.train.labels[idx]
 
         results['random'] += evaluate_method(evaluator, 'random', random_set,
                                              jax.random.fold_in(key, 3), config.eval.num_evals,
                                              workdir, d)
+    if 'full' in methods:  # the whole training split: the upper bound
+      results['full'] = evaluate_method(
+          evaluator, 'full', lambda s: (dataset.train.points, dataset.train.labels),
+          jax.random.fold_in(base_key, 4), config.eval.num_evals, workdir, 0)
 
-  metrics = export.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
-  curves = {f'distill {d}': ([m['iteration'] for m in metrics if m.get('distill') == d and
-                              'loss' in m],
-                             [m['loss'] for m in metrics if m.get('distill') == d and 'loss' in m])
-            for d in range(config.num_distills)}
-  export.plot_curves(os.path.join(workdir, 'loss.png'), curves, 'matching loss per class')
+  if 'dd3d' in methods:
+    metrics = [m for m in export.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+               if 'loss' in m]
+    curves = {f'distill {d}': ([m['iteration'] for m in metrics if m['distill'] == d],
+                               [m['loss'] for m in metrics if m['distill'] == d])
+              for d in range(config.num_distills)}
+    export.plot_curves(os.path.join(workdir, 'loss.png'), curves, 'matching loss per class')
 
   summary = {name: evaluate.summarize(runs) for name, runs in results.items()}
   summary['meta'] = {'dataset': dataset.name, 'num_classes': k, 'cpc': cpc,

@@ -8,14 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dd3d_jax import distill, matching, models, rotator
+from dd3d_jax import distill, matching, models, rotator, synthetic
 from dd3d_jax import generator as gen
 
 K, CPC, P = 3, 2, 32
 
 
 def tiny_distiller(**kw):
-  defaults = dict(generator=gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=32),
+  module = gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=32)
+  defaults = dict(synthesizer=synthetic.SirenSet(module),
                   classifier=models.make_classifier('pointnet', K, rotator.SignRotator()),
                   num_classes=K, cpc=CPC, batch_real=4, train_points=P, outer_loop=2,
                   inner_loop=1, iterations=4, class_chunk=1)
@@ -61,7 +62,7 @@ def test_chunked_matching_equals_per_class_reference(chunk):
   with jax.enable_x64(True):
     d = tiny_distiller(class_chunk=chunk)
     f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
-    gen_params = f64(gen.init_params(d.generator, jax.random.key(0)))
+    gen_params = f64(gen.init_params(d.synthesizer.module, jax.random.key(0)))
     net_params = f64(d.classifier.init(jax.random.key(1)))
     real, _ = tiny_real()
     points, weights = f64(distill.class_balanced_batch(jax.random.key(2), real, 4))
@@ -77,7 +78,7 @@ def test_chunked_matching_equals_per_class_reference(chunk):
         total += matching.gm_loss(
             gp, net_params, points[c, :n], jnp.full(n, c), noise[c],
             jnp.arange(c * CPC, (c + 1) * CPC), jnp.full(CPC, c),
-            gen_apply=functools.partial(gen.generate, d.generator),
+            gen_apply=functools.partial(gen.generate, d.synthesizer.module),
             net_apply=d.classifier.apply)
       return total
 
@@ -111,7 +112,7 @@ def test_iteration_compiles_once_and_is_deterministic():
 
 def test_generate_set_is_normalised_at_any_resolution():
   d = tiny_distiller()
-  params = gen.init_params(d.generator, jax.random.key(0))
+  params = gen.init_params(d.synthesizer.module, jax.random.key(0))
   for n in (16, 100):
     pts = distill.generate_set(d, params, jax.random.key(1), n)
     chex.assert_shape(pts, (K * CPC, n, 3))

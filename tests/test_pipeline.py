@@ -74,6 +74,15 @@ def test_workdir_of_another_config_is_refused(finished_run):
     pipeline.run(tiny_config(cpc=2), workdir)
 
 
+def test_baselines_alone_distil_nothing(tmp_path):
+  config = tiny_config()
+  config.eval.methods = 'random, full'
+  results = pipeline.run(config, str(tmp_path))
+  assert {'random', 'full'} <= set(results) and 'dd3d' not in results
+  assert len(results['full']['runs']) == 1
+  assert not (tmp_path / 'checkpoints').exists() and not (tmp_path / 'distilled.npz').exists()
+
+
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
   config = tiny_config()
   dataset = data_lib.load(config.data)
@@ -126,6 +135,9 @@ def test_main_missing_data_path_is_one_line(tmp_path):
      "error: distill.metric 'l1' is unknown; use one of ('ours', 'mse', 'cos')."),
     (['--config=configs/shapes.py', '--config.distill.cpcc=3'],
      'error: unknown config field \'cpcc\' Did you mean "cpc" instead of "cpcc"?'),
+    (['--config=configs/shapes.py', '--config.eval.methods=dd3d,gm'],
+     "error: eval.methods 'dd3d,gm' must list some of ('dd3d', 'random', 'full'), "
+     "comma-separated."),
     (['--config=configs/modelnet40.py:cpc=3'],
      'error: configs/modelnet40.py has reference loops for cpc in [1, 10, 50], not 3; pick one '
      'of those or set distill.outer_loop/inner_loop yourself.'),

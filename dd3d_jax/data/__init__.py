@@ -18,7 +18,8 @@ from dd3d_jax.errors import ConfigError, DataError
 
 READERS = {
     'shapes': lambda cfg: shapes.make_shapes(
-        cfg.shapes.num_train_per_class, cfg.shapes.num_test_per_class, cfg.num_points, cfg.seed),
+        cfg.shapes.num_train_per_class, cfg.shapes.num_test_per_class, cfg.num_points, cfg.seed,
+        cfg.shapes.max_crop),
     'npz': lambda cfg: npz.read_npz(cfg.path),
     'modelnet40_h5': lambda cfg: modelnet.read_modelnet40_h5(cfg.path, cfg.num_points),
     'scanobjectnn_h5': lambda cfg: scanobjectnn.read_scanobjectnn_h5(

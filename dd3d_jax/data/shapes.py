@@ -8,7 +8,9 @@ curved primitives are sampled with area-exact inverse CDFs or rejection.
 
 Instances vary in dimensions and proportions, are rotated about the vertical (z)
 axis by up to +-20 degrees and jittered per point, but stay upright in one
-canonical frame, like ModelNet. Every class has 2-3 labelled parts with global part
+canonical frame, like ModelNet. Like real scans (ScanObjectNN), each cloud of the
+dataset can be a partial view: a random plane cuts away up to `max_crop` of the
+surface, so one example alone shows only part of its class. Every class has 2-3 labelled parts with global part
 ids, ShapeNet-part style: class c owns ids `PART_OFFSETS[c] ... + PART_COUNTS[c] - 1`.
 
 A primitive is `(local_part, area, sample)` with `sample(rng, n) -> [n, 3]`.
@@ -278,10 +280,29 @@ def sample_shape(rng: np.random.Generator, class_id: int,
   return points[order].astype(np.float32), parts[order].astype(np.int32)
 
 
-def _split(rng: np.random.Generator, per_class: int, num_points: int) -> Split:
+def crop(rng: np.random.Generator, points: np.ndarray, parts: np.ndarray, num_points: int,
+         max_crop: float) -> tuple[np.ndarray, np.ndarray]:
+  """A partial view: drops the points beyond a random plane, keeps `num_points` of the rest.
+
+  The plane has a uniformly random normal and cuts away a share of the points drawn
+  from U(0, max_crop). points: [M, 3] shuffled, M >= num_points / (1 - max_crop).
+  """
+  normal = rng.normal(size=3)
+  height = points @ (normal / np.linalg.norm(normal))
+  keep = height <= np.quantile(height, 1 - rng.uniform(0, max_crop))
+  return points[keep][:num_points], parts[keep][:num_points]
+
+
+def _split(rng: np.random.Generator, per_class: int, num_points: int,
+           max_crop: float) -> Split:
   """per_class instances of every class, normalised to the unit sphere, shuffled."""
   labels = np.repeat(np.arange(len(_CLASSES), dtype=np.int32), per_class)
-  clouds = [sample_shape(rng, int(c), num_points) for c in labels]
+  if max_crop > 0:
+    extra = int(np.ceil(num_points / (1 - max_crop))) + 1
+    clouds = [crop(rng, *sample_shape(rng, int(c), extra), num_points, max_crop)
+              for c in labels]
+  else:
+    clouds = [sample_shape(rng, int(c), num_points) for c in labels]
   points = np.stack([p for p, _ in clouds]).astype(np.float64)
   parts = np.stack([q for _, q in clouds])
   points -= points.mean(axis=1, keepdims=True)
@@ -291,8 +312,12 @@ def _split(rng: np.random.Generator, per_class: int, num_points: int) -> Split:
 
 
 def make_shapes(num_train_per_class: int = 100, num_test_per_class: int = 40,
-                num_points: int = 1024, seed: int = 0) -> PointCloudDataset:
+                num_points: int = 1024, seed: int = 0,
+                max_crop: float = 0.0) -> PointCloudDataset:
   """The procedural shapes dataset, deterministic in `seed`.
+
+  `max_crop` in [0, 1): each cloud loses a random share U(0, max_crop) of its
+  surface to a random plane (partial views, see `crop`); 0 gives whole objects.
 
   Train and test come from independent streams, `default_rng([seed, 0])` and
   `default_rng([seed, 1])`. Clouds are centred and scaled into the unit sphere.
@@ -300,7 +325,11 @@ def make_shapes(num_train_per_class: int = 100, num_test_per_class: int = 40,
   Returns:
     a validated PointCloudDataset with part labels ([N, num_points] int32).
   """
-  splits = {'train': _split(np.random.default_rng([seed, 0]), num_train_per_class, num_points),
-            'test': _split(np.random.default_rng([seed, 1]), num_test_per_class, num_points)}
+  if not 0 <= max_crop < 1:
+    raise ValueError(f'max_crop must be in [0, 1), got {max_crop}.')
+  splits = {'train': _split(np.random.default_rng([seed, 0]), num_train_per_class, num_points,
+                            max_crop),
+            'test': _split(np.random.default_rng([seed, 1]), num_test_per_class, num_points,
+                           max_crop)}
   return validate(PointCloudDataset(name='shapes', class_names=CLASS_NAMES, splits=splits,
                                     source=f'procedural (seed={seed})', num_parts=NUM_PARTS))

@@ -164,3 +164,29 @@ def test_rotation_about_z_is_bounded():
 def test_bad_class_id_raises():
   with pytest.raises(ValueError, match='outside'):
     shapes.sample_shape(np.random.default_rng(0), len(shapes.CLASS_NAMES), 10)
+
+
+def test_crop_is_a_partial_view_of_the_cloud():
+  rng = np.random.default_rng(0)
+  points, parts = shapes.sample_shape(rng, 0, 600)
+  kept, kept_parts = shapes.crop(np.random.default_rng(1), points, parts, 256, max_crop=0.5)
+  assert kept.shape == (256, 3) and kept_parts.shape == (256,)
+  index = {tuple(p): q for p, q in zip(points, parts)}
+  assert all(index[tuple(p)] == q for p, q in zip(kept, kept_parts))  # a subset, labels kept
+  # The cut is a half-space: the normal is crop's first draw from its rng, and a
+  # share of the surface lies entirely beyond every kept point.
+  normal = np.random.default_rng(1).normal(size=3)
+  height = points @ (normal / np.linalg.norm(normal))
+  beyond = height > (kept @ (normal / np.linalg.norm(normal))).max()
+  assert 0.0 < beyond.mean() <= 0.5
+
+
+def test_cropped_dataset_is_valid_deterministic_and_partial():
+  whole = shapes.make_shapes(4, 2, 128, seed=0)
+  partial = shapes.make_shapes(4, 2, 128, seed=0, max_crop=0.5)
+  again = shapes.make_shapes(4, 2, 128, seed=0, max_crop=0.5)
+  np.testing.assert_array_equal(partial.train.points, again.train.points)
+  assert partial.train.points.shape == whole.train.points.shape
+  assert not np.allclose(partial.train.points, whole.train.points)
+  with pytest.raises(ValueError, match='max_crop must be in'):
+    shapes.make_shapes(1, 1, 16, max_crop=1.0)

@@ -1,0 +1,93 @@
+"""Synthetic sets that gradient matching can optimise: the DD3D generator or a tensor.
+
+Both expose the same small interface, so one distillation step serves DD3D and the
+GM baseline on raw clouds:
+
+    init(key) -> params
+    split(params) -> (shared, per_class [K, ...])   what every class / one class owns
+    join(shared, per_class) -> params                 inverse of split (for gradients)
+    class_points(shared, part, noise [cpc, N, 1]) -> [cpc, N, 3]
+    generate(params, noise [K * cpc, N, 1]) -> [K * cpc, N, 3]
+
+Each class differentiates only its own part, so a per-class gradient never needs a
+full-size copy of the per-class parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from dd3d_jax import generator as gen_lib
+
+
+class SirenSet(NamedTuple):
+  """DD3D: the class-modulated SIREN; a class owns its `cpc` embedding rows."""
+  module: gen_lib.ModulatedSiren
+
+  @property
+  def num_classes(self) -> int:
+    return self.module.num_classes
+
+  @property
+  def cpc(self) -> int:
+    return self.module.cpc
+
+  def init(self, key: jax.Array) -> Any:
+    return gen_lib.init_params(self.module, key)
+
+  def split(self, params: Any) -> tuple[Any, jax.Array]:
+    shared = {name: p for name, p in params.items() if name != 'embedding'}
+    return shared, params['embedding'].reshape(self.num_classes, self.cpc, -1)
+
+  def join(self, shared: Any, per_class: jax.Array) -> Any:
+    return {**shared, 'embedding': per_class.reshape(self.num_classes * self.cpc, -1)}
+
+  def class_points(self, shared: Any, part: jax.Array, noise: jax.Array) -> jax.Array:
+    return gen_lib.generate_from_latents(self.module, shared, noise, part)
+
+  def generate(self, params: Any, noise: jax.Array) -> jax.Array:
+    return gen_lib.generate(self.module, params, noise, jnp.arange(noise.shape[0]))
+
+
+class TensorSet(NamedTuple):
+  """The GM baseline: `K * cpc` clouds of a fixed resolution, optimised directly.
+
+  The noise only sets how many points are asked for, which must be `num_points`.
+  """
+  num_classes: int
+  cpc: int
+  num_points: int
+
+  def init(self, key: jax.Array) -> Any:
+    """Random clouds in the unit ball (use `from_clouds` to start from real ones)."""
+    shape = (self.num_classes * self.cpc, self.num_points, 3)
+    return {'points': jax.random.uniform(key, shape, jnp.float32, -0.5, 0.5)}
+
+  @staticmethod
+  def from_clouds(points: jax.Array) -> Any:
+    """Parameters initialised from clouds [K * cpc, N, 3], class-major."""
+    return {'points': jnp.asarray(points, jnp.float32)}
+
+  def split(self, params: Any) -> tuple[Any, jax.Array]:
+    return {}, params['points'].reshape(self.num_classes, self.cpc, self.num_points, 3)
+
+  def join(self, shared: Any, per_class: jax.Array) -> Any:
+    del shared
+    return {'points': per_class.reshape(-1, self.num_points, 3)}
+
+  def _check(self, noise: jax.Array) -> None:
+    if noise.shape[-2] != self.num_points:
+      raise ValueError(f'a tensor set has {self.num_points} points per cloud, not '
+                       f'{noise.shape[-2]}; distil and evaluate it at its own resolution.')
+
+  def class_points(self, shared: Any, part: jax.Array, noise: jax.Array) -> jax.Array:
+    del shared
+    self._check(noise)
+    return part
+
+  def generate(self, params: Any, noise: jax.Array) -> jax.Array:
+    self._check(noise)
+    return params['points']
