@@ -18,12 +18,13 @@ def get_config(arg=None):
   c.data.rotated = v.get('rotated', False)
   c.data.shapes.num_train_per_class = 100
   c.data.shapes.num_test_per_class = 40
+  c.data.shapes.max_crop = 0.5       # partial views: a random plane cuts away up to half
 
   c.distill.cpc = v.get('cpc', 1)
-  c.distill.iterations = 25
+  c.distill.iterations = 50
   c.distill.outer_loop, c.distill.inner_loop = 10, 1
   c.distill.batch_real = 16
-  c.distill.train_points = 256
+  c.distill.train_points = 128
   c.distill.w0_initial = 100.0
   c.distill.checkpoint_every = 10
 
