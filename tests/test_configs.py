@@ -71,3 +71,19 @@ def test_parse_variant():
   assert config_lib.parse_variant(None, allowed) == {}
   with pytest.raises(ConfigError, match="cpc='x' is not a int"):
     config_lib.parse_variant('cpc=x', allowed)
+
+
+@pytest.mark.parametrize('arg, loops', [('cpc=1', (10, 1)), ('cpc=10', (20, 1)),
+                                        ('cpc=1,rotated', (5, 5)), ('cpc=10,rotated', (20, 10))])
+def test_modelnet10_budget_config(arg, loops):
+  c = get_config('modelnet10', arg)
+  assert (c.distill.outer_loop, c.distill.inner_loop) == loops
+  assert (c.distill.iterations, c.distill.train_points, c.data.num_points) == (40, 256, 1024)
+  assert c.eval.methods == 'dd3d,random' and c.eval.epochs == 200
+
+
+def test_modelnet10_full_variant_evaluates_only_the_full_data():
+  c = get_config('modelnet10', 'full')
+  assert c.eval.methods == 'full' and c.eval.num_evals == 2
+  with pytest.raises(ConfigError, match='has reference loops for cpc in'):
+    get_config('modelnet10', 'cpc=50')
