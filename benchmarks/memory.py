@@ -5,9 +5,11 @@
 
 For every (CPC, training resolution) and both synthetic sets (DD3D's modulated
 SIREN; the GM baseline's [K*cpc, N, 3] tensor of the same size), a fresh process
-builds the step, runs it twice, and reports its peak resident memory, the part of
-it the step added (peak minus the resident size just before the first step) and,
-on a GPU, the device's peak bytes. The paper's Fig. 6 claims DD3D needs about 4x
+builds the step, runs it twice, and reports the step's memory as XLA plans it
+(scratch + arguments + outputs of the compiled step: deterministic, what the ratio
+uses on a CPU), the process's peak resident memory and, on a GPU, the device's peak
+bytes (what the ratio uses there); and the size of the synthetic set itself (the
+SIREN's parameters against the tensor), the other reading of "memory". The paper's Fig. 6 claims DD3D needs about 4x
 less memory than a tensor at CPC 10. Prints a table with the DD3D / tensor ratio
 and saves a PNG plot.
 """
@@ -23,14 +25,6 @@ import subprocess
 import sys
 
 
-def current_rss_mb() -> float:
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmRSS:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
-
-
 def child(args) -> None:
   """Measures one configuration in this process; prints one JSON line."""
   import jax
@@ -39,32 +33,35 @@ def child(args) -> None:
   from dd3d_jax import distill, models, synthetic
   from dd3d_jax import generator as gen_lib
 
-  k = args.classes
+  k, cpc, n_points = args.classes, args.cpc[0], args.points[0]
   if args.method == 'dd3d':
-    synth = synthetic.SirenSet(gen_lib.ModulatedSiren(num_classes=k, cpc=args.cpc,
+    synth = synthetic.SirenSet(gen_lib.ModulatedSiren(num_classes=k, cpc=cpc,
                                                       w0_initial=100.0))
   else:
-    synth = synthetic.TensorSet(k, args.cpc, args.points)
+    synth = synthetic.TensorSet(k, cpc, n_points)
   d = distill.Distiller(synthesizer=synth, classifier=models.make_classifier('pointnet', k),
-                        num_classes=k, cpc=args.cpc, batch_real=args.batch_real,
-                        train_points=args.points, outer_loop=1, inner_loop=1, iterations=1,
+                        num_classes=k, cpc=cpc, batch_real=args.batch_real,
+                        train_points=n_points, outer_loop=1, inner_loop=1, iterations=1,
                         class_chunk=args.class_chunk)
   n = k * args.batch_real
-  points = np.random.default_rng(0).uniform(-1, 1, (n, args.points, 3)).astype(np.float32)
+  points = np.random.default_rng(0).uniform(-1, 1, (n, n_points, 3)).astype(np.float32)
   real = distill.make_real_data(points, np.arange(n) % k, k)
   state = distill.init_state(d, jax.random.key(0))
   net = d.classifier.init(jax.random.key(1))
   step = jax.jit(functools.partial(distill.outer_step, d), donate_argnums=(0, 1))
   compiled = step.lower(state.gen_params, state.opt_state, net, real,
                         jax.random.key(0)).compile()
-  before = current_rss_mb()
+  plan = compiled.memory_analysis()
   params, opt = state.gen_params, state.opt_state
   for i in range(2):
     params, opt, loss = compiled(params, opt, net, real, jax.random.key(i))
     loss.block_until_ready()
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  out = {'method': args.method, 'cpc': args.cpc, 'points': args.points,
-         'rss_before_mb': before, 'peak_rss_mb': peak, 'step_mb': peak - before}
+  step_bytes = (plan.temp_size_in_bytes + plan.argument_size_in_bytes
+                + plan.output_size_in_bytes - plan.alias_size_in_bytes)
+  set_bytes = sum(x.nbytes for x in jax.tree.leaves(state.gen_params))
+  out = {'method': args.method, 'cpc': cpc, 'points': n_points, 'peak_rss_mb': peak,
+         'step_mb': step_bytes / 2**20, 'set_mb': set_bytes / 2**20}
   stats = jax.devices()[0].memory_stats() or {}
   if 'peak_bytes_in_use' in stats:
     out['device_peak_mb'] = stats['peak_bytes_in_use'] / 2**20
@@ -84,7 +81,7 @@ def plot(rows: list[dict], path: str, key: str) -> None:
       ax.plot([p for p, _ in pts], [m for _, m in pts], style, label=method)
     ax.set_title(f'CPC {cpc}')
     ax.set_xlabel('training points per cloud')
-    ax.set_ylabel('step memory (MB)' if key == 'step_mb' else 'device peak (MB)')
+    ax.set_ylabel('XLA step memory (MB)' if key == 'step_mb' else 'device peak (MB)')
     ax.grid(alpha=0.3)
     ax.legend()
   fig.tight_layout()
@@ -107,7 +104,7 @@ def main():
 
   rows = []
   print(f'{"cpc":>4} {"points":>6} {"DD3D step MB":>12} {"tensor step MB":>14} {"ratio":>6} '
-        f'{"DD3D peak RSS":>13} {"tensor peak RSS":>15}')
+        f'{"DD3D peak RSS":>13} {"tensor peak RSS":>15} {"DD3D set MB":>11} {"tensor set MB":>13}')
   for cpc in args.cpc:
     for n in args.points:
       pair = {}
@@ -121,8 +118,8 @@ def main():
       key = 'device_peak_mb' if 'device_peak_mb' in pair['dd3d'] else 'step_mb'
       print(f'{cpc:>4} {n:>6} {pair["dd3d"][key]:>12.0f} {pair["tensor"][key]:>14.0f} '
             f'{pair["dd3d"][key] / pair["tensor"][key]:>6.2f} '
-            f'{pair["dd3d"]["peak_rss_mb"]:>13.0f} {pair["tensor"]["peak_rss_mb"]:>15.0f}',
-            flush=True)
+            f'{pair["dd3d"]["peak_rss_mb"]:>13.0f} {pair["tensor"]["peak_rss_mb"]:>15.0f} '
+            f'{pair["dd3d"]["set_mb"]:>11.2f} {pair["tensor"]["set_mb"]:>13.2f}', flush=True)
   plot(rows, args.plot, 'device_peak_mb' if 'device_peak_mb' in rows[0] else 'step_mb')
   print(f'plot: {args.plot}')
 

@@ -3,12 +3,14 @@
     python benchmarks/step.py --classes 10 --cpc 1 --batch-real 32 --points 1024
     python benchmarks/step.py --cpc 1 10 --class-chunk 1 0 --json
 
-Prints a table, one row per (cpc, class chunk): median step time over --steps
-steps, compile time, XLA's FLOP count of the step, achieved GFLOP/s against a
-large float32 matmul measured in the same run, and the process's peak resident
-memory (on a GPU also the device's peak bytes). With --json the last line is
-`{"step_s", "compile_s", "flops", "achieved_gflops", "peak_gflops", "peak_fraction",
-"peak_rss_mb"}` for the last row. Data are random; only shapes matter for timing.
+Prints a table, one row per (cpc, class chunk), each measured in a fresh process
+so that its memory figures are its own: median step time over --steps steps,
+compile time, XLA's FLOP count of the step, achieved GFLOP/s against a large
+float32 matmul measured in the same run, the step's scratch memory as XLA plans it
+(`temp_size_in_bytes`), and the process's peak resident memory (on a GPU also the
+device's peak bytes). With --json the last line is `{"step_s", "compile_s", "flops",
+"achieved_gflops", "peak_gflops", "peak_fraction", "peak_rss_mb"}` for the last row.
+Data are random; only shapes matter for timing.
 
 FLOPs: XLA's cost analysis counts a loop body once, so the count is taken from the
 same step lowered with all classes in one vmap (no loop), which is the same math.
@@ -19,7 +21,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import resource
+import subprocess
+import sys
 import time
 
 import jax
@@ -86,7 +91,20 @@ def time_step(d: distill.Distiller, args) -> dict:
                                            jax.random.key(i))
     loss.block_until_ready()
     times.append(time.perf_counter() - t)
-  return {'step_s': float(np.median(times[1:])), 'compile_s': compile_s}
+  return {'step_s': float(np.median(times[1:])), 'compile_s': compile_s,
+          'xla_temp_mb': compiled.memory_analysis().temp_size_in_bytes / 2**20}
+
+
+def child(args) -> None:
+  """Measures one (cpc, chunk) in this process; prints one JSON line."""
+  d = make_distiller(args, args.cpc[0], args.class_chunk[0])
+  row = time_step(d, args)
+  row['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  stats = jax.devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' in stats:
+    row['device_peak_mb'] = stats['peak_bytes_in_use'] / 2**20
+  row['flops'] = step_flops(d, args)  # after the memory readings: its compile is not the step's
+  print(json.dumps(row))
 
 
 def main():
@@ -100,32 +118,40 @@ def main():
   p.add_argument('--steps', type=int, default=5)
   p.add_argument('--rotated', action='store_true', help='network behind the sign rotator')
   p.add_argument('--json', action='store_true')
+  p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
   args = p.parse_args()
+  if args.child:
+    return child(args)
 
   peak = peak_matmul_gflops()
   device = jax.devices()[0]
   print(f'device: {device.device_kind} ({jax.default_backend()}), float32 matmul peak '
         f'{peak:.1f} GFLOP/s; {args.classes} classes, {args.batch_real} real clouds x '
-        f'{args.points} points')
-  header = (f'{"cpc":>4} {"chunk":>5} {"step s":>8} {"compile s":>9} {"GFLOP":>8} '
-            f'{"GFLOP/s":>8} {"of peak":>8} {"peak RSS MB":>11}')
-  print(header)
+        f'{args.points} points' + (', rotator' if args.rotated else ''))
+  print(f'{"cpc":>4} {"chunk":>5} {"step s":>8} {"compile s":>9} {"GFLOP":>8} '
+        f'{"GFLOP/s":>8} {"of peak":>8} {"XLA temp MB":>11} {"peak RSS MB":>11}')
   row = {}
   for cpc in args.cpc:
     for chunk in args.class_chunk:
-      d = make_distiller(args, cpc, chunk)
-      flops = step_flops(d, args)
-      timing = time_step(d, args)
-      rate = flops / timing['step_s'] / 1e9
-      rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-      row = {**timing, 'flops': flops, 'achieved_gflops': rate, 'peak_gflops': peak,
-             'peak_fraction': rate / peak, 'peak_rss_mb': rss}
-      stats = device.memory_stats() or {}
-      if 'peak_bytes_in_use' in stats:
-        row['device_peak_mb'] = stats['peak_bytes_in_use'] / 2**20
+      cmd = [sys.executable, os.path.abspath(__file__), '--child', '--cpc', str(cpc),
+             '--class-chunk', str(chunk), '--classes', str(args.classes),
+             '--batch-real', str(args.batch_real), '--points', str(args.points),
+             '--steps', str(args.steps)] + (['--rotated'] if args.rotated else [])
+      out = subprocess.run(cmd, capture_output=True, text=True)
+      if out.returncode != 0:
+        print(f'{cpc:>4} {chunk:>5} failed: {out.stderr.strip().splitlines()[-1]}')
+        continue
+      m = json.loads(out.stdout.strip().splitlines()[-1])
+      rate = m['flops'] / m['step_s'] / 1e9
+      row = {'step_s': m['step_s'], 'compile_s': m['compile_s'], 'flops': m['flops'],
+             'achieved_gflops': rate, 'peak_gflops': peak, 'peak_fraction': rate / peak,
+             'peak_rss_mb': m['peak_rss_mb'], 'xla_temp_mb': m['xla_temp_mb'],
+             **({'device_peak_mb': m['device_peak_mb']} if 'device_peak_mb' in m else {})}
       print(f'{cpc:>4} {chunk:>5} {row["step_s"]:>8.3f} {row["compile_s"]:>9.1f} '
-            f'{flops / 1e9:>8.1f} {rate:>8.1f} {rate / peak:>8.1%} {rss:>11.0f}'
-            + (f'  device peak {row["device_peak_mb"]:.0f} MB' if 'device_peak_mb' in row else ''))
+            f'{row["flops"] / 1e9:>8.1f} {rate:>8.1f} {rate / peak:>8.1%} '
+            f'{row["xla_temp_mb"]:>11.0f} {row["peak_rss_mb"]:>11.0f}'
+            + (f'  device peak {row["device_peak_mb"]:.0f} MB' if 'device_peak_mb' in row else ''),
+            flush=True)
   if args.json:
     print(json.dumps(row))
 
