@@ -80,10 +80,11 @@ def test_modelnet10_budget_config(arg, loops):
   assert (c.distill.outer_loop, c.distill.inner_loop) == loops
   assert (c.distill.iterations, c.distill.train_points, c.data.num_points) == (40, 256, 1024)
   assert c.eval.methods == 'dd3d,random' and c.eval.epochs == 200
+  assert (c.num_distills, c.eval.num_evals) == (2, 2)
 
 
 def test_modelnet10_full_variant_evaluates_only_the_full_data():
   c = get_config('modelnet10', 'full')
-  assert c.eval.methods == 'full' and c.eval.num_evals == 2
+  assert c.eval.methods == 'full' and c.eval.num_evals == 1
   with pytest.raises(ConfigError, match='has reference loops for cpc in'):
     get_config('modelnet10', 'cpc=50')
