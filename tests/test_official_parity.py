@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dd3d_jax import convert, matching
+from dd3d_jax import convert, distill, matching, models, synthetic
+from dd3d_jax import generator as gen_lib
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip('torch')
@@ -126,3 +127,44 @@ def test_gm_loss_and_first_layer_gradient(official):
     errors_torch.append(max(abs(loss32 - loss64) / loss64, rel_err(w32, w64), rel_err(b32, b64)))
   assert np.median(errors_ours) <= max(1e-4, 3 * np.median(errors_torch)), (errors_ours,
                                                                              errors_torch)
+
+
+def test_class_summed_gradient_on_every_generator_leaf(official):
+  """distill.matching_loss_and_grad (the pipeline's path: per-class split, chunked
+  map, join) gives PyTorch's gradient of the class-summed GM loss on every
+  generator parameter, float64 (gm_inr.py's outer step before the Adam update)."""
+  wrapper, net, _, gen_params, _, net_params = official
+  wrapper, net = wrapper.double(), net.double()
+  gen = torch.Generator().manual_seed(1)
+  b, n = 8, 128
+  real = torch.rand(K, b, n, 3, generator=gen, dtype=torch.float64) * 2 - 1
+  noise = torch.rand(K, CPC, n, 1, generator=gen, dtype=torch.float64)
+  ce, params = torch.nn.CrossEntropyLoss(), list(net.parameters())
+  total = 0.0
+  for c in range(K):
+    g_real = [g.detach() for g in torch.autograd.grad(ce(net(real[c]), torch.full((b,), c)),
+                                                      params)]
+    syn = wrapper(noise[c], torch.arange(c * CPC, (c + 1) * CPC))
+    g_syn = torch.autograd.grad(ce(net(syn), torch.full((CPC,), c)), params, create_graph=True)
+    total = total + torch_distance(g_real, g_syn)
+  names = [name for name, _ in wrapper.named_parameters()]
+  grads = torch.autograd.grad(total, list(wrapper.parameters()))
+  state = {k: v.detach().numpy() for k, v in wrapper.state_dict().items()}
+  state.update({name: g.numpy() for name, g in zip(names, grads)})
+  _, torch_grad = convert.load_official_generator(state, num_classes=K, cpc=CPC, w0_initial=W0)
+  wrapper.float(), net.float()
+
+  d = distill.Distiller(
+      synthesizer=synthetic.SirenSet(gen_lib.ModulatedSiren(num_classes=K, cpc=CPC,
+                                                            w0_initial=W0)),
+      classifier=models.make_classifier('pointnet', K), num_classes=K, cpc=CPC,
+      batch_real=b, train_points=n, outer_loop=1, inner_loop=1, iterations=1, class_chunk=2)
+  with jax.enable_x64(True):
+    f64 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tree)
+    loss, ours = distill.matching_loss_and_grad(
+        d, f64(gen_params), {'net': f64(net_params), 'rotator': {}},
+        jnp.asarray(real.numpy()), jnp.full((K, b), 1.0 / b, jnp.float64),
+        jnp.asarray(noise.numpy()))
+    assert abs(float(loss) - float(total)) / float(total) < 1e-9
+    for a, ref in zip(jax.tree.leaves(ours), jax.tree.leaves(torch_grad)):
+      assert rel_err(a, ref) < 1e-6  # torch_grad passed through float32 in convert
