@@ -73,14 +73,15 @@ def test_parse_variant():
     config_lib.parse_variant('cpc=x', allowed)
 
 
-@pytest.mark.parametrize('arg, loops', [('cpc=1', (10, 1)), ('cpc=10', (20, 1)),
-                                        ('cpc=1,rotated', (5, 5)), ('cpc=10,rotated', (20, 10))])
-def test_modelnet10_budget_config(arg, loops):
+@pytest.mark.parametrize('arg, loops, runs', [('cpc=1', (10, 1), 2), ('cpc=10', (20, 1), 1),
+                                              ('cpc=1,rotated', (5, 5), 2),
+                                              ('cpc=10,rotated', (20, 10), 1)])
+def test_modelnet10_budget_config(arg, loops, runs):
   c = get_config('modelnet10', arg)
   assert (c.distill.outer_loop, c.distill.inner_loop) == loops
   assert (c.distill.iterations, c.distill.train_points, c.data.num_points) == (40, 256, 1024)
   assert c.eval.methods == 'dd3d,random' and c.eval.epochs == 200
-  assert (c.num_distills, c.eval.num_evals) == (2, 2)
+  assert (c.num_distills, c.eval.num_evals) == (runs, runs)
 
 
 def test_modelnet10_full_variant_evaluates_only_the_full_data():
