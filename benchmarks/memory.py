@@ -20,7 +20,6 @@ import argparse
 import functools
 import json
 import os
-import resource
 import subprocess
 import sys
 
@@ -28,8 +27,8 @@ import sys
 def child(args) -> None:
   """Measures one configuration in this process; prints one JSON line."""
   import jax
-  import numpy as np
 
+  import step as step_bench
   from dd3d_jax import distill, models, synthetic
   from dd3d_jax import generator as gen_lib
 
@@ -43,28 +42,18 @@ def child(args) -> None:
                         num_classes=k, cpc=cpc, batch_real=args.batch_real,
                         train_points=n_points, outer_loop=1, inner_loop=1, iterations=1,
                         class_chunk=args.class_chunk)
-  n = k * args.batch_real
-  points = np.random.default_rng(0).uniform(-1, 1, (n, n_points, 3)).astype(np.float32)
-  real = distill.make_real_data(points, np.arange(n) % k, k)
-  state = distill.init_state(d, jax.random.key(0))
-  net = d.classifier.init(jax.random.key(1))
+  params, opt, net, real = step_bench.inputs(d)
+  set_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
   step = jax.jit(functools.partial(distill.outer_step, d), donate_argnums=(0, 1))
-  compiled = step.lower(state.gen_params, state.opt_state, net, real,
-                        jax.random.key(0)).compile()
+  compiled = step.lower(params, opt, net, real, jax.random.key(0)).compile()
   plan = compiled.memory_analysis()
-  params, opt = state.gen_params, state.opt_state
   for i in range(2):
     params, opt, loss = compiled(params, opt, net, real, jax.random.key(i))
     loss.block_until_ready()
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   step_bytes = (plan.temp_size_in_bytes + plan.argument_size_in_bytes
                 + plan.output_size_in_bytes - plan.alias_size_in_bytes)
-  set_bytes = sum(x.nbytes for x in jax.tree.leaves(state.gen_params))
-  out = {'method': args.method, 'cpc': cpc, 'points': n_points, 'peak_rss_mb': peak,
-         'step_mb': step_bytes / 2**20, 'set_mb': set_bytes / 2**20}
-  stats = jax.devices()[0].memory_stats() or {}
-  if 'peak_bytes_in_use' in stats:
-    out['device_peak_mb'] = stats['peak_bytes_in_use'] / 2**20
+  out = {'method': args.method, 'cpc': cpc, 'points': n_points,
+         'step_mb': step_bytes / 2**20, 'set_mb': set_bytes / 2**20, **step_bench.peak_memory()}
   print(json.dumps(out))
 
 

@@ -24,7 +24,8 @@ import jax
 
 import step as step_bench
 
-HLO_LINE = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = \S+ (\w[\w-]*)\(.*?(?:op_name="([^"]*)")?')
+HLO_LINE = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = \S+ (\w[\w-]*)\(')
+OP_NAME = re.compile(r'op_name="([^"]*)"')
 
 
 def hlo_index(hlo_text: str) -> dict[str, tuple[str, str]]:
@@ -33,7 +34,7 @@ def hlo_index(hlo_text: str) -> dict[str, tuple[str, str]]:
   for line in hlo_text.splitlines():
     m = HLO_LINE.match(line)
     if m:
-      op_name = re.search(r'op_name="([^"]*)"', line)
+      op_name = OP_NAME.search(line)
       index[m.group(1)] = (m.group(2), op_name.group(1) if op_name else '')
   return index
 
@@ -56,8 +57,8 @@ def source_group(op_name: str) -> str:
   parts = op_name.split('/')[1:-1]
   names = []
   for part in parts:
-    while re.fullmatch(r'\w+\((.*)\)', part):
-      part = re.fullmatch(r'\w+\((.*)\)', part).group(1)
+    while m := re.fullmatch(r'\w+\((.*)\)', part):  # strip transforms: jvp(...), vmap(...)
+      part = m.group(1)
     if part and part not in ('while', 'body', 'cond', 'closed_call', 'checkpoint', 'remat'):
       names.append(part)
   names = [n for n in names if '.' in n or n not in ('PointNetCls', 'ModulatedSiren')] or names
@@ -79,7 +80,7 @@ def main():
   args = p.parse_args()
 
   d = step_bench.make_distiller(args, args.cpc, args.class_chunk)
-  gen_params, opt_state, net_params, real = step_bench.inputs(d, args)
+  gen_params, opt_state, net_params, real = step_bench.inputs(d)
   compiled = jax.jit(functools.partial(step_bench.distill.outer_step, d)).lower(
       gen_params, opt_state, net_params, real, jax.random.key(0)).compile()
   index = hlo_index(compiled.as_text())

@@ -61,7 +61,7 @@ def make_distiller(args, cpc: int, chunk: int) -> distill.Distiller:
 def step_flops(d: distill.Distiller, args) -> float:
   """XLA's FLOP count of the step, taken from the loop-free (one vmap) lowering."""
   d = d._replace(class_chunk=0)
-  gen_params, opt_state, net_params, real = inputs(d, args)
+  gen_params, opt_state, net_params, real = inputs(d)
   lowered = jax.jit(functools.partial(distill.outer_step, d)).lower(
       gen_params, opt_state, net_params, real, jax.random.key(0))
   cost = lowered.compile().cost_analysis()
@@ -69,17 +69,18 @@ def step_flops(d: distill.Distiller, args) -> float:
   return float(cost['flops'])
 
 
-def inputs(d: distill.Distiller, args):
-  n = args.classes * args.batch_real
-  points = np.random.default_rng(0).uniform(-1, 1, (n, args.points, 3)).astype(np.float32)
-  real = distill.make_real_data(points, np.arange(n) % args.classes, args.classes)
+def inputs(d: distill.Distiller):
+  """Random real data of the distiller's shapes, initial generator and network state."""
+  k, n = d.num_classes, d.num_classes * d.batch_real
+  points = np.random.default_rng(0).uniform(-1, 1, (n, d.train_points, 3)).astype(np.float32)
+  real = distill.make_real_data(points, np.arange(n) % k, k)
   state = distill.init_state(d, jax.random.key(0))
   net_params = d.classifier.init(jax.random.key(1))
   return state.gen_params, state.opt_state, net_params, real
 
 
 def time_step(d: distill.Distiller, args) -> dict:
-  gen_params, opt_state, net_params, real = inputs(d, args)
+  gen_params, opt_state, net_params, real = inputs(d)
   step = jax.jit(functools.partial(distill.outer_step, d), donate_argnums=(0, 1))
   t = time.perf_counter()
   compiled = step.lower(gen_params, opt_state, net_params, real, jax.random.key(0)).compile()
@@ -95,14 +96,19 @@ def time_step(d: distill.Distiller, args) -> dict:
           'xla_temp_mb': compiled.memory_analysis().temp_size_in_bytes / 2**20}
 
 
+def peak_memory() -> dict:
+  """This process's peak resident memory and, on a GPU, the device's peak bytes, in MB."""
+  out = {'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+  stats = jax.devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' in stats:
+    out['device_peak_mb'] = stats['peak_bytes_in_use'] / 2**20
+  return out
+
+
 def child(args) -> None:
   """Measures one (cpc, chunk) in this process; prints one JSON line."""
   d = make_distiller(args, args.cpc[0], args.class_chunk[0])
-  row = time_step(d, args)
-  row['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  stats = jax.devices()[0].memory_stats() or {}
-  if 'peak_bytes_in_use' in stats:
-    row['device_peak_mb'] = stats['peak_bytes_in_use'] / 2**20
+  row = {**time_step(d, args), **peak_memory()}
   row['flops'] = step_flops(d, args)  # after the memory readings: its compile is not the step's
   print(json.dumps(row))
 
