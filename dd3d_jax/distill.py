@@ -126,6 +126,8 @@ class Distiller(NamedTuple):
     lr, weight_decay: generator Adam.
     lr_net, batch_syn: inner-loop SGD.
     augment_real: augment real clouds before matching (off in the reference).
+    optimizer, momentum: the synthetic set's optimiser: 'adam' (the paper, with L2
+      `weight_decay`) or 'sgd' (DC's own setting for GM on tensors, with momentum).
   """
   synthesizer: synthetic.SirenSet | synthetic.TensorSet
   classifier: Classifier
@@ -143,15 +145,20 @@ class Distiller(NamedTuple):
   lr_net: float = 1e-3
   batch_syn: int = 256
   augment_real: bool = False
+  optimizer: str = 'adam'
+  momentum: float = 0.0
 
   @property
   def num_synthetic(self) -> int:
     return self.num_classes * self.cpc
 
   def generator_optimizer(self) -> optax.GradientTransformation:
-    """Adam with L2 weight decay; StepLR x0.1 at half of the iterations."""
+    """Adam (or SGD) with L2 weight decay; StepLR x0.1 at half of the iterations."""
     half = max(1, self.iterations // 2) * self.outer_loop
-    return training.torch_adam(lambda count: self.lr * 0.1 ** (count // half), self.weight_decay)
+    lr = lambda count: self.lr * 0.1 ** (count // half)  # noqa: E731
+    if self.optimizer == 'sgd':
+      return training.torch_sgd(lr, self.momentum, self.weight_decay)
+    return training.torch_adam(lr, self.weight_decay)
 
   def network_optimizer(self) -> optax.GradientTransformation:
     """Inner-loop SGD; StepLR x0.1 at half of outer_loop * inner_loop epochs."""
@@ -160,10 +167,11 @@ class Distiller(NamedTuple):
         training.step_lr(self.lr_net, (self.outer_loop * self.inner_loop) // 2, batches))
 
 
-def init_state(distiller: Distiller, key: jax.Array) -> DistillState:
-  """A fresh distillation: reference generator init, optimiser state, iteration 0."""
+def init_state(distiller: Distiller, key: jax.Array, params: Any = None) -> DistillState:
+  """A fresh distillation: the set's parameters (its reference init unless given),
+  their optimiser state, iteration 0."""
   k_gen, k_run = jax.random.split(key)
-  params = distiller.synthesizer.init(k_gen)
+  params = distiller.synthesizer.init(k_gen) if params is None else params
   return DistillState(params, distiller.generator_optimizer().init(params),
                       jnp.zeros((), jnp.int32), jax.random.key_data(k_run))
 
@@ -175,16 +183,19 @@ def generate_set(distiller: Distiller, gen_params: Any, key: jax.Array,
   return geometry.normalize_to_unit_sphere(distiller.synthesizer.generate(gen_params, noise))
 
 
-def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_params: Any,
+def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
                            real_points: jax.Array, real_weights: jax.Array,
                            noise: jax.Array) -> tuple[jax.Array, Any]:
   """Sum over classes of the GM distance, and its gradient w.r.t. the synthetic set.
 
   Each class differentiates only its own part of the parameters (its embedding
   rows, or its clouds), so the per-class outputs are the shared layers' gradients
-  (summed) and one class-sized slice each.
+  (summed) and one class-sized slice each. Gradients are taken w.r.t. the network's
+  `net_vars['params']` in training mode; its state collections (BatchNorm
+  statistics) are read, not updated, as in DC.
 
   Args:
+    net_vars: the network's variables (`Classifier.init`).
     real_points: [K, batch_real, P, 3]; real_weights: [K, batch_real].
     noise: [K, cpc, P, 1].
   Returns:
@@ -192,7 +203,10 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_params: An
   """
   synth = distiller.synthesizer
   shared, parts = synth.split(gen_params)
-  apply_net = distiller.classifier.apply
+  net_params = net_vars['params']
+
+  def apply_net(params, points):
+    return distiller.classifier.apply({**net_vars, 'params': params}, points, train=True)[0]
 
   def per_class(xs):
     part_c, real_c, weights_c, noise_c, c = xs
@@ -226,7 +240,7 @@ def real_batch(distiller: Distiller, key: jax.Array,
   return points, weights
 
 
-def outer_step(distiller: Distiller, gen_params: Any, opt_state: Any, net_params: Any,
+def outer_step(distiller: Distiller, gen_params: Any, opt_state: Any, net_vars: Any,
                real: RealData, key: jax.Array) -> tuple[Any, Any, jax.Array]:
   """One generator update: match every class's gradients once, one Adam step.
 
@@ -237,7 +251,7 @@ def outer_step(distiller: Distiller, gen_params: Any, opt_state: Any, net_params
   points, weights = real_batch(distiller, k_real, real)
   noise = jax.random.uniform(
       k_noise, (distiller.num_classes, distiller.cpc, distiller.train_points, 1))
-  loss, grads = matching_loss_and_grad(distiller, gen_params, net_params, points, weights, noise)
+  loss, grads = matching_loss_and_grad(distiller, gen_params, net_vars, points, weights, noise)
   updates, opt_state = distiller.generator_optimizer().update(grads, opt_state, gen_params)
   return optax.apply_updates(gen_params, updates), opt_state, loss
 
@@ -252,29 +266,29 @@ def iteration(distiller: Distiller, state: DistillState,
   key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
   k_net, k_loop = jax.random.split(key)
   net_tx = distiller.network_optimizer()
-  net_params = distiller.classifier.init(k_net)
+  net_vars = distiller.classifier.init(k_net)
   syn_labels = gen_lib.synthetic_labels(distiller.num_classes, distiller.cpc)
 
-  def inner(net_params, net_opt, gen_params, key):
+  def inner(net_vars, net_opt, gen_params, key):
     k_gen, k_train = jax.random.split(key)
     points = generate_set(distiller, gen_params, k_gen, distiller.train_points)
-    net_params, net_opt, _ = training.train_epochs(
-        distiller.classifier, net_tx, net_params, net_opt, points, syn_labels, k_train,
+    net_vars, net_opt, _ = training.train_epochs(
+        distiller.classifier, net_tx, net_vars, net_opt, points, syn_labels, k_train,
         num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn, augment=False)
-    return net_params, net_opt
+    return net_vars, net_opt
 
   def outer(carry, ol):
-    gen_params, opt_state, net_params, net_opt = carry
+    gen_params, opt_state, net_vars, net_opt = carry
     k_step, k_inner = jax.random.split(jax.random.fold_in(k_loop, ol))
-    gen_params, opt_state, loss = outer_step(distiller, gen_params, opt_state, net_params, real,
+    gen_params, opt_state, loss = outer_step(distiller, gen_params, opt_state, net_vars, real,
                                              k_step)
-    net_params, net_opt = jax.lax.cond(
+    net_vars, net_opt = jax.lax.cond(
         ol < distiller.outer_loop - 1,
-        lambda: inner(net_params, net_opt, gen_params, k_inner),
-        lambda: (net_params, net_opt))
-    return (gen_params, opt_state, net_params, net_opt), loss
+        lambda: inner(net_vars, net_opt, gen_params, k_inner),
+        lambda: (net_vars, net_opt))
+    return (gen_params, opt_state, net_vars, net_opt), loss
 
-  carry = (state.gen_params, state.opt_state, net_params, net_tx.init(net_params))
+  carry = (state.gen_params, state.opt_state, net_vars, net_tx.init(net_vars['params']))
   (gen_params, opt_state, _, _), losses = jax.lax.scan(
       outer, carry, jnp.arange(distiller.outer_loop))
   new_state = state.replace(gen_params=gen_params, opt_state=opt_state,

@@ -72,43 +72,50 @@ class Evaluator:
     self.test_points = jnp.asarray(test_points, jnp.float32)
     self.test_labels = jnp.asarray(test_labels, jnp.int32)
     self._train = jax.jit(self._train_block, static_argnames='num_epochs')
-    self._test = jax.jit(lambda params, x, y: training.accuracy(
-        classifier, params, x, y, protocol.test_batch))
+    self._test = jax.jit(lambda variables, x, y: training.accuracy(
+        classifier, variables, x, y, protocol.test_batch))
 
-  def _train_block(self, params, opt_state, points, labels, key, num_epochs):
+  def _train_block(self, variables, opt_state, points, labels, key, num_epochs):
     tx = self.protocol.make_optimizer(points.shape[0])
-    return training.train_epochs(self.classifier, tx, params, opt_state, points, labels, key,
+    return training.train_epochs(self.classifier, tx, variables, opt_state, points, labels, key,
                                  num_epochs=num_epochs, batch_size=self.protocol.batch_size,
                                  augment=self.protocol.augment)
 
-  def run(self, points: np.ndarray, labels: np.ndarray, key: jax.Array,
-          on_test: Callable[[int, float], None] | None = None) -> dict:
+  def train(self, points: np.ndarray, labels: np.ndarray, key: jax.Array,
+            on_test: Callable[[int, float], None] | None = None) -> tuple[Any, dict]:
     """Trains one fresh network on (points, labels) and tests it along the way.
 
     Args:
-      points: [M, P, 3] training clouds (a distilled set or a coreset).
+      points: [M, P, 3] training clouds (a distilled set, a coreset, the whole split).
       labels: [M].
-      key: PRNG key (network init, shuffling, augmentation).
+      key: PRNG key (network init, shuffling, augmentation, dropout).
       on_test: called with (epoch, accuracy %) after each test.
     Returns:
-      {'final_oa': %, 'best_oa': % (max over tested epochs), 'curve': [[epoch, %], ...]}.
+      (the trained network's variables,
+       {'final_oa': %, 'best_oa': % (max over tested epochs), 'curve': [[epoch, %], ...]}).
     """
     p = self.protocol
     points, labels = jnp.asarray(points, jnp.float32), jnp.asarray(labels, jnp.int32)
     k_init, k_train = jax.random.split(key)
-    params = self.classifier.init(k_init)
-    opt_state = p.make_optimizer(points.shape[0]).init(params)
+    variables = self.classifier.init(k_init)
+    opt_state = p.make_optimizer(points.shape[0]).init(variables['params'])
     curve, epoch = [], 0
     while epoch < p.epochs:
       block = min(p.test_every, p.epochs - epoch)
-      params, opt_state, _ = self._train(params, opt_state, points, labels,
-                                         jax.random.fold_in(k_train, epoch), num_epochs=block)
+      variables, opt_state, _ = self._train(variables, opt_state, points, labels,
+                                            jax.random.fold_in(k_train, epoch), num_epochs=block)
       epoch += block
-      oa = 100.0 * float(self._test(params, self.test_points, self.test_labels))
+      oa = 100.0 * float(self._test(variables, self.test_points, self.test_labels))
       curve.append([epoch, oa])
       if on_test:
         on_test(epoch, oa)
-    return {'final_oa': curve[-1][1], 'best_oa': max(oa for _, oa in curve), 'curve': curve}
+    return variables, {'final_oa': curve[-1][1], 'best_oa': max(oa for _, oa in curve),
+                       'curve': curve}
+
+  def run(self, points: np.ndarray, labels: np.ndarray, key: jax.Array,
+          on_test: Callable[[int, float], None] | None = None) -> dict:
+    """`train`'s result dictionary alone."""
+    return self.train(points, labels, key, on_test)[1]
 
 
 def summarize(runs: list[dict]) -> dict:

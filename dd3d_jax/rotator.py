@@ -111,6 +111,9 @@ class IdentityRotator:
     return points
 
 
+KINDS = ('none', 'fixed', 'learnable')
+
+
 def make_rotator(kind: str, w0: float = 1.0, num_frequencies: int = 8, tau: float = 0.1):
   """Builds a rotator from a config string: 'none', 'fixed' (code) or 'learnable' (paper)."""
   if kind == 'none':

@@ -68,58 +68,66 @@ def epoch_batches(key: jax.Array, num_examples: int,
   return idx, valid / valid.sum(axis=1, keepdims=True)
 
 
-def train_epochs(classifier: Any, tx: optax.GradientTransformation, params: Any, opt_state: Any,
-                 points: jax.Array, labels: jax.Array, key: jax.Array, *, num_epochs: int,
-                 batch_size: int, augment: bool) -> tuple[Any, Any, jax.Array]:
+def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: Any,
+                 opt_state: Any, points: jax.Array, labels: jax.Array, key: jax.Array, *,
+                 num_epochs: int, batch_size: int, augment: bool) -> tuple[Any, Any, jax.Array]:
   """Trains for `num_epochs` epochs of shuffled mini-batches (pure; jit it).
 
   Args:
-    classifier: `dd3d_jax.models.Classifier` (or anything with `apply(params, points)`).
-    tx: optimiser; its schedule counts mini-batch updates.
-    params, opt_state: network parameters and optimiser state.
+    classifier: a `dd3d_jax.models.Classifier` (`apply(variables, x, train, key)`).
+    tx: optimiser of `variables['params']`; its schedule counts mini-batch updates.
+    variables, opt_state: network variables (all collections) and optimiser state.
     points: [N, P, 3]; labels: [N] int.
-    key: PRNG key (shuffling and augmentation).
+    key: PRNG key (shuffling, augmentation, dropout).
     num_epochs, batch_size: static.
     augment: apply `geometry.augment` to every mini-batch (the evaluation recipe).
   Returns:
-    (params, opt_state, mean training loss per epoch [num_epochs]).
+    (variables, opt_state, mean training loss per epoch [num_epochs]).
   """
   n = points.shape[0]
 
   def step(carry, batch):
-    params, opt_state = carry
-    idx, weights, k_aug = batch
+    variables, opt_state = carry
+    idx, weights, k_step = batch
+    k_aug, k_drop = jax.random.split(k_step)
     x = points[idx]
     if augment:
       x = geometry.augment(k_aug, x)
-    loss, grads = jax.value_and_grad(
-        lambda p: cross_entropy(classifier.apply(p, x), labels[idx], weights))(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
+
+    def loss_fn(params):
+      logits, state = classifier.apply({**variables, 'params': params}, x, train=True,
+                                       key=k_drop)
+      return cross_entropy(logits, labels[idx], weights), state
+
+    (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables['params'])
+    updates, opt_state = tx.update(grads, opt_state, variables['params'])
+    params = optax.apply_updates(variables['params'], updates)
+    return ({**variables, **state, 'params': params}, opt_state), loss
 
   def epoch(carry, k):
-    k_perm, k_aug = jax.random.split(k)
+    k_perm, k_steps = jax.random.split(k)
     idx, weights = epoch_batches(k_perm, n, batch_size)
-    carry, losses = jax.lax.scan(step, carry, (idx, weights, jax.random.split(k_aug, len(idx))))
+    carry, losses = jax.lax.scan(step, carry, (idx, weights, jax.random.split(k_steps, len(idx))))
     return carry, losses.mean()
 
-  (params, opt_state), losses = jax.lax.scan(epoch, (params, opt_state),
-                                             jax.random.split(key, num_epochs))
-  return params, opt_state, losses
+  (variables, opt_state), losses = jax.lax.scan(epoch, (variables, opt_state),
+                                                jax.random.split(key, num_epochs))
+  return variables, opt_state, losses
 
 
-def predict(classifier: Any, params: Any, points: jax.Array, batch_size: int = 256) -> jax.Array:
-  """Predicted classes. points: [N, P, 3] -> [N] int32, in chunks of `batch_size`."""
+def predict(classifier: Any, variables: Any, points: jax.Array,
+            batch_size: int = 256) -> jax.Array:
+  """Predicted classes (inference mode). points: [N, P, 3] -> [N] int32, in chunks."""
   n = points.shape[0]
   b = min(batch_size, n)
   pad = -n % b
   padded = jnp.concatenate([points, points[:pad]]) if pad else points
-  logits = jax.lax.map(lambda x: classifier.apply(params, x),
+  logits = jax.lax.map(lambda x: classifier.logits(variables, x),
                        padded.reshape(-1, b, *points.shape[1:]))
   return jnp.argmax(logits.reshape(-1, logits.shape[-1])[:n], axis=-1).astype(jnp.int32)
 
 
-def accuracy(classifier: Any, params: Any, points: jax.Array, labels: jax.Array,
+def accuracy(classifier: Any, variables: Any, points: jax.Array, labels: jax.Array,
              batch_size: int = 256) -> jax.Array:
   """Overall accuracy in [0, 1]. points: [N, P, 3]; labels: [N]."""
-  return jnp.mean(predict(classifier, params, points, batch_size) == labels)
+  return jnp.mean(predict(classifier, variables, points, batch_size) == labels)

@@ -79,7 +79,7 @@ def test_chunked_matching_equals_per_class_reference(chunk):
             gp, net_params, points[c, :n], jnp.full(n, c), noise[c],
             jnp.arange(c * CPC, (c + 1) * CPC), jnp.full(CPC, c),
             gen_apply=functools.partial(gen.generate, d.synthesizer.module),
-            net_apply=d.classifier.apply)
+            net_apply=d.classifier.logits)
       return total
 
     ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)

@@ -94,7 +94,7 @@ def tiny_problem(dtype):
   loss = functools.partial(
       matching.gm_loss, net_params=net_params, real_points=real, real_labels=jnp.ones(4, int),
       noise=noise, syn_indices=jnp.array([2, 3]), syn_labels=jnp.array([1, 1]),
-      gen_apply=functools.partial(gen.generate, module), net_apply=clf.apply)
+      gen_apply=functools.partial(gen.generate, module), net_apply=clf.logits)
   return loss, gen_params
 
 

@@ -162,7 +162,7 @@ def test_class_summed_gradient_on_every_generator_leaf(official):
   with jax.enable_x64(True):
     f64 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tree)
     loss, ours = distill.matching_loss_and_grad(
-        d, f64(gen_params), {'net': f64(net_params), 'rotator': {}},
+        d, f64(gen_params), {'params': {'net': f64(net_params), 'rotator': {}}},
         jnp.asarray(real.numpy()), jnp.full((K, b), 1.0 / b, jnp.float64),
         jnp.asarray(noise.numpy()))
     assert abs(float(loss) - float(total)) / float(total) < 1e-9

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dd3d_jax import models, rotator
+from dd3d_jax.errors import ConfigError
 from dd3d_jax.models import pointnet
 
 
@@ -21,17 +22,18 @@ def test_instance_norm_matches_numpy():
 
 def test_classifier_shapes_init_and_embedding():
   clf = models.make_classifier('pointnet', 7)
-  params = clf.init(jax.random.key(0))
+  variables = clf.init(jax.random.key(0))
+  params = variables['params']
   fans = {'conv1': 3, 'conv2': 64, 'conv3': 128, 'classifier': 1024}
   for name, fan_in in fans.items():
     for leaf in params['net'][name].values():  # PyTorch default U(+-1/sqrt(fan_in))
       assert np.abs(np.asarray(leaf)).max() <= 1 / math.sqrt(fan_in)
   chex.assert_shape(params['net']['conv3']['kernel'], (128, 1024))
   pts = jax.random.normal(jax.random.key(1), (5, 64, 3))
-  chex.assert_shape(clf.apply(params, pts), (5, 7))
-  chex.assert_shape(clf.embed(params, pts), (5, 1024))
-  logits = params['net']['classifier']['kernel'].T @ clf.embed(params, pts).T
-  np.testing.assert_allclose(np.asarray(clf.apply(params, pts)),
+  chex.assert_shape(clf.logits(variables, pts), (5, 7))
+  chex.assert_shape(clf.embed(variables, pts), (5, 1024))
+  logits = params['net']['classifier']['kernel'].T @ clf.embed(variables, pts).T
+  np.testing.assert_allclose(np.asarray(clf.logits(variables, pts)),
                              np.asarray(logits.T + params['net']['classifier']['bias']),
                              rtol=1e-4, atol=1e-4)
 
@@ -41,8 +43,8 @@ def test_classifier_is_invariant_to_point_order():
   params = clf.init(jax.random.key(0))
   pts = jax.random.normal(jax.random.key(1), (2, 100, 3))
   perm = jax.random.permutation(jax.random.key(2), 100)
-  np.testing.assert_allclose(np.asarray(clf.apply(params, pts[:, perm])),
-                             np.asarray(clf.apply(params, pts)), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(clf.logits(params, pts[:, perm])),
+                             np.asarray(clf.logits(params, pts)), rtol=1e-5, atol=1e-5)
 
 
 def test_rotator_wrapped_classifier_ignores_axis_signs():
@@ -50,16 +52,17 @@ def test_rotator_wrapped_classifier_ignores_axis_signs():
   bare = models.make_classifier('pointnet', 4)
   params = clf.init(jax.random.key(0))
   pts = jax.random.normal(jax.random.key(1), (3, 64, 3)) * jnp.array([1.0, 0.6, 0.3])
-  ref = np.asarray(clf.apply(params, pts))
-  flipped = [np.asarray(clf.apply(params, pts * jnp.array(s, jnp.float32)))
+  ref = np.asarray(clf.logits(params, pts))
+  flipped = [np.asarray(clf.logits(params, pts * jnp.array(s, jnp.float32)))
              for s in itertools.product([1, -1], repeat=3)]
   for out in flipped:
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
-  assert not np.allclose(bare.apply(params, pts * jnp.array([-1.0, 1, 1])), bare.apply(params, pts))
+  assert not np.allclose(bare.logits(params, pts * jnp.array([-1.0, 1, 1])),
+                         bare.logits(params, pts))
 
 
-def test_unknown_architecture():
-  with np.testing.assert_raises_regex(ValueError, "unknown architecture 'resnet'"):
+def test_unknown_architecture_lists_the_registered_ones():
+  with pytest.raises(ConfigError, match="network 'resnet' is unknown; use one of .*pointnet"):
     models.make_classifier('resnet', 3)
 
 
@@ -88,7 +91,7 @@ def test_classifier_traces_once():
   @jax.jit
   @chex.assert_max_traces(n=1)
   def f(params, x):
-    return clf.apply(params, x)
+    return clf.logits(params, x)
 
   params = clf.init(jax.random.key(0))
   for seed in range(3):

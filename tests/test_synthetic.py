@@ -52,8 +52,8 @@ def test_gm_on_a_tensor_matches_the_per_class_reference():
   def reference(points):
     total = 0.0
     for c in range(K):
-      g_real = matching.network_gradient(clf.apply, net, real[c], jnp.full(4, c))
-      g_syn = matching.network_gradient(clf.apply, net, points[c * CPC:(c + 1) * CPC],
+      g_real = matching.network_gradient(clf.logits, net, real[c], jnp.full(4, c))
+      g_syn = matching.network_gradient(clf.logits, net, points[c * CPC:(c + 1) * CPC],
                                         jnp.full(CPC, c))
       total += matching.match_distance(g_real, g_syn)
     return total

@@ -61,8 +61,8 @@ def test_train_epochs_fits_a_separable_problem_and_predict_pads():
   tx = training.torch_adam(1e-3)
   train = jax.jit(lambda p, s: training.train_epochs(
       clf, tx, p, s, points, labels, key, num_epochs=30, batch_size=5, augment=True))
-  params, _, losses = train(params, tx.init(params))
+  params, _, losses = train(params, tx.init(params['params']))
   assert losses.shape == (30,) and float(losses[-1]) < 0.5 * float(losses[0])
   preds = training.predict(clf, params, points, batch_size=5)  # 12 = 5 + 5 + 2 padded
-  np.testing.assert_array_equal(preds, jnp.argmax(clf.apply(params, points), -1))
+  np.testing.assert_array_equal(preds, jnp.argmax(clf.logits(params, points), -1))
   assert float(training.accuracy(clf, params, points, labels, batch_size=5)) == 1.0

@@ -117,15 +117,21 @@ class PointNetCls(nn.Module):
     self.conv3 = DenseInstanceNormMax(FEATURE_DIM, name='conv3')
     self.classifier = torch_dense(self.num_classes, FEATURE_DIM, 'classifier')
 
-  def embed(self, points: jax.Array) -> jax.Array:
-    """The global feature. points: [B, N, 3] -> [B, 1024]."""
+  def embed(self, points: jax.Array, train: bool = False) -> jax.Array:
+    """The global feature. points: [B, N, 3] -> [B, 1024] (`train` changes nothing)."""
+    del train
     x = jax.nn.relu(instance_norm(self.conv1(points)))
     x = jax.nn.relu(instance_norm(self.conv2(x)))
     return self.conv3(x)
 
-  def __call__(self, points: jax.Array) -> jax.Array:
+  def __call__(self, points: jax.Array, train: bool = False) -> jax.Array:
     """Class logits. points: [B, N, 3] -> [B, num_classes]."""
-    return self.classifier(self.embed(points))
+    return self.classifier(self.embed(points, train))
+
+
+def make(num_classes: int) -> nn.Module:
+  """The classification network of `model.arch = 'pointnet'`."""
+  return PointNetCls(num_classes=num_classes)
 
 
 class PointNetSeg(nn.Module):

@@ -1,0 +1,65 @@
+"""Plug-ins found by name: methods, networks, rotators, matching metrics, data formats.
+
+Methods and networks are modules, found with importlib, so nothing else lists them:
+`methods: type NAME` is `dd3d_jax.methods.NAME` (it defines `from_config`) and
+`model.arch NAME` is `dd3d_jax.models.NAME` (it defines `make`). Adding one is
+adding a file. The small fixed choices (rotators, metrics, data formats) are the
+tables their own modules already keep.
+
+An unknown name is a `ConfigError` that names the config field and every choice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+from dd3d_jax.errors import ConfigError
+
+# kind -> (package, the function a module of that package defines to be a plug-in)
+PACKAGES = {'methods': ('dd3d_jax.methods', 'from_config'),
+            'networks': ('dd3d_jax.models', 'make')}
+
+
+def _table(kind: str) -> tuple[str, ...]:
+  if kind == 'rotators':
+    from dd3d_jax import rotator
+    return rotator.KINDS
+  if kind == 'metrics':
+    from dd3d_jax import matching
+    return matching.METRICS
+  if kind == 'data formats':
+    from dd3d_jax import data
+    return ('auto', *data.READERS)
+  raise ValueError(f'registry kind {kind!r} is unknown; use one of '
+                   f'{sorted([*PACKAGES, "rotators", "metrics", "data formats"])}.')
+
+
+def names(kind: str) -> tuple[str, ...]:
+  """Every registered name of `kind`, sorted (package kinds: each plug-in module)."""
+  if kind not in PACKAGES:
+    return tuple(sorted(_table(kind)))
+  package, entry = PACKAGES[kind]
+  found = []
+  for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+    if not info.name.startswith('_'):
+      if hasattr(importlib.import_module(f'{package}.{info.name}'), entry):
+        found.append(info.name)
+  return tuple(sorted(found))
+
+
+def check(kind: str, name: str, field: str) -> str:
+  """Returns `name` if it is registered; else one line naming `field` and the choices."""
+  choices = names(kind)
+  if name not in choices:
+    raise ConfigError(f'{field} {name!r} is unknown; use one of {", ".join(choices)}.')
+  return name
+
+
+def get(kind: str, name: str, field: str | None = None) -> ModuleType | str:
+  """The plug-in module of a package kind (methods, networks), or the checked name."""
+  check(kind, name, field or kind[:-1])
+  if kind in PACKAGES:
+    return importlib.import_module(f'{PACKAGES[kind][0]}.{name}')
+  return name
