@@ -1,0 +1,1 @@
+"""Point and set operations: pure, jitted, batched."""
