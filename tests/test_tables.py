@@ -1,0 +1,228 @@
+"""Table 1 from fixture workdirs: cell format, column and row order, pooling, LaTeX, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dd3d_jax import tables
+from dd3d_jax.errors import UserError
+
+
+def make_workdir(root, name: str, methods: dict, runs_per_method: int = 2,
+                 dataset: str = 'modelnet10', rotated: bool = False, cpc: int = 1,
+                 backbones=('pointnet',)) -> str:
+  """A workdir with only plan.json; `methods` maps method name -> type."""
+  workdir = os.path.join(str(root), name)
+  os.makedirs(workdir)
+  plan = {'dataset': dataset, 'rotated': rotated, 'cpc': cpc, 'methods': list(methods),
+          'types': dict(methods), 'backbones': list(backbones),
+          'runs_per_method': {m: runs_per_method for m in methods}}
+  with open(os.path.join(workdir, 'plan.json'), 'w') as f:
+    json.dump(plan, f)
+  return workdir
+
+
+def add_runs(workdir: str, method: str, finals, bests=None, backbone: str = 'pointnet') -> None:
+  """One run file per final OA (best OA defaults to final + 1), as the pipeline names them."""
+  with open(os.path.join(workdir, 'plan.json')) as f:
+    kind = json.load(f)['types'][method]
+  folder = os.path.join(workdir, 'runs', method)
+  os.makedirs(folder, exist_ok=True)
+  bests = [f + 1 for f in finals] if bests is None else bests
+  for s, (final, best) in enumerate(zip(finals, bests)):
+    run = {'method': method, 'type': kind, 'backbone': backbone, 'distill': 0, 'eval': s,
+           'final_oa': final, 'best_oa': best, 'curve': [[50, final]], 'seconds': 1.0}
+    with open(os.path.join(folder, f'd0_{backbone}_s{s}.json'), 'w') as f:
+      json.dump(run, f)
+
+
+def md_table(text: str) -> list[dict]:
+  """The markdown table's rows as {column header: cell text}."""
+  lines = [[c.strip() for c in line.strip('|').split('|')]
+           for line in text.splitlines() if line.startswith('|')]
+  header, rule, *body = lines
+  assert set(''.join(rule)) <= set('-:')
+  return [dict(zip(header, line, strict=True)) for line in body]
+
+
+def table(*workdirs, **kwargs) -> list[dict]:
+  return md_table(tables.render(tables.collect(workdirs, **kwargs), 'md'))
+
+
+def test_complete_cell_is_population_mean_and_std(tmp_path):
+  w = make_workdir(tmp_path, 'w', {'dd3d': 'dd3d', 'random': 'random'}, runs_per_method=3)
+  finals, bests = [60.0, 70.5, 62.7], [61.0, 72.0, 63.0]
+  add_runs(w, 'dd3d', finals, bests)
+  add_runs(w, 'random', [50.0, 80.0, 65.0])
+  [row] = table(w)
+  assert row['dd3d'] == f'{np.mean(finals):.1f} ± {np.std(finals):.1f} ({np.mean(bests):.1f})'
+  assert row['random'] == '**65.0 ± 12.2 (66.0)**'  # ddof 0: ddof 1 would give 15.0
+
+
+def test_single_run_has_no_spread(tmp_path):
+  w = make_workdir(tmp_path, 'w', {'full': 'full'}, runs_per_method=1)
+  add_runs(w, 'full', [89.4], [89.6])
+  assert table(w)[0]['full'] == '89.4 (89.6)'
+
+
+def test_columns_ordered_by_type_then_name_with_full_last(tmp_path):
+  methods = {'full': 'full', 'dd3d_real': 'dd3d', 'abc': 'zzz', 'dd3d': 'dd3d', 'sadm': 'sadm',
+             'xyz': 'aaa', 'tm': 'tm', 'dm': 'dm', 'gm': 'gm', 'kcenter': 'kcenter',
+             'herding': 'herding', 'random': 'random'}
+  w = make_workdir(tmp_path, 'w', methods)
+  assert list(table(w)[0]) == ['dataset', 'setting', 'CPC', 'random', 'herding', 'kcenter', 'gm',
+                               'dm', 'tm', 'sadm', 'dd3d', 'dd3d_real', 'xyz', 'abc', 'full']
+
+
+def test_bold_marks_row_best_excluding_full_and_all_ties(tmp_path):
+  w = make_workdir(tmp_path, 'w', {'random': 'random', 'gm': 'gm', 'dd3d': 'dd3d',
+                                   'full': 'full'}, runs_per_method=1)
+  add_runs(w, 'random', [60.0])
+  add_runs(w, 'gm', [70.0])
+  add_runs(w, 'dd3d', [70.0])
+  add_runs(w, 'full', [90.0])
+  row = table(w)[0]
+  assert row['gm'] == row['dd3d'] == '**70.0 (71.0)**'
+  assert row['random'] == '60.0 (61.0)' and row['full'] == '90.0 (91.0)'
+
+
+def test_partial_missing_and_unlisted_cells(tmp_path):
+  a = make_workdir(tmp_path, 'a', {'random': 'random', 'herding': 'herding', 'dd3d': 'dd3d'},
+                   runs_per_method=3)
+  b = make_workdir(tmp_path, 'b', {'dd3d': 'dd3d'}, runs_per_method=3, cpc=10)
+  add_runs(a, 'dd3d', [70.0, 72.0])
+  add_runs(a, 'random', [60.0])
+  add_runs(b, 'dd3d', [80.0, 80.0, 80.0])
+  first, second = table(a, b)
+  assert first['dd3d'] == '**71.0 ± 1.0 (72.0) [2/3]**'
+  assert first['random'] == '60.0 (61.0) [1/3]'
+  assert first['herding'] == 'not run [0/3]'
+  assert second['dd3d'] == '**80.0 ± 0.0 (81.0)**'
+  assert second['random'] == second['herding'] == '—'
+
+
+def test_same_key_workdirs_are_pooled_with_a_note(tmp_path):
+  a = make_workdir(tmp_path, 'a', {'dd3d': 'dd3d'})
+  b = make_workdir(tmp_path, 'b', {'dd3d': 'dd3d', 'gm': 'gm'})
+  c = make_workdir(tmp_path, 'c', {'dd3d': 'dd3d'}, cpc=10)
+  add_runs(a, 'dd3d', [60.0])
+  add_runs(b, 'dd3d', [70.0, 80.0])
+  text = tables.render(tables.collect([a, b, c]), 'md')
+  pooled, single = md_table(text)
+  assert pooled['dd3d'] == f'**70.0 ± {np.std([60.0, 70.0, 80.0]):.1f} (71.0) [3/4]**'
+  assert pooled['gm'] == 'not run [0/2]' and single['gm'] == '—'
+  assert text.splitlines()[-1] == 'modelnet10 aligned CPC 1: pooled from 2 workdirs'
+  assert 'CPC 10: pooled' not in text
+
+
+def test_rows_sorted_by_dataset_setting_and_numeric_cpc(tmp_path):
+  keys = [('modelnet40', False, 2), ('modelnet10', True, 2), ('modelnet10', False, 10),
+          ('modelnet10', False, 2)]
+  dirs = [make_workdir(tmp_path, f'w{i}', {'dd3d': 'dd3d'}, dataset=d, rotated=r, cpc=c)
+          for i, (d, r, c) in enumerate(keys)]
+  rows = [(r['dataset'], r['setting'], r['CPC']) for r in table(*dirs)]
+  assert rows == [('modelnet10', 'aligned', '2'), ('modelnet10', 'aligned', '10'),
+                  ('modelnet10', 'rotated', '2'), ('modelnet40', 'aligned', '2')]
+
+
+def test_caption_above_the_table(tmp_path):
+  w = make_workdir(tmp_path, 'w', {'dd3d': 'dd3d'})
+  lines = tables.render(tables.collect([w]), 'md').splitlines()
+  assert lines[0] == ("Final-epoch OA % (mean ± std over runs; best-epoch OA, the paper's "
+                      'protocol, in brackets). Backbone: pointnet.')
+  assert lines[2].startswith('| dataset')
+
+
+def test_latex_uses_booktabs_pm_bold_dashes_and_escapes(tmp_path):
+  a = make_workdir(tmp_path, 'a', {'dd3d_real': 'dd3d', 'gm': 'gm'})
+  b = make_workdir(tmp_path, 'b', {'dd3d_real': 'dd3d'}, rotated=True)
+  add_runs(a, 'dd3d_real', [70.0, 72.0])
+  text = tables.render(tables.collect([a, b]), 'latex')
+  lines = text.splitlines()
+  assert lines[0].startswith('% Final-epoch OA')
+  assert lines[1] == r'\begin{tabular}{llrrr}' and lines[-1] == r'\end{tabular}'
+  assert [l for l in lines if l.startswith('\\') and 'rule' in l] == [
+      r'\toprule', r'\midrule', r'\bottomrule']
+  assert r'dd3d\_real' in text and 'dd3d_real' not in text
+  assert r'\textbf{71.0 $\pm$ 1.0 (72.0)}' in text
+  assert lines[-3].split('&')[-2].strip() == '--'  # gm is not in the rotated plan
+  assert '±' not in '\n'.join(lines[1:]) and '—' not in text
+
+
+def test_tmp_files_and_other_backbones_are_ignored(tmp_path):
+  w = make_workdir(tmp_path, 'w', {'dd3d': 'dd3d'}, backbones=('pointnet', 'dgcnn'))
+  add_runs(w, 'dd3d', [70.0])
+  add_runs(w, 'dd3d', [40.0], backbone='dgcnn')
+  with open(os.path.join(w, 'runs', 'dd3d', 'd0_pointnet_s1.json.tmp'), 'w') as f:
+    f.write('{"final_oa": 1')
+  assert table(w)[0]['dd3d'] == '**70.0 (71.0) [1/2]**'
+  assert table(w, backbone='dgcnn')[0]['dd3d'] == '**40.0 (41.0) [1/2]**'
+
+
+def test_cli_prints_markdown(tmp_path, capsys):
+  w = make_workdir(tmp_path, 'w', {'dd3d': 'dd3d'}, runs_per_method=1)
+  add_runs(w, 'dd3d', [70.0])
+  assert tables.main([w]) == 0
+  out, err = capsys.readouterr()
+  assert out == tables.render(tables.collect([w]), 'md') + '\n' and err == ''
+  assert tables.main([w, '--format', 'latex']) == 0
+  assert r'\toprule' in capsys.readouterr().out
+
+
+# Each damages a workdir and returns the argument to pass, the path the error must name and
+# words it must contain.
+def _break_run_file(w):
+  path = os.path.join(w, 'runs', 'dd3d', 'd0_pointnet_s0.json')
+  with open(path, 'w') as f:
+    f.write('{"final_oa": 7')
+  return w, path, 'delete it'
+
+
+def _drop_run_key(w):
+  path = os.path.join(w, 'runs', 'dd3d', 'd0_pointnet_s0.json')
+  with open(path) as f:
+    run = json.load(f)
+  del run['best_oa']
+  with open(path, 'w') as f:
+    json.dump(run, f)
+  return w, path, 'best_oa'
+
+
+def _break_plan(w):
+  with open(os.path.join(w, 'plan.json'), 'w') as f:
+    json.dump({'dataset': 'modelnet10'}, f)
+  return w, os.path.join(w, 'plan.json'), 'delete it'
+
+
+def _remove_plan(w):
+  os.remove(os.path.join(w, 'plan.json'))
+  return w, w, 'not a dd3d_jax workdir'
+
+
+def _missing_folder(w):
+  return w + '_missing', w + '_missing', 'does not exist'
+
+
+@pytest.mark.parametrize('damage', [_break_run_file, _drop_run_key, _break_plan, _remove_plan,
+                                    _missing_folder])
+def test_cli_user_errors_are_one_line_and_status_2(tmp_path, capsys, damage):
+  w = make_workdir(tmp_path, 'w', {'dd3d': 'dd3d'})
+  add_runs(w, 'dd3d', [70.0])
+  arg, path, words = damage(w)
+  assert tables.main([arg]) == 2
+  out, err = capsys.readouterr()
+  assert out == '' and err.startswith('error: ') and err.count('\n') == 1
+  assert path in err and words in err
+
+
+def test_refuses_a_name_with_two_types_and_an_unknown_backbone(tmp_path):
+  a = make_workdir(tmp_path, 'a', {'mine': 'dd3d'})
+  b = make_workdir(tmp_path, 'b', {'mine': 'gm'})
+  with pytest.raises(UserError, match="'mine' is of type 'dd3d' .* 'gm' in .*b;"):
+    tables.collect([a, b])
+  with pytest.raises(UserError, match=r"backbone 'dgcnn' \(they have \['pointnet'\]\)"):
+    tables.collect([a], backbone='dgcnn')
