@@ -13,7 +13,7 @@ Paper (OA %, mean of 2 distillations x 5 evaluations, best-epoch protocol):
 results.json reports both our final-epoch OA (headline) and the paper's best-epoch OA.
 """
 
-from dd3d_jax.config import base_config, loops_for, parse_variant
+from dd3d_jax.config import TABLE1_METHODS, base_config, loops_for, parse_variant, use_dc_settings
 
 # (outer_loop, inner_loop) per CPC, from the authors' gm_inr.py.
 LOOPS = {False: {1: (10, 1), 10: (20, 1), 50: (40, 5)},
@@ -21,7 +21,7 @@ LOOPS = {False: {1: (10, 1), 10: (20, 1), 50: (40, 5)},
 
 
 def get_config(arg=None):
-  v = parse_variant(arg, {'cpc': int, 'rotated': bool})
+  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'dc': bool})
   c = base_config()
   c.data.format = 'modelnet40_h5'
   c.data.num_points = 1024
@@ -29,9 +29,10 @@ def get_config(arg=None):
   c.distill.cpc = v.get('cpc', 1)
   c.distill.iterations = 400
   c.distill.batch_real = 32
-  c.distill.w0_initial = 100.0
+  c.methods.dd3d.w0_initial = 100.0
   c.distill.outer_loop, c.distill.inner_loop = loops_for(
       LOOPS[c.data.rotated], c.distill.cpc, 'configs/modelnet40.py')
   c.num_distills = 2
   c.eval.num_evals = 5
-  return c
+  c.eval.methods = TABLE1_METHODS
+  return use_dc_settings(c) if v.get('dc', False) else c

@@ -10,14 +10,14 @@ best-epoch protocol): CPC 1 / 10 / 50: DD3D 30.6 / 43.8 / 62.0, random 22.0 / 32
 headline table; the loops below are the authors' code's.
 """
 
-from dd3d_jax.config import base_config, loops_for, parse_variant
+from dd3d_jax.config import TABLE1_METHODS, base_config, loops_for, parse_variant, use_dc_settings
 
 LOOPS = {False: {1: (10, 1), 10: (20, 10), 50: (30, 5)},
          True: {1: (5, 5), 10: (20, 10), 50: (40, 5)}}
 
 
 def get_config(arg=None):
-  v = parse_variant(arg, {'cpc': int, 'rotated': bool})
+  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'dc': bool})
   c = base_config()
   c.data.format = 'scanobjectnn_h5'
   c.data.variant = 'obj_bg'
@@ -26,9 +26,10 @@ def get_config(arg=None):
   c.distill.cpc = v.get('cpc', 1)
   c.distill.iterations = 200
   c.distill.batch_real = 32
-  c.distill.w0_initial = 50.0
+  c.methods.dd3d.w0_initial = 50.0
   c.distill.outer_loop, c.distill.inner_loop = loops_for(
       LOOPS[c.data.rotated], c.distill.cpc, 'configs/scanobjectnn.py')
   c.num_distills = 2
   c.eval.num_evals = 5
-  return c
+  c.eval.methods = TABLE1_METHODS
+  return use_dc_settings(c) if v.get('dc', False) else c

@@ -4,7 +4,8 @@
 
 Expected on 2 CPU cores: under 5 minutes in all; DD3D (CPC 1) clearly above a random
 coreset of the same size (see README for the measured numbers).
-Variants: `configs/shapes.py:cpc=10`, `configs/shapes.py:rotated`.
+Variants: `configs/shapes.py:cpc=10`, `configs/shapes.py:rotated`. Any method by name:
+`--config.eval.methods=random,herding,kcenter,gm,dm,dd3d,full`.
 """
 
 from dd3d_jax.config import base_config, parse_variant
@@ -25,7 +26,7 @@ def get_config(arg=None):
   c.distill.outer_loop, c.distill.inner_loop = 10, 1
   c.distill.batch_real = 16
   c.distill.train_points = 128
-  c.distill.w0_initial = 100.0
+  c.methods.dd3d.w0_initial = 100.0
   c.distill.checkpoint_every = 10
 
   c.eval.num_evals = 3

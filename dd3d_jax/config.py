@@ -4,19 +4,72 @@ A config file's `get_config(arg)` starts from `base_config()`, sets the dataset'
 reference values, and applies a variant string such as "cpc=10,rotated".
 Any field can then be overridden on the command line, e.g.
 `--config.distill.iterations=50 --config.data.path=/data/modelnet40_ply_hdf5_2048`.
+
+Methods: `config.methods.NAME` describes one method (`type` is a module of
+`dd3d_jax.methods`, the rest its settings) and `eval.methods` lists the names to
+run. A method's setting left at None falls back to the `distill` field of the same
+name, the budget every distillation method shares (the paper's Table 7); see
+`method_settings`.
 """
 
 from __future__ import annotations
 
+import math
+
 import jax
 import ml_collections
+from ml_collections import config_dict
 
+from dd3d_jax import registry
 from dd3d_jax.errors import ConfigError
 
-METRICS = ('ours', 'mse', 'cos')
-ROTATORS = ('fixed', 'learnable', 'none')
-# dd3d: the distilled set; random: a random coreset of the same size; full: all training clouds.
-METHODS = ('dd3d', 'random', 'full')
+OPTIMIZERS = ('adam', 'sgd')
+# The methods of the paper's Table 1 (trajectory matching aside), in its column order.
+TABLE1_METHODS = 'random,herding,kcenter,gm,dm,dd3d,full'
+
+
+def _method(type_: str, **fields) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({'type': type_, **fields})
+
+
+def default_methods() -> ml_collections.ConfigDict:
+  """One entry per method of the paper's Table 1 (TM aside), with the paper's settings.
+
+  None means "the `distill` field of the same name". DC's own optimiser settings
+  for GM and DM are `use_dc_settings(config)` (a config variant).
+  """
+  # A fresh placeholder per field: one shared FieldReference would tie the fields together.
+  def inherit_f():
+    return config_dict.placeholder(float)
+
+  def inherit_i():
+    return config_dict.placeholder(int)
+
+  return ml_collections.ConfigDict({
+      # The distilled generator (this paper).
+      'dd3d': _method('dd3d', w0_initial=100.0, hidden=256, num_layers=2),
+      # Coresets of real clouds: random; herding and k-center on the 1,024-d features of a
+      # PointNet trained on the whole training split for `embed_epochs` (None: eval.epochs).
+      'random': _method('random'),
+      'herding': _method('herding', embed_epochs=inherit_i()),
+      'kcenter': _method('kcenter', embed_epochs=inherit_i()),
+      # Raw [K * cpc, train_points, 3] tensors initialised from real clouds: gradient
+      # matching with DD3D's loop and distance; distribution matching of mean features.
+      'gm': _method('gm', optimizer='adam', momentum=0.0, lr=inherit_f()),
+      'dm': _method('dm', optimizer='adam', momentum=0.0, lr=inherit_f(),
+                    iterations=inherit_i(), batch_real=inherit_i(), augment=True),
+      # The whole training split: the upper bound (`eval_epochs` None: eval.epochs).
+      'full': _method('full', eval_epochs=inherit_i()),
+  })
+
+
+def use_dc_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """DC's own settings for GM and DM (Zhao et al.): SGD with momentum 0.5 on the data,
+  lr 0.1 (GM) and 1 (DM), 256 real clouds per class for DM. DC ran DM for 20,000
+  iterations; set `methods.dm.iterations` for that."""
+  c.methods.gm.update(optimizer='sgd', lr=0.1, momentum=0.5)
+  c.methods.dm.update(optimizer='sgd', lr=1.0, momentum=0.5, batch_real=256)
+  return c
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -61,9 +114,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.distill.metric = 'ours'
   c.distill.class_chunk = -1        # -1: per backend (CPU 1, else 0 = one vmap)
   c.distill.augment_real = False
-  c.distill.w0_initial = 100.0
-  c.distill.hidden = 256
-  c.distill.num_layers = 2
   c.distill.checkpoint_every = 10   # iterations
   c.distill.keep_checkpoints = 3
   c.distill.log_every = 10          # iterations
@@ -80,8 +130,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.augment = True
   c.eval.test_every = 1
   c.eval.test_batch = 256
-  c.eval.methods = 'dd3d,random'    # comma-separated METHODS; without dd3d nothing is distilled
-  c.eval.reevaluate = False         # re-run evaluation of a finished run
+  c.eval.methods = 'dd3d,random'    # comma-separated names of `methods` entries to run
+  c.eval.reevaluate = False         # evaluate every set again (run files are replaced)
+
+  c.methods = default_methods()
   return c
 
 
@@ -130,49 +182,112 @@ def resolve_class_chunk(class_chunk: int) -> int:
   return 1 if jax.default_backend() == 'cpu' else 0
 
 
+def method_settings(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """The settings of method `name`: `distill` overlaid with its non-None own fields.
+
+  Returns a new ConfigDict (the config is not changed), e.g. for the default config
+  `method_settings(c, 'gm').lr == c.distill.lr` and `.optimizer == 'adam'`.
+  """
+  if name not in c.methods:
+    raise ConfigError(f'eval.methods names {name!r}, which config.methods does not define; '
+                      f'use some of {", ".join(c.methods)} (or add methods.{name}).')
+  merged = c.distill.to_dict()
+  merged.update({k: v for k, v in c.methods[name].items() if v is not None})
+  return ml_collections.ConfigDict(merged)
+
+
 def _check(ok: bool, message: str) -> None:
   if not ok:
     raise ConfigError(message)
 
 
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_ints(fields: dict) -> None:
+  for name, value in fields.items():
+    _check(_is_int(value) and value > 0, f'{name} must be a positive integer, got {value!r}.')
+
+
+def _validate_method(c: ml_collections.ConfigDict, name: str) -> None:
+  """The type of `methods.<name>` is registered and its resolved settings are in range."""
+  entry = c.methods[name]
+  if 'type' not in entry:
+    raise ConfigError(f'methods.{name} has no type; set methods.{name}.type to one of '
+                      f'{", ".join(registry.names("methods"))}.')
+  registry.check('methods', entry.type, f'methods.{name}.type')
+  s = method_settings(c, name)
+  where = f'methods.{name}'
+  _positive_ints({f'{where}.{k}': s[k] for k in ('iterations', 'batch_real', 'embed_epochs',
+                                                 'eval_epochs', 'hidden', 'num_layers')
+                  if k in s})
+  for k in ('lr', 'w0_initial'):
+    if k in s:
+      _check(_is_number(s[k]) and s[k] > 0, f'{where}.{k} must be a finite number > 0, '
+                                            f'got {s[k]!r}.')
+  if 'optimizer' in s:
+    _check(s.optimizer in OPTIMIZERS, f'{where}.optimizer {s.optimizer!r} is unknown; use one '
+                                      f'of {", ".join(OPTIMIZERS)}.')
+  if 'momentum' in s:
+    _check(_is_number(s.momentum) and 0 <= s.momentum < 1,
+           f'{where}.momentum must be in [0, 1), got {s.momentum!r}.')
+
+
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Checks every value that would otherwise fail deep inside a run; returns `c`."""
-  positive = {'num_distills': c.num_distills, 'data.num_points': c.data.num_points,
-              'distill.cpc': c.distill.cpc, 'distill.iterations': c.distill.iterations,
-              'distill.outer_loop': c.distill.outer_loop,
-              'distill.batch_real': c.distill.batch_real,
-              'distill.train_points': c.distill.train_points,
-              'distill.batch_syn': c.distill.batch_syn, 'distill.hidden': c.distill.hidden,
-              'distill.num_layers': c.distill.num_layers,
-              'distill.checkpoint_every': c.distill.checkpoint_every,
-              'distill.keep_checkpoints': c.distill.keep_checkpoints,
-              'distill.log_every': c.distill.log_every, 'eval.num_evals': c.eval.num_evals,
-              'eval.epochs': c.eval.epochs, 'eval.batch_size': c.eval.batch_size,
-              'eval.test_every': c.eval.test_every, 'eval.test_batch': c.eval.test_batch}
-  for name, value in positive.items():
-    _check(isinstance(value, int) and value > 0, f'{name} must be a positive integer, got {value!r}.')
+  """Checks every value and name that would otherwise fail deep inside a run; returns `c`.
+
+  Names (method types, network, rotator, metric, data format) are checked against
+  their registries, so a typo is one line listing the choices, before anything is
+  read or written.
+  """
+  _check(_is_int(c.seed) and c.seed >= 0, f'seed must be an integer >= 0, got {c.seed!r}.')
+  _positive_ints({
+      'num_distills': c.num_distills, 'data.num_points': c.data.num_points,
+      'distill.cpc': c.distill.cpc, 'distill.iterations': c.distill.iterations,
+      'distill.outer_loop': c.distill.outer_loop, 'distill.batch_real': c.distill.batch_real,
+      'distill.train_points': c.distill.train_points, 'distill.batch_syn': c.distill.batch_syn,
+      'distill.checkpoint_every': c.distill.checkpoint_every,
+      'distill.keep_checkpoints': c.distill.keep_checkpoints,
+      'distill.log_every': c.distill.log_every, 'eval.num_evals': c.eval.num_evals,
+      'eval.epochs': c.eval.epochs, 'eval.batch_size': c.eval.batch_size,
+      'eval.test_every': c.eval.test_every, 'eval.test_batch': c.eval.test_batch})
   for name, value in {'distill.lr': c.distill.lr, 'distill.lr_net': c.distill.lr_net,
-                      'eval.lr': c.eval.lr, 'distill.w0_initial': c.distill.w0_initial,
-                      'model.w0_sign': c.model.w0_sign}.items():
-    _check(value > 0, f'{name} must be > 0, got {value!r}.')
-  _check(c.distill.inner_loop >= 0, f'distill.inner_loop must be >= 0, got {c.distill.inner_loop}.')
-  _check(c.distill.class_chunk >= -1,
+                      'eval.lr': c.eval.lr, 'model.w0_sign': c.model.w0_sign}.items():
+    _check(_is_number(value) and value > 0, f'{name} must be a finite number > 0, got {value!r}.')
+  for name, value in {'distill.weight_decay': c.distill.weight_decay,
+                      'eval.weight_decay': c.eval.weight_decay,
+                      'eval.lr_min': c.eval.lr_min}.items():
+    _check(_is_number(value) and value >= 0, f'{name} must be a finite number >= 0, '
+                                             f'got {value!r}.')
+  _check(_is_int(c.distill.inner_loop) and c.distill.inner_loop >= 0,
+         f'distill.inner_loop must be an integer >= 0, got {c.distill.inner_loop!r}.')
+  _check(_is_int(c.distill.class_chunk) and c.distill.class_chunk >= -1,
          f'distill.class_chunk must be -1 (auto), 0 (one vmap) or a chunk size, '
-         f'got {c.distill.class_chunk}.')
+         f'got {c.distill.class_chunk!r}.')
   _check(c.distill.train_points <= c.data.num_points,
          f'distill.train_points ({c.distill.train_points}) exceeds data.num_points '
          f'({c.data.num_points}); lower it or raise data.num_points.')
-  _check(c.distill.metric in METRICS,
-         f'distill.metric {c.distill.metric!r} is unknown; use one of {METRICS}.')
-  _check(c.model.rotator in ROTATORS,
-         f'model.rotator {c.model.rotator!r} is unknown; use one of {ROTATORS}.')
-  _check(c.eval.optimizer in ('adam', 'sgd'),
-         f"eval.optimizer {c.eval.optimizer!r} is unknown; use 'adam' or 'sgd'.")
+  registry.check('metrics', c.distill.metric, 'distill.metric')
+  registry.check('rotators', c.model.rotator, 'model.rotator')
+  registry.check('networks', c.model.arch, 'model.arch')
+  registry.check('data formats', c.data.format, 'data.format')
+  _check(c.eval.optimizer in OPTIMIZERS,
+         f"eval.optimizer {c.eval.optimizer!r} is unknown; use one of {', '.join(OPTIMIZERS)}.")
   _check(c.eval.schedule in ('cosine', 'step'),
          f"eval.schedule {c.eval.schedule!r} is unknown; use 'cosine' or 'step'.")
   methods = parse_methods(c.eval.methods)
-  _check(bool(methods) and set(methods) <= set(METHODS),
-         f'eval.methods {c.eval.methods!r} must list some of {METHODS}, comma-separated.')
+  _check(bool(methods), f'eval.methods {c.eval.methods!r} names no method; list some of '
+                        f'{", ".join(c.methods)}, comma-separated.')
+  _check(len(set(methods)) == len(methods), f'eval.methods {c.eval.methods!r} names a method '
+                                            'twice.')
+  for name in methods:
+    method_settings(c, name)  # an undefined name
+    _validate_method(c, name)
   _check(c.matmul_precision in ('default', 'high', 'highest'),
          f"matmul_precision {c.matmul_precision!r} is unknown; use 'default', 'high' or 'highest'.")
   return c

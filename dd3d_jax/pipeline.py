@@ -1,40 +1,66 @@
-"""The main job: distil, evaluate and export, from a config and a workdir.
+"""The main job: every method of `eval.methods`, distilled, exported and evaluated.
+
+For each method (found by its `type`, see `dd3d_jax.methods`) and distillation
+index d, the runner fits it (resuming from its checkpoints), its set is exported
+and saved, and `eval.num_evals` fresh networks are trained on it and tested. Every
+evaluation run is one result file; a re-run skips what is written and redoes only
+what is missing, so an interruption at any point costs at most the run in progress.
 
     workdir/
-      config.json            the config of the run (a re-run must match it)
-      checkpoints/distill_D  Orbax checkpoints of distillation D (resume from here)
-      metrics.jsonl          one JSON line per iteration and per test evaluation
-      distilled.npz          the distilled set at evaluation resolution (D > 0: distilled_D.npz)
-      renders/               overview.png and one PNG per class of the distilled set
-      loss.png               the matching loss per iteration
-      results.json           method -> {final_oa_mean, final_oa_std, best_oa_mean, ..., runs}
+      config.json, plan.json         the config; what the run will produce (for tables)
+      checkpoints/<method>_<d>/       Orbax checkpoints of a method with steps
+      sets/<method>_<d>.npz           each small set: points, labels, class_names
+      renders/<method>/               overview.png and one PNG per class (d = 0)
+      runs/<method>/d<d>_<backbone>_s<s>.json   one evaluation run
+      features/e<epochs>.npz          cached features of the herding/k-center network
+      metrics.jsonl                   one line per step and per test evaluation
+      loss.png, results.json          loss curves; the summary per method
+
+Randomness: each purpose has its own key stream (`stream`), shared by the methods so
+that comparisons are paired: with the same seed and index d, `random`, `gm` and
+`dm` start from the same real clouds, and every method's evaluation run (d, s)
+trains from the same network initialisation and batch order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import time
+import zlib
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, evaluate, export, rotator, synthetic
-from dd3d_jax import generator as gen_lib
-from dd3d_jax.baselines import coreset
-from dd3d_jax.checkpoint import Checkpointer
+from dd3d_jax import distill, evaluate, records, registry, render, rotator, runner, training
 from dd3d_jax.errors import ConfigError, UserError
+from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.models import make_classifier
 
 log = logging.getLogger('dd3d_jax')
 
-# Config sections that define what a workdir's checkpoints contain.
-DISTILL_SECTIONS = ('seed', 'num_distills', 'data', 'model', 'distill')
+# Fields that never change a result: how many runs, where the data lives, how often to
+# log or checkpoint, how classes are batched (the same function). Every other field
+# must match the workdir's config.json for it to be resumed.
+NOT_RESULTS = ('num_distills', 'eval.num_evals', 'eval.methods', 'eval.reevaluate',
+               'eval.test_batch', 'data.path', 'distill.log_every', 'distill.checkpoint_every',
+               'distill.keep_checkpoints', 'distill.class_chunk')
+
+
+def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
+  """The key of one purpose ('init', 'export', 'eval/<backbone>', 'features', ...) and
+  indices; distinct purposes never share keys, whatever the indices."""
+  key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(purpose.encode()) & 0x7FFFFFFF)
+  for i in indices:
+    key = jax.random.fold_in(key, i)
+  return key
 
 
 def build_classifier(config: ml_collections.ConfigDict, num_classes: int):
@@ -45,26 +71,13 @@ def build_classifier(config: ml_collections.ConfigDict, num_classes: int):
   return make_classifier(config.model.arch, num_classes, rot)
 
 
-def build_distiller(config: ml_collections.ConfigDict, num_classes: int) -> distill.Distiller:
-  d = config.distill
-  return distill.Distiller(
-      synthesizer=synthetic.SirenSet(gen_lib.ModulatedSiren(
-          num_classes=num_classes, cpc=d.cpc, w0_initial=d.w0_initial, hidden=d.hidden,
-          num_layers=d.num_layers)),
-      classifier=build_classifier(config, num_classes), num_classes=num_classes, cpc=d.cpc,
-      batch_real=d.batch_real, train_points=d.train_points, outer_loop=d.outer_loop,
-      inner_loop=d.inner_loop, iterations=d.iterations, metric=d.metric,
-      class_chunk=config_lib.resolve_class_chunk(d.class_chunk), lr=d.lr,
-      weight_decay=d.weight_decay, lr_net=d.lr_net, batch_syn=d.batch_syn,
-      augment_real=d.augment_real)
-
-
-def build_protocol(config: ml_collections.ConfigDict) -> evaluate.Protocol:
+def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
+                   ) -> evaluate.Protocol:
   e = config.eval
-  return evaluate.Protocol(epochs=e.epochs, batch_size=e.batch_size, optimizer=e.optimizer,
-                           lr=e.lr, lr_min=e.lr_min, weight_decay=e.weight_decay,
-                           schedule=e.schedule, augment=e.augment, test_every=e.test_every,
-                           test_batch=e.test_batch)
+  return evaluate.Protocol(epochs=epochs or e.epochs, batch_size=e.batch_size,
+                           optimizer=e.optimizer, lr=e.lr, lr_min=e.lr_min,
+                           weight_decay=e.weight_decay, schedule=e.schedule, augment=e.augment,
+                           test_every=e.test_every, test_batch=e.test_batch)
 
 
 def _flatten(d: dict, prefix: str = '') -> dict:
@@ -78,94 +91,131 @@ def _flatten(d: dict, prefix: str = '') -> dict:
 
 
 def check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses a workdir whose run was made with another config (nothing is written)."""
+  """Refuses a workdir whose runs were made with other result-changing settings.
+
+  Compared: every field but `NOT_RESULTS`; a method's own settings only where both
+  configs define that method. Nothing is written.
+  """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f'--workdir {workdir} is a file, not a folder; pass a folder path.')
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return
   with open(path) as f:
     saved = _flatten(json.load(f))
   now = _flatten(json.loads(config.to_json()))
+
+  def compared(k):
+    if k in NOT_RESULTS:
+      return False
+    parts = k.split('.')
+    return parts[0] != 'methods' or (f'methods.{parts[1]}.type' in saved
+                                     and f'methods.{parts[1]}.type' in now)
+
   diffs = [f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in sorted(set(saved) | set(now))
-           if k.split('.')[0] in DISTILL_SECTIONS and saved.get(k) != now.get(k)]
+           if compared(k) and saved.get(k) != now.get(k)]
   if diffs:
-    raise ConfigError(f'{workdir} holds a run made with another config ({"; ".join(diffs[:3])}'
+    raise ConfigError(f'{workdir} holds runs made with other settings ({"; ".join(diffs[:3])}'
                       f'{"; ..." if len(diffs) > 3 else ""}); use a new --workdir.')
 
 
-def _format_seconds(s: float) -> str:
-  s = int(s)
-  return f'{s // 3600}h{s // 60 % 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
+@dataclasses.dataclass(frozen=True)
+class Planned:
+  """One method of the run: its name, type, resolved settings and evaluation runs."""
+  name: str
+  type: str
+  settings: ml_collections.ConfigDict
+  num_distills: int
+  num_evals: int
+
+  @property
+  def num_runs(self) -> int:
+    return self.num_distills * self.num_evals
 
 
-def run_distillation(distiller: distill.Distiller, real: distill.RealData, key: jax.Array,
-                     config: ml_collections.ConfigDict, workdir: str, index: int):
-  """Runs (or resumes, or just reloads) distillation `index`; returns its final state."""
-  d = config.distill
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', f'distill_{index}'),
-                      every=d.checkpoint_every, keep=d.keep_checkpoints)
-  state = ckpt.restore_latest(distill.init_state(distiller, key))
-  if state is None:
-    state = distill.init_state(distiller, key)
-  start = int(state.iteration)
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  if start >= d.iterations:
-    log.info('distillation %d already finished (%d iterations).', index, start)
-    ckpt.close()
-    return state
-  if start:
-    log.info('distillation %d: resuming from iteration %d.', index, start)
-  # Drop metrics the checkpoint does not contain (written after it, before a stop).
-  export.write_jsonl(metrics_path, [
-      m for m in export.read_jsonl(metrics_path)
-      if not (m.get('distill') == index and m.get('iteration', 0) > start)])
-
-  step = distill.make_iteration_fn(distiller)
-  t_start, t_first = time.time(), None
-  for it in range(start + 1, d.iterations + 1):
-    state, metrics = step(state, real)
-    loss = float(metrics['loss'])
-    if not np.isfinite(loss):
-      ckpt.close()
-      raise UserError(f'distillation {index}: the matching loss became {loss} at iteration '
-                      f'{it}; lower distill.lr (now {d.lr}) or check the data.')
-    now = time.time()
-    if t_first is None:
-      t_first = now
-      log.info('distillation %d: first iteration (with compilation) took %.1fs.', index,
-                   now - t_start)
-    export.append_jsonl(metrics_path, {'distill': index, 'iteration': it, 'loss': loss,
-                                       'time': round(now - t_start, 3)})
-    ckpt.save(it, state, force=it == d.iterations)
-    if it % d.log_every == 0 or it == d.iterations:
-      done = it - start - 1
-      rate = done / (now - t_first) if done else float('nan')
-      left = (d.iterations - it) / rate if done else float('nan')
-      log.info('distill %d | iter %d/%d | loss %.4f | %.2f it/s | %s left', index, it,
-                   d.iterations, loss, rate, _format_seconds(left) if done else '?')
-  ckpt.close()
-  return state
+def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
+  """The methods of `eval.methods`, in order (the config must be validated)."""
+  return [Planned(name, config.methods[name].type, config_lib.method_settings(config, name),
+                  config.num_distills, config.eval.num_evals)
+          for name in config_lib.parse_methods(config.eval.methods)]
 
 
-def evaluate_method(evaluator: evaluate.Evaluator, name: str, make_set, key: jax.Array,
-                    num_evals: int, workdir: str, distill_index: int) -> list[dict]:
-  """Trains `num_evals` fresh networks, each on `make_set(s) -> (points, labels)`."""
-  runs = []
-  for s in range(num_evals):
+class Workdir:
+  """Paths of one workdir (see the module docstring)."""
+
+  def __init__(self, root: str):
+    self.root = root
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.root, *parts)
+
+  def run_file(self, method: str, d: int, backbone: str, s: int) -> str:
+    return self.path('runs', method, f'd{d}_{backbone}_s{s}.json')
+
+  def set_file(self, method: str, d: int) -> str:
+    return self.path('sets', f'{method}_{d}.npz')
+
+  def missing_runs(self, p: Planned, backbone: str, redo: bool) -> dict[int, list[int]]:
+    """d -> the evaluation indices without a result file (all of them if `redo`)."""
+    out = {}
+    for d in range(p.num_distills):
+      todo = [s for s in range(p.num_evals)
+              if redo or not os.path.exists(self.run_file(p.name, d, backbone, s))]
+      if todo:
+        out[d] = todo
+    return out
+
+  def read_runs(self, p: Planned, backbone: str) -> list[dict]:
+    runs = []
+    for d in range(p.num_distills):
+      for s in range(p.num_evals):
+        path = self.run_file(p.name, d, backbone, s)
+        if os.path.exists(path):
+          try:
+            with open(path) as f:
+              runs.append(json.load(f))
+          except (OSError, ValueError) as e:
+            raise UserError(f'{path} is damaged ({e}); delete it and run the command again to '
+                            'redo that evaluation.') from None
+    return runs
+
+
+def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Workdir):
+  """`features(epochs) -> [N_train, F]`: the global features of every training cloud
+  under a network trained on the whole split by the evaluation protocol for `epochs`
+  epochs (None: eval.epochs), trained once per workdir and cached in features/."""
+  memo = {}
+
+  def features(epochs: int | None) -> np.ndarray:
+    epochs = epochs or config.eval.epochs
+    if epochs in memo:
+      return memo[epochs]
+    path = wd.path('features', f'e{epochs}.npz')
+    if os.path.exists(path):
+      with np.load(path) as f:
+        memo[epochs] = f['features']
+      return memo[epochs]
     t0 = time.time()
+    log.info('features: training a network on all %d training clouds for %d epochs.',
+             len(dataset.train), epochs)
+    evaluator = evaluate.Evaluator(classifier, build_protocol(config, epochs),
+                                   dataset.test.points, dataset.test.labels)
+    variables, result = evaluator.train(dataset.train.points, dataset.train.labels,
+                                        stream(config.seed, 'features', epochs))
+    embed = jax.jit(lambda x: training.map_batches(
+        lambda b: classifier.embed(variables, b), x, config.eval.test_batch))
+    feats = np.asarray(embed(jnp.asarray(dataset.train.points)), np.float32)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + '.tmp.npz'
+    np.savez(tmp, features=feats, final_oa=result['final_oa'], best_oa=result['best_oa'],
+             seconds=time.time() - t0)
+    os.replace(tmp, path)
+    log.info('features: that network reaches %.2f%% test OA (best epoch %.2f%%), %.0fs.',
+             result['final_oa'], result['best_oa'], time.time() - t0)
+    memo[epochs] = feats
+    return feats
 
-    def log_test(epoch, oa, s=s):
-      export.append_jsonl(os.path.join(workdir, 'metrics.jsonl'),
-                          {'method': name, 'distill': distill_index, 'eval': s, 'epoch': epoch,
-                           'test_oa': oa})
-
-    points, labels = make_set(s)
-    result = evaluator.run(points, labels, jax.random.fold_in(key, s), on_test=log_test)
-    result.update({'distill': distill_index, 'eval': s, 'seconds': round(time.time() - t0, 1)})
-    log.info('eval %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% '
-             '| %.0fs', name, distill_index, s + 1, num_evals, result['final_oa'],
-             result['best_oa'], result['seconds'])
-    runs.append(result)
-  return runs
+  return features
 
 
 def results_table(results: dict) -> str:
@@ -180,92 +230,143 @@ def results_table(results: dict) -> str:
   return '\n'.join(lines)
 
 
+def _step_seconds(metrics: list[dict], name: str) -> float | None:
+  """Median seconds of a method's steps, compilation excluded."""
+  times = [m['seconds'] for m in metrics
+           if m.get('method') == name and 'loss' in m and not m.get('compiled')]
+  return round(float(np.median(times)), 4) if times else None
+
+
+def summarize(config, plan: list[Planned], wd: Workdir, backbone: str, dataset_meta: dict
+              ) -> dict:
+  """results.json: per method the summary of its finished runs, plus meta."""
+  metrics = records.read_jsonl(wd.path('metrics.jsonl'))
+  summary, timing = {}, {}
+  for p in plan:
+    runs = wd.read_runs(p, backbone)
+    if runs:
+      summary[p.name] = evaluate.summarize(runs)
+      summary[p.name]['type'] = p.type
+    timing[p.name] = _step_seconds(metrics, p.name)
+  summary['meta'] = {**dataset_meta, 'cpc': config.distill.cpc,
+                     'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
+                     'train_points': config.distill.train_points, 'backbone': backbone,
+                     'backend': jax.default_backend(), 'seconds_per_step': timing,
+                     'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
+                             'over tested epochs = test-set model selection, the protocol of the '
+                             "authors' code, reported for comparison with the paper."}
+  return summary
+
+
+def _plot_losses(wd: Workdir, plan: list[Planned]) -> None:
+  metrics = [m for m in records.read_jsonl(wd.path('metrics.jsonl')) if 'loss' in m]
+  curves = {}
+  for p in plan:
+    for d in range(p.num_distills):
+      mine = [m for m in metrics if m.get('method') == p.name and m.get('distill') == d]
+      if mine:
+        curves[f'{p.name} {d}'] = ([m['iteration'] for m in mine], [m['loss'] for m in mine])
+  if curves:
+    render.plot_curves(wd.path('loss.png'), curves, 'loss per class (each method its own)',
+                       xlabel='step')
+
+
+def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small, seed: int,
+              backbone: str) -> None:
+  """Trains and tests one network per evaluation index in `todo`; one file each."""
+  metrics_path = wd.path('metrics.jsonl')
+  os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
+  for s in todo:
+    label = {'method': p.name, 'distill': d, 'backbone': backbone, 'eval': s}
+    # Drop test lines of an interrupted earlier attempt at this run.
+    records.write_jsonl(metrics_path, [
+        m for m in records.read_jsonl(metrics_path)
+        if not ('test_oa' in m and all(m.get(k) == v for k, v in label.items()))])
+    t0 = time.time()
+    result = evaluator.run(small.points, small.labels, stream(seed, f'eval/{backbone}', d, s),
+                           on_test=lambda epoch, oa: records.append_jsonl(
+                               metrics_path, {**label, 'epoch': epoch, 'test_oa': oa}))
+    result = {'method': p.name, 'type': p.type, 'backbone': backbone, 'distill': d, 'eval': s,
+              'set_size': int(len(small.labels)), 'set_points': int(small.points.shape[1]),
+              **result, 'seconds': round(time.time() - t0, 1)}
+    records.write_json(wd.run_file(p.name, d, backbone, s), result)
+    log.info('eval %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% | %.0fs',
+             p.name, d, s + 1, p.num_evals, result['final_oa'], result['best_oa'],
+             result['seconds'])
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Distils, evaluates and exports; resumes from checkpoints in `workdir`.
+  """Distils, exports and evaluates every method of `eval.methods`; resumes in `workdir`.
 
   Returns:
     The results dictionary also written to `workdir/results.json`.
   """
   config_lib.validate(config)
   check_workdir(workdir, config)
-  results_path = os.path.join(workdir, 'results.json')
-  if os.path.exists(results_path) and not config.eval.reevaluate:
+  wd, plan, backbone = Workdir(workdir), make_plan(config), config.model.arch
+  redo = bool(config.eval.reevaluate)
+  missing = {p.name: wd.missing_runs(p, backbone, redo) for p in plan}
+  results_path = wd.path('results.json')
+  if not any(missing.values()) and os.path.exists(results_path):
     with open(results_path) as f:
       summary = json.load(f)
-    log.info('this run already finished; results from %s (set --config.eval.reevaluate=True '
-             'to evaluate again):\n%s', results_path, results_table(summary))
+    log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
+             'evaluate again):\n%s', results_path, results_table(summary))
     return summary
-  precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
-               else jax.default_matmul_precision(config.matmul_precision))
 
   dataset = data_lib.load(config.data)
   os.makedirs(workdir, exist_ok=True)
-  export.write_json(os.path.join(workdir, 'config.json'), json.loads(config.to_json()))
-  k, cpc = dataset.num_classes, config.distill.cpc
+  records.write_json(wd.path('config.json'), json.loads(config.to_json()))
+  records.write_json(wd.path('plan.json'), {
+      'dataset': dataset.name, 'rotated': bool(config.data.rotated), 'cpc': config.distill.cpc,
+      'methods': [p.name for p in plan], 'types': {p.name: p.type for p in plan},
+      'backbones': [backbone], 'runs_per_method': {p.name: p.num_runs for p in plan}})
+  k = dataset.num_classes
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
-  distiller = build_distiller(config, k)
-  distiller = distiller._replace(batch_real=min(distiller.batch_real, len(dataset.train)))
-  evaluator = evaluate.Evaluator(build_classifier(config, k), build_protocol(config),
-                                 dataset.test.points, dataset.test.labels)
+  classifier = build_classifier(config, k)
+  context = Context(dataset, classifier, config.distill.cpc,
+                    features_fn(config, classifier, dataset, wd))
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
-                                min_width=distiller.batch_real)
-  base_key = jax.random.key(config.seed)
-  methods = config_lib.parse_methods(config.eval.methods)
-  results = {m: [] for m in methods}
-  timing = {}
+                                min_width=config.distill.batch_real)
+  precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
+               else jax.default_matmul_precision(config.matmul_precision))
+  evaluators = {}
 
   with precision:
-    for d in range(config.num_distills):
-      key = jax.random.fold_in(base_key, d)
-      if 'dd3d' in methods:
-        t0 = time.time()
-        state = run_distillation(distiller, real, key, config, workdir, d)
-        timing[f'distill_{d}_seconds'] = round(time.time() - t0, 1)
-        points = np.asarray(distill.generate_set(
-            distiller, state.gen_params, jax.random.fold_in(key, 1), config.data.num_points))
-        labels = np.asarray(gen_lib.synthetic_labels(k, cpc))
-        suffix = '' if d == 0 else f'_{d}'
-        export.save_distilled(os.path.join(workdir, f'distilled{suffix}.npz'), points, labels,
-                              dataset.class_names)
-        if d == 0:
-          export.render_set(os.path.join(workdir, 'renders'), points, labels,
+    for p in plan:
+      if not missing[p.name]:
+        continue
+      method = registry.get('methods', p.type).from_config(p.settings, context)
+      epochs = p.settings.get('eval_epochs') or config.eval.epochs
+      if epochs not in evaluators:
+        evaluators[epochs] = evaluate.Evaluator(classifier, build_protocol(config, epochs),
+                                                dataset.test.points, dataset.test.labels)
+      for d, todo in missing[p.name].items():
+        set_file = wd.set_file(p.name, d)
+        if method.writes_set and os.path.exists(set_file):
+          with np.load(set_file) as f:
+            small = SmallSet(f['points'], f['labels'], f['parts'] if 'parts' in f else None)
+        else:
+          fit_run = runner.Run({'method': p.name, 'distill': d},
+                               wd.path('checkpoints', f'{p.name}_{d}'), wd.path('metrics.jsonl'),
+                               config.distill.checkpoint_every, config.distill.keep_checkpoints,
+                               config.distill.log_every)
+          state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
+          small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
+          if method.writes_set:
+            os.makedirs(os.path.dirname(set_file), exist_ok=True)
+            records.save_set(set_file, small.points, small.labels, dataset.class_names,
+                             small.parts)
+        if method.writes_set and d == 0 and not os.path.exists(
+            wd.path('renders', p.name, 'overview.png')):
+          render.render_set(wd.path('renders', p.name), small.points, small.labels,
                             dataset.class_names)
-        results['dd3d'] += evaluate_method(
-            evaluator, 'dd3d', lambda s, p=points, l=labels: (p, l), jax.random.fold_in(key, 2),
-            config.eval.num_evals, workdir, d)
-      if 'random' in methods:  # a fresh random coreset for every evaluation run
+        _evaluate(evaluators[epochs], wd, p, d, todo, small, config.seed, backbone)
 
-        def random_set(s, d=d):
-          idx = coreset.random_coreset(dataset.train.labels, k, cpc,
-                                       seed=(config.seed * 1000 + d) * 1000 + s)
-          return dataset.train.points[idx], dataset.train.labels[idx]
-
-        results['random'] += evaluate_method(evaluator, 'random', random_set,
-                                             jax.random.fold_in(key, 3), config.eval.num_evals,
-                                             workdir, d)
-    if 'full' in methods:  # the whole training split: the upper bound
-      results['full'] = evaluate_method(
-          evaluator, 'full', lambda s: (dataset.train.points, dataset.train.labels),
-          jax.random.fold_in(base_key, 4), config.eval.num_evals, workdir, 0)
-
-  if 'dd3d' in methods:
-    metrics = [m for m in export.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
-               if 'loss' in m]
-    curves = {f'distill {d}': ([m['iteration'] for m in metrics if m['distill'] == d],
-                               [m['loss'] for m in metrics if m['distill'] == d])
-              for d in range(config.num_distills)}
-    export.plot_curves(os.path.join(workdir, 'loss.png'), curves, 'matching loss per class')
-
-  summary = {name: evaluate.summarize(runs) for name, runs in results.items()}
-  summary['meta'] = {'dataset': dataset.name, 'num_classes': k, 'cpc': cpc,
-                     'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
-                     'train_points': config.distill.train_points,
-                     'backend': jax.default_backend(), **timing,
-                     'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
-                             'over tested epochs = test-set model selection, the protocol of the '
-                             "authors' code, reported for comparison with the paper."}
-  export.write_json(results_path, summary)
+  _plot_losses(wd, plan)
+  summary = summarize(config, plan, wd, backbone, {'dataset': dataset.name, 'num_classes': k})
+  records.write_json(results_path, summary)
   log.info('results (%s):\n%s', results_path, results_table(summary))
   return summary

@@ -4,6 +4,7 @@ Both expose the same small interface, so one distillation step serves DD3D and t
 GM baseline on raw clouds:
 
     init(key) -> params
+    resolution -> None (any number of points) or the fixed points per cloud
     split(params) -> (shared, per_class [K, ...])   what every class / one class owns
     join(shared, per_class) -> params                 inverse of split (for gradients)
     class_points(shared, part, noise [cpc, N, 1]) -> [cpc, N, 3]
@@ -35,6 +36,11 @@ class SirenSet(NamedTuple):
   def cpc(self) -> int:
     return self.module.cpc
 
+  @property
+  def resolution(self) -> None:
+    """Points per cloud it emits: any (None)."""
+    return None
+
   def init(self, key: jax.Array) -> Any:
     return gen_lib.init_params(self.module, key)
 
@@ -60,6 +66,11 @@ class TensorSet(NamedTuple):
   num_classes: int
   cpc: int
   num_points: int
+
+  @property
+  def resolution(self) -> int:
+    """Points per cloud it emits: its own, fixed."""
+    return self.num_points
 
   def init(self, key: jax.Array) -> Any:
     """Random clouds in the unit ball (use `from_clouds` to start from real ones)."""

@@ -115,16 +115,21 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
   return variables, opt_state, losses
 
 
-def predict(classifier: Any, variables: Any, points: jax.Array,
-            batch_size: int = 256) -> jax.Array:
-  """Predicted classes (inference mode). points: [N, P, 3] -> [N] int32, in chunks."""
+def map_batches(fn, points: jax.Array, batch_size: int = 256) -> jax.Array:
+  """`fn` over chunks of `batch_size` clouds (the last padded). [N, P, 3] -> [N, ...]."""
   n = points.shape[0]
   b = min(batch_size, n)
   pad = -n % b
   padded = jnp.concatenate([points, points[:pad]]) if pad else points
-  logits = jax.lax.map(lambda x: classifier.logits(variables, x),
-                       padded.reshape(-1, b, *points.shape[1:]))
-  return jnp.argmax(logits.reshape(-1, logits.shape[-1])[:n], axis=-1).astype(jnp.int32)
+  out = jax.lax.map(fn, padded.reshape(-1, b, *points.shape[1:]))
+  return out.reshape(-1, *out.shape[2:])[:n]
+
+
+def predict(classifier: Any, variables: Any, points: jax.Array,
+            batch_size: int = 256) -> jax.Array:
+  """Predicted classes (inference mode). points: [N, P, 3] -> [N] int32, in chunks."""
+  logits = map_batches(lambda x: classifier.logits(variables, x), points, batch_size)
+  return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
 def accuracy(classifier: Any, variables: Any, points: jax.Array, labels: jax.Array,

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 
 import pytest
 
@@ -34,11 +35,63 @@ def get_config(name, arg=None):
 def test_reference_hyperparameters(name, arg, loops, w0, iterations):
   c = get_config(name, arg)
   assert (c.distill.outer_loop, c.distill.inner_loop) == loops
-  assert c.distill.w0_initial == w0 and c.distill.iterations == iterations
+  assert c.methods.dd3d.w0_initial == w0 and c.distill.iterations == iterations
   assert c.data.rotated == ('rotated' in arg)
   assert c.distill.lr == 1e-3 and c.distill.weight_decay == 5e-4 and c.distill.lr_net == 1e-3
   assert c.eval.epochs == 200 and c.eval.batch_size == 256 and c.eval.lr_min == 1e-4
   assert (c.num_distills, c.eval.num_evals) == (2, 5)
+  assert c.eval.methods == config_lib.TABLE1_METHODS  # one command per cell, every method
+
+
+@pytest.mark.parametrize('name', ['modelnet40', 'scanobjectnn', 'mvpnet100', 'modelnet10'])
+def test_dc_variant_gives_gm_and_dm_dcs_optimisers(name):
+  paper, dc = get_config(name), get_config(name, 'dc')
+  for c in (paper, dc):  # every Table 1 method resolves to valid settings
+    for method in config_lib.parse_methods(c.eval.methods):
+      config_lib.method_settings(c, method)
+  gm, dm = (config_lib.method_settings(paper, m) for m in ('gm', 'dm'))
+  assert (gm.optimizer, gm.lr, dm.optimizer, dm.lr) == ('adam', 1e-3, 'adam', 1e-3)  # Table 7
+  gm, dm = (config_lib.method_settings(dc, m) for m in ('gm', 'dm'))
+  assert (gm.optimizer, gm.lr, gm.momentum) == ('sgd', 0.1, 0.5)
+  assert (dm.optimizer, dm.lr, dm.momentum, dm.batch_real) == ('sgd', 1.0, 0.5, 256)
+  assert config_lib.method_settings(dc, 'dd3d').lr == 1e-3  # DD3D keeps the paper's
+
+
+def test_method_settings_fall_back_to_the_distill_budget():
+  c = config_lib.base_config()
+  c.distill.lr, c.distill.iterations = 0.02, 7
+  assert config_lib.method_settings(c, 'gm').lr == 0.02
+  assert config_lib.method_settings(c, 'dm').iterations == 7
+  c.methods.dm.iterations = 70
+  assert config_lib.method_settings(c, 'dm').iterations == 70
+  assert config_lib.method_settings(c, 'gm').iterations == 7
+  assert c.distill.iterations == 7  # resolving never writes back
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('eval.methods', 'dd3d,gn', "eval.methods names 'gn', which config.methods does not define"),
+    ('methods.gm.type', 'gradmatch', "methods.gm.type 'gradmatch' is unknown; use one of "
+                                     "dd3d, dm, full, gm, herding, kcenter, random."),
+    ('model.arch', 'pointnet3', "model.arch 'pointnet3' is unknown; use one of pointnet."),
+    ('model.rotator', 'spin', "model.rotator 'spin' is unknown; use one of fixed, learnable, none."),
+    ('distill.metric', 'l1', "distill.metric 'l1' is unknown; use one of cos, mse, ours."),
+    ('data.format', 'ply', "data.format 'ply' is unknown; use one of auto, "),
+    ('methods.dm.lr', -1.0, 'methods.dm.lr must be a finite number > 0, got -1.0'),
+    ('methods.gm.optimizer', 'lbfgs', "methods.gm.optimizer 'lbfgs' is unknown; use one of adam"),
+    ('methods.dm.momentum', 1.5, 'methods.dm.momentum must be in [0, 1), got 1.5'),
+    ('methods.full.eval_epochs', 0, 'methods.full.eval_epochs must be a positive integer, got 0'),
+    ('seed', -1, 'seed must be an integer >= 0, got -1'),
+    ('distill.lr', float('nan'), 'distill.lr must be a finite number > 0, got nan'),
+])
+def test_every_name_and_method_setting_is_checked(field, value, message):
+  c = get_config('modelnet10')
+  section, _, leaf = field.rpartition('.')
+  target = c
+  for part in filter(None, section.split('.')):
+    target = target[part]
+  target[leaf] = value
+  with pytest.raises(ConfigError, match=re.escape(message)):
+    config_lib.validate(c)
 
 
 def test_mvpnet_batch_and_no_rotated_variant():
@@ -80,8 +133,12 @@ def test_modelnet10_budget_config(arg, loops, runs):
   c = get_config('modelnet10', arg)
   assert (c.distill.outer_loop, c.distill.inner_loop) == loops
   assert (c.distill.iterations, c.distill.train_points, c.data.num_points) == (40, 256, 1024)
-  assert c.eval.methods == 'dd3d,random' and c.eval.epochs == 200
+  assert c.eval.methods == config_lib.TABLE1_METHODS and c.eval.epochs == 200
   assert (c.num_distills, c.eval.num_evals) == (runs, runs)
+  dm = config_lib.method_settings(c, 'dm')
+  assert dm.iterations == 40 * loops[0]  # as many updates of the set as DD3D's
+  assert config_lib.method_settings(c, 'herding').embed_epochs == 10
+  assert config_lib.method_settings(c, 'full').eval_epochs == 10
 
 
 def test_modelnet10_full_variant_evaluates_only_the_full_data():

@@ -65,7 +65,7 @@ def test_pointnet_loads_exactly():
   feat = conv_in(conv_in(conv_in(pts, 'conv1', True), 'conv2', True), 'conv3', False).max(1)
   ref = feat @ sd['classifier.weight'].T + sd['classifier.bias']
   np.testing.assert_allclose(np.asarray(apply(params, jnp.asarray(pts))), ref, rtol=1e-4, atol=1e-4)
-  fresh = models.make_classifier('pointnet', 5).init(jax.random.key(0))['net']
+  fresh = models.make_classifier('pointnet', 5).init(jax.random.key(0))['params']['net']
   assert jax.tree.structure(fresh) == jax.tree.structure(params)
 
 

@@ -23,3 +23,11 @@ def test_table_needs_data_and_runs_folders():
   out = subprocess.run([os.path.join(LAUNCH, 'table1.sh')], capture_output=True, text=True,
                        env=env)
   assert out.returncode != 0 and 'DATA' in out.stderr
+
+
+def test_table_refuses_an_unknown_dataset_before_any_job(tmp_path):
+  env = {**os.environ, 'DATA': str(tmp_path), 'RUNS': str(tmp_path / 'runs')}
+  out = subprocess.run([os.path.join(LAUNCH, 'table1.sh'), 'modelnet10'], capture_output=True,
+                       text=True, env=env)
+  assert out.returncode == 2 and "unknown dataset 'modelnet10'" in out.stderr
+  assert not (tmp_path / 'runs').exists()

@@ -1,119 +1,210 @@
-"""The main job end to end on a tiny procedural dataset: outputs, resume, refusals."""
+"""The main job end to end on a tiny procedural dataset: outputs, resume at any point, refusals."""
 
 import json
 import os
 import subprocess
 import sys
 
-import chex
 import jax
 import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import data as data_lib
-from dd3d_jax import distill, pipeline
-from dd3d_jax.errors import ConfigError
+from dd3d_jax import evaluate, pipeline, runner, tables
+from dd3d_jax.errors import ConfigError, UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALL = 'random,herding,kcenter,gm,dm,dd3d,full'
 
 
-def tiny_config(**distill_overrides):
+def tiny_config(methods='dd3d,random', **distill_overrides):
   c = config_lib.base_config()
   c.data.format = 'shapes'
   c.data.num_points = 64
   c.data.shapes.num_train_per_class = 5
   c.data.shapes.num_test_per_class = 2
-  c.distill.update({**dict(cpc=1, iterations=4, outer_loop=2, inner_loop=1, batch_real=4,
-                           train_points=32, hidden=32, checkpoint_every=1, log_every=1),
-                      **distill_overrides})
-  c.eval.update(dict(num_evals=1, epochs=2, test_every=1))
+  c.distill.update({**dict(cpc=1, iterations=3, outer_loop=2, inner_loop=1, batch_real=4,
+                           train_points=32, checkpoint_every=1, log_every=1),
+                    **distill_overrides})
+  c.methods.dd3d.hidden = 32
+  c.methods.herding.embed_epochs = c.methods.kcenter.embed_epochs = 1
+  c.eval.update(dict(num_evals=1, epochs=2, test_every=1, methods=methods))
   return c
+
+
+def read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def finals(results):
+  return {m: [r['final_oa'] for r in v['runs']] for m, v in results.items() if m != 'meta'}
 
 
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
-  return workdir, pipeline.run(tiny_config(), workdir)
+  return workdir, pipeline.run(tiny_config(ALL), workdir)
 
 
-def test_outputs(finished_run):
+def test_outputs_of_every_method(finished_run):
   workdir, results = finished_run
-  for method in ('dd3d', 'random'):
+  assert set(results) == set(ALL.split(',')) | {'meta'}
+  for method in ALL.split(','):
     r = results[method]
-    assert set(r) >= {'final_oa_mean', 'final_oa_std', 'best_oa_mean', 'runs'}
     assert 0 <= r['final_oa_mean'] <= 100 and r['best_oa_mean'] >= r['final_oa_mean']
-  with open(os.path.join(workdir, 'results.json')) as f:
-    assert json.load(f)['dd3d'] == results['dd3d']
-  with np.load(os.path.join(workdir, 'distilled.npz'), allow_pickle=False) as f:
-    k = len(f['class_names'])
-    assert f['points'].shape == (k, 64, 3) and f['points'].dtype == np.float32
-    np.testing.assert_array_equal(f['labels'], np.arange(k))
-  renders = os.listdir(os.path.join(workdir, 'renders'))
+    assert r['type'] == method and len(r['runs']) == 1
+    assert read(os.path.join(workdir, 'runs', method, 'd0_pointnet_s0.json')) == r['runs'][0]
+  assert read(os.path.join(workdir, 'results.json'))['dd3d'] == results['dd3d']
+  k = results['meta']['num_classes']
+  for method, points in [('dd3d', 64), ('gm', 32), ('dm', 32), ('random', 64)]:
+    with np.load(os.path.join(workdir, 'sets', f'{method}_0.npz'), allow_pickle=False) as f:
+      assert f['points'].shape == (k, points, 3) and f['points'].dtype == np.float32
+      np.testing.assert_array_equal(f['labels'], np.arange(k))
+      assert len(f['class_names']) == k
+  assert not os.path.exists(os.path.join(workdir, 'sets', 'full_0.npz'))
+  renders = os.listdir(os.path.join(workdir, 'renders', 'dd3d'))
   assert 'overview.png' in renders and len(renders) == k + 1
-  for png in ('loss.png', os.path.join('renders', 'overview.png')):
-    with open(os.path.join(workdir, png), 'rb') as f:
-      assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  with open(os.path.join(workdir, 'loss.png'), 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     metrics = [json.loads(line) for line in f]
-  assert [m['iteration'] for m in metrics if 'loss' in m] == [1, 2, 3, 4]
-  assert {m['method'] for m in metrics if 'test_oa' in m} == {'dd3d', 'random'}
+  for method in ('dd3d', 'gm'):
+    assert [m['iteration'] for m in metrics if m.get('method') == method and 'loss' in m] == [1, 2, 3]
+  assert {m['method'] for m in metrics if 'test_oa' in m} == set(ALL.split(','))
+  assert set(results['meta']['seconds_per_step']) == set(ALL.split(','))
+  assert results['meta']['seconds_per_step']['random'] is None
+  assert os.path.exists(os.path.join(workdir, 'features', 'e1.npz'))
+  plan = read(os.path.join(workdir, 'plan.json'))
+  assert plan['runs_per_method'] == {m: 1 for m in ALL.split(',')}
+
+
+def test_tables_reads_the_workdir(finished_run, capsys):
+  workdir, results = finished_run
+  assert tables.main([workdir]) == 0
+  out = capsys.readouterr().out
+  row = [line for line in out.splitlines() if line.startswith('| shapes')]
+  assert len(row) == 1 and f'{results["gm"]["final_oa_mean"]:.1f}' in row[0]
+  header = [line for line in out.splitlines() if line.startswith('| dataset')][0]
+  assert [h.strip() for h in header.split('|')[4:-1]] == ALL.split(',')
 
 
 def test_finished_run_is_reported_not_redone(finished_run):
   workdir, results = finished_run
-  ckpt = os.path.join(workdir, 'checkpoints', 'distill_0')
+  ckpt = os.path.join(workdir, 'checkpoints', 'dd3d_0')
   before = {p: os.path.getmtime(os.path.join(ckpt, p)) for p in os.listdir(ckpt)}
-  assert pipeline.run(tiny_config(), workdir) == json.loads(json.dumps(results))
+  assert pipeline.run(tiny_config(ALL), workdir) == json.loads(json.dumps(results))
   assert {p: os.path.getmtime(os.path.join(ckpt, p)) for p in os.listdir(ckpt)} == before
 
 
-def test_workdir_of_another_config_is_refused(finished_run):
+def test_workdir_of_other_result_settings_is_refused(finished_run):
   workdir, _ = finished_run
   with pytest.raises(ConfigError, match=r'distill.cpc: 1 -> 2.*use a new --workdir'):
-    pipeline.run(tiny_config(cpc=2), workdir)
+    pipeline.run(tiny_config(ALL, cpc=2), workdir)
+  c = tiny_config(ALL)
+  c.methods.gm.lr = 0.5
+  with pytest.raises(ConfigError, match=r'methods.gm.lr: None -> 0.5'):
+    pipeline.run(c, workdir)
+  c = tiny_config(ALL)
+  c.matmul_precision = 'highest'
+  with pytest.raises(ConfigError, match=r"matmul_precision: 'default' -> 'highest'"):
+    pipeline.run(c, workdir)
 
 
-def test_baselines_alone_distil_nothing(tmp_path):
-  config = tiny_config()
-  config.eval.methods = 'random, full'
-  results = pipeline.run(config, str(tmp_path))
+def test_moving_the_data_or_logging_less_does_not_block_a_resume(finished_run):
+  workdir, results = finished_run
+  c = tiny_config(ALL)
+  c.data.path = '/moved/elsewhere'  # the shapes reader ignores it; the check must too
+  c.distill.log_every, c.distill.checkpoint_every, c.eval.test_batch = 7, 5, 16
+  assert finals(pipeline.run(c, workdir)) == finals(results)
+
+
+def test_selections_alone_distil_nothing(tmp_path):
+  results = pipeline.run(tiny_config('random,full'), str(tmp_path))
   assert {'random', 'full'} <= set(results) and 'dd3d' not in results
-  assert len(results['full']['runs']) == 1
-  assert not (tmp_path / 'checkpoints').exists() and not (tmp_path / 'distilled.npz').exists()
+  assert not (tmp_path / 'checkpoints').exists()
+  assert results['full']['runs'][0]['set_size'] == 5 * results['meta']['num_classes']
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
-  config = tiny_config()
-  dataset = data_lib.load(config.data)
-  k = dataset.num_classes
-  distiller = pipeline.build_distiller(config, k)
-  real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=4)
-  key = jax.random.key(0)
-  whole = pipeline.run_distillation(distiller, real, key, config, str(tmp_path / 'a'), 0)
+def test_more_runs_and_more_methods_reuse_what_is_written(tmp_path):
+  first = pipeline.run(tiny_config('random,dm'), str(tmp_path))
+  c = tiny_config('random,dm,gm')
+  c.eval.num_evals = 2
+  second = pipeline.run(c, str(tmp_path))
+  assert [r['final_oa'] for r in second['dm']['runs'][:1]] == finals(first)['dm']
+  assert len(second['dm']['runs']) == len(second['gm']['runs']) == 2
 
-  make = distill.make_iteration_fn
 
-  def preempted_after_two(d):
-    step, calls = make(d), []
+def crash_on_call(monkeypatch, owner, name, n):
+  """Makes the n-th call (0-based) of owner.name raise KeyboardInterrupt ('preempted')."""
+  original, calls = getattr(owner, name), []
 
-    def wrapped(state, real):
-      if len(calls) == 2:
-        raise KeyboardInterrupt('preempted')
-      calls.append(1)
-      return step(state, real)
-    return wrapped
+  def wrapped(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == n + 1:
+      raise KeyboardInterrupt('preempted')
+    return original(*args, **kwargs)
 
-  monkeypatch.setattr(distill, 'make_iteration_fn', preempted_after_two)
-  with pytest.raises(KeyboardInterrupt):
-    pipeline.run_distillation(distiller, real, key, config, str(tmp_path / 'b'), 0)
-  monkeypatch.setattr(distill, 'make_iteration_fn', make)
-  resumed = pipeline.run_distillation(distiller, real, key, config, str(tmp_path / 'b'), 0)
-  assert int(resumed.iteration) == int(whole.iteration) == 4
-  chex.assert_trees_all_equal(resumed.gen_params, whole.gen_params)
-  chex.assert_trees_all_equal(resumed.opt_state, whole.opt_state)
-  with open(tmp_path / 'b' / 'metrics.jsonl') as f:
-    assert [json.loads(line)['iteration'] for line in f] == [1, 2, 3, 4]
+  monkeypatch.setattr(owner, name, wrapped)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  config = tiny_config('gm,herding,random')
+  config.eval.num_evals = 2
+  return pipeline.run(config, str(tmp_path_factory.mktemp('whole')))
+
+
+@pytest.mark.parametrize('where', [
+    ('runner', 'fit', 0),        # before GM's first step
+    ('evaluate', 'run', 1),      # in GM's second evaluation run
+    ('evaluate', 'train', 2),    # while training herding's feature network
+    ('evaluate', 'run', 5),      # in the last evaluation of the last method
+])
+def test_interruption_at_any_point_resumes_to_the_same_results(where, uninterrupted, tmp_path,
+                                                              monkeypatch):
+  module, name, n = where
+  owner = {'runner': runner, 'evaluate': evaluate.Evaluator}[module]
+  config = tiny_config('gm,herding,random')
+  config.eval.num_evals = 2
+  with monkeypatch.context() as m:
+    crash_on_call(m, owner, name, n)
+    with pytest.raises(KeyboardInterrupt):
+      pipeline.run(config, str(tmp_path))
+  resumed = pipeline.run(config, str(tmp_path))
+  assert finals(resumed) == finals(uninterrupted)
+  lines = [json.loads(x) for x in open(tmp_path / 'metrics.jsonl')]
+  tests = [(m['method'], m['distill'], m['eval'], m['epoch']) for m in lines if 'test_oa' in m]
+  assert len(tests) == len(set(tests))  # an interrupted evaluation's lines were dropped
+  steps = [(m['distill'], m['iteration']) for m in lines if m.get('method') == 'gm' and 'loss' in m]
+  assert steps == [(0, 1), (0, 2), (0, 3)]
+
+
+def test_reevaluate_redoes_every_run(finished_run, tmp_path):
+  c = tiny_config('random')
+  pipeline.run(c, str(tmp_path))
+  path = tmp_path / 'runs' / 'random' / 'd0_pointnet_s0.json'
+  before = os.path.getmtime(path)
+  c.eval.reevaluate = True
+  pipeline.run(c, str(tmp_path))
+  assert os.path.getmtime(path) > before
+
+
+def test_damaged_run_file_is_one_line(tmp_path):
+  pipeline.run(tiny_config('random'), str(tmp_path))
+  (tmp_path / 'runs' / 'random' / 'd0_pointnet_s0.json').write_text('{"final_oa": 5')
+  (tmp_path / 'results.json').unlink()
+  with pytest.raises(UserError, match=r'd0_pointnet_s0.json is damaged .*delete it'):
+    pipeline.run(tiny_config('random'), str(tmp_path))
+
+
+def test_key_streams_are_distinct_per_purpose():
+  keys = [pipeline.stream(0, purpose, i) for purpose in ('init', 'export', 'eval/pointnet',
+                                                         'features') for i in range(5)]
+  data = {tuple(np.asarray(jax.random.key_data(k)).tolist()) for k in keys}
+  assert len(data) == len(keys)
+  assert (np.asarray(jax.random.key_data(pipeline.stream(0, 'init', 4))) !=
+          np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(0), 4)))).any()
 
 
 def run_main(*args):
@@ -132,12 +223,14 @@ def test_main_missing_data_path_is_one_line(tmp_path):
 
 @pytest.mark.parametrize('args, message', [
     (['--config=configs/shapes.py', '--config.distill.metric=l1'],
-     "error: distill.metric 'l1' is unknown; use one of ('ours', 'mse', 'cos')."),
+     "error: distill.metric 'l1' is unknown; use one of cos, mse, ours."),
     (['--config=configs/shapes.py', '--config.distill.cpcc=3'],
      'error: unknown config field \'cpcc\' Did you mean "cpc" instead of "cpcc"?'),
-    (['--config=configs/shapes.py', '--config.eval.methods=dd3d,gm'],
-     "error: eval.methods 'dd3d,gm' must list some of ('dd3d', 'random', 'full'), "
-     "comma-separated."),
+    (['--config=configs/shapes.py', '--config.eval.methods=dd3d,gn'],
+     "error: eval.methods names 'gn', which config.methods does not define; use some of "
+     "dd3d, dm, full, gm, herding, kcenter, random (or add methods.gn)."),
+    (['--config=configs/shapes.py', '--config.model.arch=pointnet2'],
+     "error: model.arch 'pointnet2' is unknown; use one of pointnet."),
     (['--config=configs/modelnet40.py:cpc=3'],
      'error: configs/modelnet40.py has reference loops for cpc in [1, 10, 50], not 3; pick one '
      'of those or set distill.outer_loop/inner_loop yourself.'),
@@ -145,6 +238,7 @@ def test_main_missing_data_path_is_one_line(tmp_path):
      "error: cannot load the config file ([Errno 2] No such file or directory: "
      "'configs/nope.py'); pass --config=configs/<name>.py."),
 ])
-def test_main_bad_config_is_one_line(tmp_path, args, message):
+def test_main_bad_config_is_one_line_and_writes_nothing(tmp_path, args, message):
   out = run_main(*args, f'--workdir={tmp_path / "w"}')
   assert out.returncode == 2 and out.stderr.strip() == message
+  assert not (tmp_path / 'w').exists()

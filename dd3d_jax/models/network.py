@@ -77,7 +77,15 @@ class Classifier:
     """Inference logits. points: [B, N, 3] -> [B, num_classes]."""
     return self.apply(variables, points)[0]
 
-  def embed(self, variables: Variables, points: jax.Array) -> jax.Array:
-    """Inference global features. points: [B, N, 3] -> [B, F]."""
+  def embed(self, variables: Variables, points: jax.Array, *, train: bool = False) -> jax.Array:
+    """Global features. points: [B, N, 3] -> [B, F].
+
+    `train=True` uses batch statistics (as distribution matching does with a fresh
+    network); state updates are discarded.
+    """
     points = self.rotator.apply(variables['params']['rotator'], points)
-    return self.net.apply(self._net_variables(variables), points, train=False, method='embed')
+    state = state_of(variables)
+    if train and state:
+      return self.net.apply(self._net_variables(variables), points, train=True, method='embed',
+                            mutable=list(state))[0]
+    return self.net.apply(self._net_variables(variables), points, train=train, method='embed')

@@ -17,7 +17,9 @@ from dd3d_jax.errors import ConfigError, DataError
 
 P = 64
 MODELNET_CLASSES = ('airplane', 'bathtub', 'bed')
-REAL_MODELNET10 = '/work/shared/data/modelnet10_hdf5_1024'
+# The shared copy beside the repository (`../shared/data`), wherever the checkout lives.
+REAL_MODELNET10 = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), '..', 'shared', 'data', 'modelnet10_hdf5_1024')
 
 
 def clouds(seed, n, p=P):

@@ -1,1 +1,0 @@
-"""Baselines that a distilled set is compared with."""

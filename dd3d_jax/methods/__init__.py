@@ -1,0 +1,71 @@
+"""Methods: what turns the real training split into a small training set, by name.
+
+A method is a module here that defines `from_config(settings, context) -> Method`
+(found by `dd3d_jax.registry`; `settings` is `config.method_settings(config, name)`).
+The pipeline and the runner name no method; they only use this interface:
+
+    num_steps: int                    0 for selections (random, herding, k-center, full)
+    writes_set: bool                  whether the set is worth saving (False for `full`)
+    init(key, real) -> state          a checkpointable pytree
+    step(state, real) -> (state, {'loss': scalar})   pure; the runner jits and donates it
+    export(state, key, num_points) -> SmallSet
+
+`real` is the training split on the device (`distill.RealData`). Randomness comes
+only from the keys given, and `step` folds the state's own iteration count into
+its key, so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Protocol
+
+import jax
+import numpy as np
+
+from dd3d_jax.data import PointCloudDataset
+from dd3d_jax.distill import RealData
+from dd3d_jax.models import Classifier
+
+
+class SmallSet(NamedTuple):
+  """A small training set (host arrays).
+
+  Attributes:
+    points: [M, N, 3] float32, each cloud in the unit sphere.
+    labels: [M] int32 classes, class-major.
+    parts: [M, N] int32 part ids (part segmentation), else None.
+  """
+  points: np.ndarray
+  labels: np.ndarray
+  parts: np.ndarray | None = None
+
+
+class Context(NamedTuple):
+  """What a method may use besides its settings.
+
+  Attributes:
+    dataset: the prepared dataset (host arrays, evaluation resolution).
+    classifier: the distillation network behind its rotator.
+    cpc: clouds per class of the small set.
+    embeddings: `embeddings(epochs) -> [N_train, F]` features of every training cloud
+      from a network trained on the whole training split for `epochs` epochs (trained
+      once per workdir and cached by the pipeline).
+  """
+  dataset: PointCloudDataset
+  classifier: Classifier
+  cpc: int
+  embeddings: Callable[[int], np.ndarray]
+
+
+class Method(Protocol):
+  num_steps: int
+  writes_set: bool
+
+  def init(self, key: jax.Array, real: RealData) -> Any: ...
+
+  def step(self, state: Any, real: RealData) -> tuple[Any, dict]: ...
+
+  def export(self, state: Any, key: jax.Array, num_points: int) -> SmallSet: ...
+
+
+__all__ = ['Context', 'Method', 'SmallSet']

@@ -1,0 +1,80 @@
+"""Gradient matching of any synthetic set (DD3D's generator, GM's tensor), and the
+real-cloud initialisation that the tensor methods share."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import distill, geometry
+from dd3d_jax import generator as gen_lib
+from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods.random import random_members
+
+
+def make_distiller(settings, context, synthesizer) -> distill.Distiller:
+  """DD3D's loop (REFERENCE section 5) around `synthesizer`, from resolved settings."""
+  k = context.dataset.num_classes
+  return distill.Distiller(
+      synthesizer=synthesizer, classifier=context.classifier, num_classes=k, cpc=context.cpc,
+      batch_real=min(settings.batch_real, len(context.dataset.train)),
+      train_points=settings.train_points, outer_loop=settings.outer_loop,
+      inner_loop=settings.inner_loop, iterations=settings.iterations, metric=settings.metric,
+      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), lr=settings.lr,
+      weight_decay=settings.weight_decay, lr_net=settings.lr_net, batch_syn=settings.batch_syn,
+      augment_real=settings.augment_real, optimizer=settings.get('optimizer', 'adam'),
+      momentum=settings.get('momentum', 0.0))
+
+
+def real_clouds(key: jax.Array, context, num_points: int) -> np.ndarray:
+  """CPC real training clouds per class at `num_points` points, in the unit sphere.
+
+  The clouds are those `random` picks with the same key (a class smaller than CPC
+  repeats its clouds), so a tensor method and the random coreset of one
+  distillation index start from the same clouds.
+
+  Returns:
+    [K * cpc, num_points, 3] float32, class-major.
+  """
+  train = context.dataset.train
+  members = random_members(key, train.labels, context.dataset.num_classes, context.cpc)
+  idx = np.concatenate([np.resize(m, context.cpc) for m in members])
+  points = train.points[idx]
+  if num_points < points.shape[1]:
+    points = geometry.subsample(jax.random.fold_in(key, 1), points, num_points)
+  return np.asarray(geometry.normalize_to_unit_sphere(points))
+
+
+class MatchingMethod:
+  """A synthetic set trained by `distill.iteration` (gradient matching).
+
+  Args:
+    distiller: the loop and the synthetic set.
+    initial: `initial(key) -> parameters` of the set, or None for the set's own init.
+  """
+  writes_set = True
+
+  def __init__(self, distiller: distill.Distiller,
+               initial: Callable[[jax.Array], Any] | None = None):
+    self.distiller, self.initial = distiller, initial
+    self.num_steps = distiller.iterations
+
+  def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    del real
+    params = None if self.initial is None else self.initial(key)
+    return distill.init_state(self.distiller, jax.random.fold_in(key, 2), params)
+
+  def step(self, state: distill.DistillState,
+           real: distill.RealData) -> tuple[distill.DistillState, dict]:
+    return distill.iteration(self.distiller, state, real)
+
+  def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
+    """The set at `num_points` points (a tensor: at its own resolution), renormalised."""
+    d = self.distiller
+    n = d.synthesizer.resolution or num_points
+    points = distill.generate_set(d, state.gen_params, key, n)
+    return SmallSet(np.asarray(points, np.float32),
+                    np.asarray(gen_lib.synthetic_labels(d.num_classes, d.cpc)))

@@ -1,0 +1,150 @@
+"""`dm`: distribution matching (Zhao & Bilen 2023), the paper's DM baseline.
+
+No bilevel loop. Each iteration draws a fresh, untrained network and, for every
+class, compares the mean global feature of a real batch with that of the class's
+synthetic clouds, both under one shared augmentation draw:
+
+    loss = sum_c || sum_i w_i f(aug(real_ci)) - mean_j f(aug(syn_cj)) ||^2
+
+then takes one optimiser step on the synthetic tensor [K * cpc, train_points, 3],
+initialised from real clouds (those of the random coreset with the same
+distillation index). Settings: `iterations` (None: `distill.iterations`; one update
+each), `batch_real`, `lr`, `optimizer` 'adam' (Table 7) or 'sgd' + `momentum` (DC:
+lr 1, 0.5, 256 real clouds per class), `augment`. StepLR x0.1 at half.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import distill, geometry, training
+from dd3d_jax import generator as gen_lib
+from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods._matching import real_clouds
+from dd3d_jax.models import Classifier
+
+
+def mean_feature_distance(real_features: jax.Array, real_weights: jax.Array,
+                          syn_features: jax.Array) -> jax.Array:
+  """`|| sum_i w_i real_i - mean_j syn_j ||^2`.
+
+  Args:
+    real_features: [B, F]; real_weights: [B], summing to 1 (0 masks padding).
+    syn_features: [C, F].
+  Returns:
+    Scalar.
+  """
+  return jnp.sum(jnp.square(real_weights @ real_features - syn_features.mean(axis=0)))
+
+
+def shared_augment(key: jax.Array, real: jax.Array, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """One scale and one rotation drawn for both sets (per-point jitter of their own).
+
+  real: [B, N, 3], syn: [C, N', 3] -> the same shapes.
+  """
+  both = jnp.concatenate([real.reshape(1, -1, 3), syn.reshape(1, -1, 3)], axis=1)
+  both = geometry.augment(key, both)[0]
+  cut = real.shape[0] * real.shape[1]
+  return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
+
+
+def class_loss(classifier: Classifier, net_vars: Any, real: jax.Array, weights: jax.Array,
+               syn: jax.Array, key: jax.Array | None) -> jax.Array:
+  """DM loss of one class; `key` None: no augmentation. real: [B, N, 3]; syn: [C, N', 3]."""
+  if key is not None:
+    real, syn = shared_augment(key, real, syn)
+  return mean_feature_distance(classifier.embed(net_vars, real, train=True), weights,
+                               classifier.embed(net_vars, syn, train=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionMatching:
+  """DM on a tensor; see the module docstring. Hashable (jit-static)."""
+  classifier: Classifier
+  num_classes: int
+  cpc: int
+  train_points: int
+  batch_real: int
+  iterations: int
+  lr: float
+  weight_decay: float
+  optimizer: str
+  momentum: float
+  augment: bool
+  class_chunk: int
+  initial: Any = dataclasses.field(compare=False, hash=False, default=None)
+  writes_set = True
+
+  @property
+  def num_steps(self) -> int:
+    return self.iterations
+
+  def tx(self) -> optax.GradientTransformation:
+    half = max(1, self.iterations // 2)
+    lr = lambda count: self.lr * 0.1 ** (count // half)  # noqa: E731
+    if self.optimizer == 'sgd':
+      return training.torch_sgd(lr, self.momentum, self.weight_decay)
+    return training.torch_adam(lr, self.weight_decay)
+
+  def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    del real
+    params = {'points': jnp.asarray(self.initial(key))}
+    return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
+                                jax.random.key_data(jax.random.fold_in(key, 2)))
+
+  def loss(self, points: jax.Array, net_vars: Any, real: jax.Array, weights: jax.Array,
+           key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Summed DM loss and its gradient w.r.t. the tensor.
+
+    points: [K * cpc, N', 3]; real: [K, B, N, 3]; weights: [K, B].
+    """
+    per_class = points.reshape(self.num_classes, self.cpc, *points.shape[1:])
+
+    def one(xs):
+      syn_c, real_c, weights_c, k_c = xs
+      return jax.value_and_grad(lambda s: class_loss(
+          self.classifier, net_vars, real_c, weights_c, s, k_c if self.augment else None))(syn_c)
+
+    keys = jax.random.split(key, self.num_classes)
+    losses, grads = distill.map_classes(one, (per_class, real, weights, keys), self.class_chunk)
+    return losses.sum(), grads.reshape(points.shape)
+
+  def step(self, state: distill.DistillState,
+           real: distill.RealData) -> tuple[distill.DistillState, dict]:
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+    k_net, k_pick, k_sub, k_aug = jax.random.split(key, 4)
+    net_vars = self.classifier.init(k_net)
+    batch, weights = distill.class_balanced_batch(k_pick, real, self.batch_real)
+    if self.train_points < batch.shape[-2]:
+      batch = geometry.normalize_to_unit_sphere(
+          geometry.subsample(k_sub, batch, self.train_points))
+    loss, grad = self.loss(state.gen_params['points'], net_vars, batch, weights, k_aug)
+    updates, opt_state = self.tx().update({'points': grad}, state.opt_state, state.gen_params)
+    return (state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
+                          opt_state=opt_state, iteration=state.iteration + 1),
+            {'loss': loss / self.num_classes})
+
+  def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
+    """The tensor at its own resolution (`train_points`), renormalised."""
+    del key, num_points
+    points = geometry.normalize_to_unit_sphere(state.gen_params['points'])
+    return SmallSet(np.asarray(points, np.float32),
+                    np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
+
+
+def from_config(settings, context) -> DistributionMatching:
+  n = settings.train_points
+  return DistributionMatching(
+      classifier=context.classifier, num_classes=context.dataset.num_classes, cpc=context.cpc,
+      train_points=n, batch_real=min(settings.batch_real, len(context.dataset.train)),
+      iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
+      optimizer=settings.optimizer, momentum=settings.momentum, augment=settings.augment,
+      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk),
+      initial=lambda key: real_clouds(key, context, n))

@@ -1,0 +1,13 @@
+"""`full`: the whole training split, the upper bound every method is compared with."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dd3d_jax.methods._selection import Selection
+
+
+def from_config(settings, context) -> Selection:
+  del settings
+  n = len(context.dataset.train)
+  return Selection(context.dataset, lambda key: np.arange(n), writes_set=False)

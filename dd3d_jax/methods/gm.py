@@ -1,0 +1,20 @@
+"""`gm`: gradient matching on raw clouds (Zhao et al. 2021), the paper's GM baseline.
+
+The set is a [K * cpc, train_points, 3] tensor initialised from real clouds (those
+of the random coreset with the same distillation index), trained by DD3D's own loop
+and distance. Settings: the `distill` budget; `optimizer` 'adam' (the paper's Table
+7) or 'sgd' with `momentum` and `lr` (DC's: 0.1, 0.5; `config.use_dc_settings`). A
+tensor has one resolution: it is evaluated at `train_points` points.
+"""
+
+from __future__ import annotations
+
+from dd3d_jax import synthetic
+from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
+
+
+def from_config(settings, context) -> MatchingMethod:
+  k, n = context.dataset.num_classes, settings.train_points
+  return MatchingMethod(
+      make_distiller(settings, context, synthetic.TensorSet(k, context.cpc, n)),
+      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

@@ -1,0 +1,107 @@
+"""Runs any method's steps: jitted and donated, checkpointed, resumable, NaN-guarded.
+
+`fit(method, real, key, run)` is the same loop for every method with steps (a
+selection, with `num_steps == 0`, is only initialised):
+
+- the state is restored from the latest Orbax checkpoint in `run.directory`, so a
+  stopped run continues where it stopped and ends with exactly the state an
+  uninterrupted run has (the method folds its own iteration count into its keys);
+- metric lines that the checkpoint does not contain (written after it, before a
+  stop) are dropped, so `metrics.jsonl` never counts an iteration twice;
+- a non-finite loss stops the run before that state is saved, so the newest
+  checkpoint is the last good one;
+- progress is logged with the rate and the time left.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from dd3d_jax import records
+from dd3d_jax.checkpoint import Checkpointer
+from dd3d_jax.errors import UserError
+
+log = logging.getLogger('dd3d_jax')
+
+
+class Run(NamedTuple):
+  """Where and how one method's distillation is run and recorded.
+
+  Attributes:
+    label: {'method': name, 'distill': index}, the key of its metric lines.
+    directory: its checkpoint folder.
+    metrics_path: the JSON-lines file of the workdir.
+    checkpoint_every, keep_checkpoints, log_every: in steps.
+  """
+  label: dict
+  directory: str
+  metrics_path: str
+  checkpoint_every: int = 10
+  keep_checkpoints: int = 3
+  log_every: int = 10
+
+
+def format_seconds(s: float) -> str:
+  s = int(s)
+  return f'{s // 3600}h{s // 60 % 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
+
+
+def _mine(record: dict, label: dict) -> bool:
+  return all(record.get(k) == v for k, v in label.items())
+
+
+def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
+  """Initialises `method` and runs (or resumes, or just restores) its steps.
+
+  Returns:
+    The final state.
+  """
+  state = method.init(key, real)
+  if method.num_steps == 0:
+    return state
+  name = ' '.join(f'{v}' for v in run.label.values())
+  ckpt = Checkpointer(run.directory, every=run.checkpoint_every, keep=run.keep_checkpoints)
+  try:
+    start = ckpt.latest_step() or 0
+    if start:
+      state = ckpt.restore_latest(state)
+    if start >= method.num_steps:
+      log.info('%s: already distilled (%d steps).', name, start)
+      return state
+    if start:
+      log.info('%s: resuming from step %d.', name, start)
+    records.write_jsonl(run.metrics_path, [
+        m for m in records.read_jsonl(run.metrics_path)
+        if not (_mine(m, run.label) and m.get('iteration', 0) > start)])
+    step = jax.jit(method.step, donate_argnums=0)
+    t_first = None
+    for it in range(start + 1, method.num_steps + 1):
+      t0 = time.time()
+      state, metrics = step(state, real)
+      loss = float(metrics['loss'])
+      seconds = time.time() - t0
+      if not np.isfinite(loss):
+        raise UserError(f'{name}: the loss became {loss} at step {it}; the last good state is '
+                        f'checkpointed at step {ckpt.latest_step() or 0}. Lower the learning '
+                        'rate of this method or check the data.')
+      if t_first is None:
+        t_first = time.time()
+        log.info('%s: first step (with compilation) took %.1fs.', name, seconds)
+      records.append_jsonl(run.metrics_path, {**run.label, 'iteration': it, 'loss': loss,
+                                              'seconds': round(seconds, 4),
+                                              'compiled': it == start + 1})
+      ckpt.save(it, state, force=it == method.num_steps)
+      if it % run.log_every == 0 or it == method.num_steps:
+        done = it - start - 1
+        rate = done / (time.time() - t_first) if done else float('nan')
+        left = format_seconds((method.num_steps - it) / rate) if done else '?'
+        log.info('%s | step %d/%d | loss %.4f | %.2f it/s | %s left', name, it,
+                 method.num_steps, loss, rate, left)
+    return state
+  finally:
+    ckpt.close()

@@ -1,0 +1,157 @@
+"""One suite over every registered method: exported sets, single tracing, exact resume.
+
+Each method is built by name from the registry on a tiny procedural dataset, so a
+new method module is tested by this file without being listed here.
+"""
+
+import functools
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import data as data_lib
+from dd3d_jax import distill, records, registry, runner
+from dd3d_jax.methods import Context
+from dd3d_jax.methods import _matching
+from dd3d_jax.methods import random as random_method
+from dd3d_jax.models import make_classifier
+
+CPC, POINTS, TRAIN_POINTS = 2, 48, 32
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_setup():
+  c = config_lib.base_config()
+  c.data.update(format='shapes', num_points=POINTS)
+  c.data.shapes.update(num_train_per_class=4, num_test_per_class=1)
+  c.distill.update(cpc=CPC, iterations=3, outer_loop=2, inner_loop=1, batch_real=3,
+                   train_points=TRAIN_POINTS)
+  c.methods.dd3d.hidden = 16
+  c.methods.dm.iterations = 3
+  dataset = data_lib.load(c.data)
+  k = dataset.num_classes
+  features = np.random.default_rng(0).normal(size=(len(dataset.train), 8)).astype(np.float32)
+  context = Context(dataset, make_classifier('pointnet', k), CPC, lambda epochs: features)
+  real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=3)
+  return c, context, real
+
+
+def build(name):
+  c, context, real = tiny_setup()
+  settings = config_lib.method_settings(c, name)
+  return registry.get('methods', name).from_config(settings, context), context, real
+
+
+METHODS = registry.names('methods')
+
+
+def test_every_table1_method_is_registered():
+  assert set(config_lib.TABLE1_METHODS.split(',')) <= set(METHODS)
+
+
+@pytest.mark.parametrize('name', METHODS)
+def test_export_shapes_dtypes_and_classes(name):
+  method, context, real = build(name)
+  state = method.init(jax.random.key(0), real)
+  small = method.export(state, jax.random.key(1), POINTS)
+  k, train = context.dataset.num_classes, context.dataset.train
+  m = len(train) if name == 'full' else k * CPC
+  assert small.points.dtype == np.float32 and small.labels.dtype == np.int32
+  assert small.points.shape[0] == small.labels.shape[0] == m and small.points.shape[2] == 3
+  assert small.points.shape[1] in (POINTS, TRAIN_POINTS)
+  assert np.isfinite(small.points).all()
+  assert np.linalg.norm(small.points, axis=-1).max() <= 1.0 + 1e-5
+  np.testing.assert_array_equal(np.bincount(small.labels, minlength=k),
+                                np.bincount(train.labels) if name == 'full' else CPC)
+  assert (method.num_steps == 0) == (name in ('random', 'herding', 'kcenter', 'full'))
+
+
+@pytest.mark.parametrize('name', ['random', 'herding', 'kcenter'])
+def test_selections_are_real_training_clouds_of_their_class(name):
+  method, context, real = build(name)
+  state = method.init(jax.random.key(3), real)
+  small = method.export(state, jax.random.key(0), POINTS)
+  train = context.dataset.train
+  idx = np.asarray(state['indices'])
+  assert len(set(idx.tolist())) == len(idx)
+  np.testing.assert_array_equal(small.points, train.points[idx])
+  np.testing.assert_array_equal(small.labels, train.labels[idx])
+
+
+def test_tensor_methods_start_from_the_random_coreset_of_the_same_key():
+  key = jax.random.key(5)
+  rand, context, real = build('random')
+  chosen = context.dataset.train.points[np.asarray(rand.init(key, real)['indices'])]
+  # At full resolution the starting clouds are the random coreset's (renormalised).
+  np.testing.assert_allclose(_matching.real_clouds(key, context, POINTS), chosen, atol=1e-3)
+  for name in ('gm', 'dm'):
+    method, _, _ = build(name)
+    start = np.asarray(method.init(key, real).gen_params['points'])
+    np.testing.assert_array_equal(start, _matching.real_clouds(key, context, TRAIN_POINTS))
+    other = np.asarray(method.init(jax.random.key(6), real).gen_params['points'])
+    assert not np.allclose(start, other)
+
+
+STEPPED = [n for n in METHODS if build(n)[0].num_steps > 0]
+
+
+@pytest.mark.parametrize('name', STEPPED)
+def test_step_traces_once_and_is_deterministic(name):
+  method, _, real = build(name)
+  chex.clear_trace_counter()  # the counter is per function name, shared by parameters
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(state, real):
+    return method.step(state, real)
+
+  a = method.init(jax.random.key(0), real)
+  b = method.init(jax.random.key(0), real)
+  for _ in range(2):
+    a, metrics = step(a, real)
+    b, _ = step(b, real)
+    assert np.isfinite(float(metrics['loss']))
+  chex.assert_trees_all_equal(a, b)
+
+
+@pytest.mark.parametrize('name', STEPPED)
+def test_interrupted_and_resumed_equals_uninterrupted(name, tmp_path, monkeypatch):
+  method, _, real = build(name)
+  assert method.num_steps >= 3
+  key = jax.random.key(2)
+
+  def run(folder):
+    return runner.Run({'method': name, 'distill': 0}, str(tmp_path / folder / 'ckpt'),
+                      str(tmp_path / folder / 'metrics.jsonl'), checkpoint_every=1)
+
+  whole = runner.fit(method, real, key, run('a'))
+  append, calls = records.append_jsonl, []
+
+  def killed_at_third_step(*args):  # after step 3 ran, before its record and checkpoint
+    calls.append(1)
+    if len(calls) == 3:
+      raise KeyboardInterrupt('preempted')
+    return append(*args)
+
+  monkeypatch.setattr(records, 'append_jsonl', killed_at_third_step)
+  with pytest.raises(KeyboardInterrupt):
+    runner.fit(method, real, key, run('b'))
+  monkeypatch.setattr(records, 'append_jsonl', append)
+  resumed = runner.fit(method, real, key, run('b'))
+  chex.assert_trees_all_equal(resumed, whole)
+  lines = records.read_jsonl(str(tmp_path / 'b' / 'metrics.jsonl'))
+  assert [m['iteration'] for m in lines] == list(range(1, method.num_steps + 1))
+
+
+def test_random_members_are_distinct_members_of_each_class():
+  labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+  members = random_method.random_members(jax.random.key(0), labels, 3, 2)
+  assert [len(m) for m in members] == [2, 2, 2]
+  for c, m in enumerate(members):
+    assert (labels[m] == c).all() and len(set(m.tolist())) == 2
+  again = random_method.random_members(jax.random.key(0), labels, 3, 2)
+  assert all((a == b).all() for a, b in zip(members, again))
+  assert [len(m) for m in random_method.random_members(jax.random.key(1), labels, 3, 3)] == [3, 2, 3]
