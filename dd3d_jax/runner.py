@@ -78,6 +78,9 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
     records.write_jsonl(run.metrics_path, [
         m for m in records.read_jsonl(run.metrics_path)
         if not (_mine(m, run.label) and m.get('iteration', 0) > start)])
+    # Steps donate their input; a state that shares arrays with the caller (a key kept
+    # as it was given) must not lose them, so the runner steps its own copy.
+    state = jax.tree.map(lambda x: x.copy() if isinstance(x, jax.Array) else x, state)
     step = jax.jit(method.step, donate_argnums=0)
     t_first = None
     for it in range(start + 1, method.num_steps + 1):
