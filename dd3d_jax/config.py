@@ -55,8 +55,9 @@ def default_methods() -> ml_collections.ConfigDict:
       'kcenter': _method('kcenter', embed_epochs=inherit_i()),
       # Raw [K * cpc, train_points, 3] tensors initialised from real clouds: gradient
       # matching with DD3D's loop and distance; distribution matching of mean features.
-      'gm': _method('gm', optimizer='adam', momentum=0.0, lr=inherit_f()),
-      'dm': _method('dm', optimizer='adam', momentum=0.0, lr=inherit_f(),
+      'gm': _method('gm', optimizer='adam', momentum=0.0, lr=inherit_f(),
+                    weight_decay=inherit_f()),
+      'dm': _method('dm', optimizer='adam', momentum=0.0, lr=inherit_f(), weight_decay=inherit_f(),
                     iterations=inherit_i(), batch_real=inherit_i(), augment=True),
       # The whole training split: the upper bound (`eval_epochs` None: eval.epochs).
       'full': _method('full', eval_epochs=inherit_i()),
@@ -64,11 +65,12 @@ def default_methods() -> ml_collections.ConfigDict:
 
 
 def use_dc_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """DC's own settings for GM and DM (Zhao et al.): SGD with momentum 0.5 on the data,
-  lr 0.1 (GM) and 1 (DM), 256 real clouds per class for DM. DC ran DM for 20,000
-  iterations; set `methods.dm.iterations` for that."""
-  c.methods.gm.update(optimizer='sgd', lr=0.1, momentum=0.5)
-  c.methods.dm.update(optimizer='sgd', lr=1.0, momentum=0.5, batch_real=256)
+  """DC's own settings for GM and DM (Zhao et al., `main.py`, `main_DM.py`): SGD with
+  momentum 0.5 and no weight decay on the data, lr 0.1 (GM) and 1 (DM), 256 real clouds
+  per class for DM. The StepLR at half of the iterations stays; DC ran DM for 20,000
+  iterations: set `methods.dm.iterations` for that."""
+  c.methods.gm.update(optimizer='sgd', lr=0.1, momentum=0.5, weight_decay=0.0)
+  c.methods.dm.update(optimizer='sgd', lr=1.0, momentum=0.5, weight_decay=0.0, batch_real=256)
   return c
 
 
@@ -226,6 +228,9 @@ def _validate_method(c: ml_collections.ConfigDict, name: str) -> None:
   _positive_ints({f'{where}.{k}': s[k] for k in ('iterations', 'batch_real', 'embed_epochs',
                                                  'eval_epochs', 'hidden', 'num_layers')
                   if k in s})
+  if 'weight_decay' in s:
+    _check(_is_number(s.weight_decay) and s.weight_decay >= 0,
+           f'{where}.weight_decay must be a finite number >= 0, got {s.weight_decay!r}.')
   for k in ('lr', 'w0_initial'):
     if k in s:
       _check(_is_number(s[k]) and s[k] > 0, f'{where}.{k} must be a finite number > 0, '

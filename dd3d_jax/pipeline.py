@@ -248,10 +248,18 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbone: str, dataset_m
       summary[p.name] = evaluate.summarize(runs)
       summary[p.name]['type'] = p.type
     timing[p.name] = _step_seconds(metrics, p.name)
+  networks = {}  # the herding/k-center feature networks and their own test accuracy
+  folder = wd.path('features')
+  for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+    if name.endswith('.npz') and not name.endswith('.tmp.npz'):
+      with np.load(os.path.join(folder, name)) as f:
+        networks[name[:-4]] = {k: round(float(f[k]), 2) for k in ('final_oa', 'best_oa',
+                                                                   'seconds')}
   summary['meta'] = {**dataset_meta, 'cpc': config.distill.cpc,
                      'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
                      'train_points': config.distill.train_points, 'backbone': backbone,
                      'backend': jax.default_backend(), 'seconds_per_step': timing,
+                     'feature_networks': networks,
                      'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
                              'over tested epochs = test-set model selection, the protocol of the '
                              "authors' code, reported for comparison with the paper."}

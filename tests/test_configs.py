@@ -52,8 +52,9 @@ def test_dc_variant_gives_gm_and_dm_dcs_optimisers(name):
   gm, dm = (config_lib.method_settings(paper, m) for m in ('gm', 'dm'))
   assert (gm.optimizer, gm.lr, dm.optimizer, dm.lr) == ('adam', 1e-3, 'adam', 1e-3)  # Table 7
   gm, dm = (config_lib.method_settings(dc, m) for m in ('gm', 'dm'))
-  assert (gm.optimizer, gm.lr, gm.momentum) == ('sgd', 0.1, 0.5)
-  assert (dm.optimizer, dm.lr, dm.momentum, dm.batch_real) == ('sgd', 1.0, 0.5, 256)
+  assert (gm.optimizer, gm.lr, gm.momentum, gm.weight_decay) == ('sgd', 0.1, 0.5, 0.0)
+  assert (dm.optimizer, dm.lr, dm.momentum, dm.weight_decay, dm.batch_real) == (
+      'sgd', 1.0, 0.5, 0.0, 256)
   assert config_lib.method_settings(dc, 'dd3d').lr == 1e-3  # DD3D keeps the paper's
 
 
@@ -80,6 +81,7 @@ def test_method_settings_fall_back_to_the_distill_budget():
     ('methods.gm.optimizer', 'lbfgs', "methods.gm.optimizer 'lbfgs' is unknown; use one of adam"),
     ('methods.dm.momentum', 1.5, 'methods.dm.momentum must be in [0, 1), got 1.5'),
     ('methods.full.eval_epochs', 0, 'methods.full.eval_epochs must be a positive integer, got 0'),
+    ('methods.gm.weight_decay', -0.1, 'methods.gm.weight_decay must be a finite number >= 0'),
     ('seed', -1, 'seed must be an integer >= 0, got -1'),
     ('distill.lr', float('nan'), 'distill.lr must be a finite number > 0, got nan'),
 ])

@@ -75,6 +75,7 @@ def test_outputs_of_every_method(finished_run):
   assert set(results['meta']['seconds_per_step']) == set(ALL.split(','))
   assert results['meta']['seconds_per_step']['random'] is None
   assert os.path.exists(os.path.join(workdir, 'features', 'e1.npz'))
+  assert 0 <= results['meta']['feature_networks']['e1']['final_oa'] <= 100
   plan = read(os.path.join(workdir, 'plan.json'))
   assert plan['runs_per_method'] == {m: 1 for m in ALL.split(',')}
 
