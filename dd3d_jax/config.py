@@ -35,7 +35,8 @@ def _method(type_: str, **fields) -> ml_collections.ConfigDict:
 def default_methods() -> ml_collections.ConfigDict:
   """One entry per method of the paper's Table 1 (TM aside), with the paper's settings.
 
-  None means "the `distill` field of the same name". DC's own optimiser settings
+  None means "the `distill` field of the same name"; a method's own `iterations` of 0
+  evaluates its set as initialised. DC's own optimiser settings
   for GM and DM are `use_dc_settings(config)` (a config variant).
   """
   # A fresh placeholder per field: one shared FieldReference would tie the fields together.
@@ -56,7 +57,7 @@ def default_methods() -> ml_collections.ConfigDict:
       # Raw [K * cpc, train_points, 3] tensors initialised from real clouds: gradient
       # matching with DD3D's loop and distance; distribution matching of mean features.
       'gm': _method('gm', optimizer='adam', momentum=0.0, lr=inherit_f(),
-                    weight_decay=inherit_f()),
+                    weight_decay=inherit_f(), iterations=inherit_i()),
       'dm': _method('dm', optimizer='adam', momentum=0.0, lr=inherit_f(), weight_decay=inherit_f(),
                     iterations=inherit_i(), batch_real=inherit_i(), augment=True),
       # The whole training split: the upper bound (`eval_epochs` None: eval.epochs).
@@ -225,9 +226,11 @@ def _validate_method(c: ml_collections.ConfigDict, name: str) -> None:
   registry.check('methods', entry.type, f'methods.{name}.type')
   s = method_settings(c, name)
   where = f'methods.{name}'
-  _positive_ints({f'{where}.{k}': s[k] for k in ('iterations', 'batch_real', 'embed_epochs',
-                                                 'eval_epochs', 'hidden', 'num_layers')
-                  if k in s})
+  _positive_ints({f'{where}.{k}': s[k] for k in ('batch_real', 'embed_epochs', 'eval_epochs',
+                                                 'hidden', 'num_layers') if k in s})
+  own = entry.get('iterations')  # 0: evaluate the set as initialised (a control)
+  _check(own is None or (_is_int(own) and own >= 0),
+         f'{where}.iterations must be an integer >= 0, got {own!r}.')
   if 'weight_decay' in s:
     _check(_is_number(s.weight_decay) and s.weight_decay >= 0,
            f'{where}.weight_decay must be a finite number >= 0, got {s.weight_decay!r}.')

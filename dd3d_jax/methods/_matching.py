@@ -52,7 +52,7 @@ class MatchingMethod:
   """A synthetic set trained by `distill.iteration` (gradient matching).
 
   Args:
-    distiller: the loop and the synthetic set.
+    distiller: the loop and the synthetic set (0 iterations: the set as initialised).
     initial: `initial(key) -> parameters` of the set, or None for the set's own init.
   """
   writes_set = True

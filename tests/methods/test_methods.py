@@ -155,3 +155,18 @@ def test_random_members_are_distinct_members_of_each_class():
   again = random_method.random_members(jax.random.key(0), labels, 3, 2)
   assert all((a == b).all() for a, b in zip(members, again))
   assert [len(m) for m in random_method.random_members(jax.random.key(1), labels, 3, 3)] == [3, 2, 3]
+
+
+@pytest.mark.parametrize('name', ['gm', 'dm'])
+def test_zero_iterations_evaluates_the_initial_set(name, tmp_path):
+  c, context, real = tiny_setup()
+  c = c.copy_and_resolve_references()
+  c.methods[name].iterations = 0
+  method = registry.get('methods', name).from_config(config_lib.method_settings(c, name), context)
+  assert method.num_steps == 0
+  key = jax.random.key(4)
+  state = runner.fit(method, real, key, runner.Run({}, str(tmp_path / 'c'), str(tmp_path / 'm')))
+  small = method.export(state, jax.random.key(0), POINTS)
+  np.testing.assert_allclose(small.points, _matching.real_clouds(key, context, TRAIN_POINTS),
+                             atol=1e-3)
+  assert not (tmp_path / 'c').exists()
