@@ -180,6 +180,26 @@ class Workdir:
     return runs
 
 
+def write_plan(wd: Workdir, plan: list[Planned], backbone: str, dataset_name: str,
+               config: ml_collections.ConfigDict) -> None:
+  """plan.json: what the workdir holds or will hold, for `dd3d_jax.tables`. Methods of
+  earlier runs on this workdir stay listed (their run files are still there)."""
+  path = wd.path('plan.json')
+  old = {'methods': [], 'types': {}, 'runs_per_method': {}, 'backbones': []}
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        old = json.load(f)
+    except (OSError, ValueError):
+      log.warning('%s is damaged; writing it anew from this run.', path)
+  methods = list(dict.fromkeys([*old['methods'], *(p.name for p in plan)]))
+  records.write_json(path, {
+      'dataset': dataset_name, 'rotated': bool(config.data.rotated), 'cpc': config.distill.cpc,
+      'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
+      'backbones': list(dict.fromkeys([*old['backbones'], backbone])),
+      'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
+
+
 def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Workdir):
   """`features(epochs) -> [N_train, F]`: the global features of every training cloud
   under a network trained on the whole split by the evaluation protocol for `epochs`
@@ -325,10 +345,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   dataset = data_lib.load(config.data)
   os.makedirs(workdir, exist_ok=True)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
-  records.write_json(wd.path('plan.json'), {
-      'dataset': dataset.name, 'rotated': bool(config.data.rotated), 'cpc': config.distill.cpc,
-      'methods': [p.name for p in plan], 'types': {p.name: p.type for p in plan},
-      'backbones': [backbone], 'runs_per_method': {p.name: p.num_runs for p in plan}})
+  write_plan(wd, plan, backbone, dataset.name, config)
   k = dataset.num_classes
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),

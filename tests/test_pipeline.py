@@ -134,6 +134,10 @@ def test_more_runs_and_more_methods_reuse_what_is_written(tmp_path):
   second = pipeline.run(c, str(tmp_path))
   assert [r['final_oa'] for r in second['dm']['runs'][:1]] == finals(first)['dm']
   assert len(second['dm']['runs']) == len(second['gm']['runs']) == 2
+  pipeline.run(tiny_config('full'), str(tmp_path))  # another method alone: all stay listed
+  plan = read(tmp_path / 'plan.json')
+  assert plan['methods'] == ['random', 'dm', 'gm', 'full']
+  assert plan['runs_per_method'] == {'random': 2, 'dm': 2, 'gm': 2, 'full': 1}
 
 
 def crash_on_call(monkeypatch, owner, name, n):
