@@ -1,4 +1,4 @@
-"""DD3D on ModelNet40 (`modelnet40_ply_hdf5_2048`), PointNet, paper Table 1.
+"""Table 1 on ModelNet40 (`modelnet40_ply_hdf5_2048`), PointNet, paper Table 1.
 
 One command per table cell (aligned, or `rotated`; CPC 1, 10 or 50):
 
@@ -7,10 +7,15 @@ One command per table cell (aligned, or `rotated`; CPC 1, 10 or 50):
     python -m dd3d_jax.main --config=configs/modelnet40.py:cpc=10,rotated \
         --config.data.path=/data/modelnet40_ply_hdf5_2048 --workdir=runs/modelnet40_cpc10_rot
 
-Paper (OA %, mean of 2 distillations x 5 evaluations, best-epoch protocol):
-  aligned  CPC 1 / 10 / 50: DD3D 53.8 / 76.3 / 83.9   random 40.5 / 71.9 / 82.4   full 88.1
-  rotated  CPC 1 / 10 / 50: DD3D 42.4 / 58.1 / 71.3   random 34.7 / 58.9 / 70.1   full 80.5
-results.json reports both our final-epoch OA (headline) and the paper's best-epoch OA.
+Each cell runs every Table 1 method but TM (random, herding, k-center, GM, DM, DD3D, full);
+pick some with `--config.eval.methods=dd3d,random`; `:dc` gives GM/DM DC's optimisers.
+Paper (OA %, mean of 2 distillations x 5 evaluations, best-epoch protocol), CPC 1 / 10 / 50:
+  aligned  random 40.5 / 71.9 / 82.4  GM 53.4 / 75.5 / 81.7  DM 53.2 / 74.5 / 83.0
+           DD3D 53.8 / 76.3 / 83.9  full 88.1
+  rotated  random 34.7 / 58.9 / 70.1  GM 41.3 / 55.7 / 68.9  DM 41.7 / 55.5 / 69.3
+           DD3D 42.4 / 58.1 / 71.3  full 80.5
+results.json reports both our final-epoch OA (headline) and the paper's best-epoch OA;
+`python -m dd3d_jax.tables runs/modelnet40_*` prints the table.
 """
 
 from dd3d_jax.config import TABLE1_METHODS, base_config, loops_for, parse_variant, use_dc_settings
