@@ -1,4 +1,4 @@
-"""Table 1 on ModelNet40 (`modelnet40_ply_hdf5_2048`), PointNet, paper Table 1.
+"""Table 1 on ModelNet40 (`modelnet40_ply_hdf5_2048`), PointNet.
 
 One command per table cell (aligned, or `rotated`; CPC 1, 10 or 50):
 
