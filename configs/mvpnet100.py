@@ -1,4 +1,4 @@
-"""Table 1 on MVPNet100 (MVImgNet point clouds, 100 classes), PointNet, paper Table 1.
+"""Table 1 on MVPNet100 (MVImgNet point clouds, 100 classes), PointNet.
 
     python -m dd3d_jax.main --config=configs/mvpnet100.py:cpc=1 \
         --config.data.path=/data/mvpnet100 --workdir=runs/mvpnet100_cpc1

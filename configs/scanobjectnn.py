@@ -1,4 +1,4 @@
-"""Table 1 on ScanObjectNN (`h5_files`, OBJ_BG by default), PointNet, paper Table 1.
+"""Table 1 on ScanObjectNN (`h5_files`, OBJ_BG by default), PointNet.
 
     python -m dd3d_jax.main --config=configs/scanobjectnn.py:cpc=1 \
         --config.data.path=/data/h5_files --workdir=runs/scanobjectnn_cpc1
