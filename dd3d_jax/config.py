@@ -15,6 +15,7 @@ name, the budget every distillation method shares (the paper's Table 7); see
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, NamedTuple
 
 import jax
 import ml_collections
@@ -212,82 +213,142 @@ def _is_number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _positive_ints(fields: dict) -> None:
-  for name, value in fields.items():
-    _check(_is_int(value) and value > 0, f'{name} must be a positive integer, got {value!r}.')
+class _Rule(NamedTuple):
+  """What a field accepts: `ok(value)`, and `says`, the end of "FIELD must be ...".
+  A rule with `choices` reports "FIELD 'x' is unknown; use one of ..." instead."""
+  ok: Callable[[Any], bool]
+  says: str
+  choices: Callable[[], tuple[str, ...]] | None = None
+
+
+def _int(lo: int) -> _Rule:
+  return _Rule(lambda v: _is_int(v) and v >= lo,
+               'a positive integer' if lo == 1 else f'an integer >= {lo}')
+
+
+def _num(lo: float, *, above: bool = False, below: float | None = None) -> _Rule:
+  """A finite number >= lo (> lo if `above`), and < below if given."""
+  says = f'a finite number {">" if above else ">="} {lo:g}'
+  if below is not None:
+    says = f'a finite number in {"(" if above else "["}{lo:g}, {below:g})'
+  return _Rule(lambda v: (_is_number(v) and (v > lo if above else v >= lo)
+                          and (below is None or v < below)), says)
+
+
+def _choice(*options: str) -> _Rule:
+  return _Rule(lambda v: v in options, '', lambda: options)
+
+
+def _registered(kind: str) -> _Rule:
+  return _Rule(lambda v: v in registry.names(kind), '', lambda: registry.names(kind))
+
+
+_BOOL = _Rule(lambda v: isinstance(v, bool), 'True or False')
+_STR = _Rule(lambda v: isinstance(v, str), 'a string')
+_POSITIVE = _num(0, above=True)
+_NON_NEGATIVE = _num(0)
+
+# Every field of `base_config()` but `methods`, and what it accepts.
+FIELDS = {
+    'seed': _int(0), 'num_distills': _int(1),
+    'matmul_precision': _choice('default', 'high', 'highest'),
+    'data.format': _registered('data formats'), 'data.path': _STR,
+    'data.variant': _choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
+    'data.num_points': _int(1), 'data.rotated': _BOOL, 'data.seed': _int(0),
+    'data.allow_resample': _BOOL,
+    'data.shapes.num_train_per_class': _int(1), 'data.shapes.num_test_per_class': _int(1),
+    'data.shapes.max_crop': _num(0, below=1),
+    'model.arch': _registered('networks'), 'model.rotator': _registered('rotators'),
+    'model.w0_sign': _POSITIVE, 'model.rotator_frequencies': _int(1),
+    'model.rotator_tau': _POSITIVE,
+    'distill.cpc': _int(1), 'distill.iterations': _int(1), 'distill.outer_loop': _int(1),
+    'distill.inner_loop': _int(0), 'distill.batch_real': _int(1),
+    'distill.train_points': _int(1), 'distill.lr': _POSITIVE,
+    'distill.weight_decay': _NON_NEGATIVE, 'distill.lr_net': _POSITIVE,
+    'distill.batch_syn': _int(1), 'distill.metric': _registered('metrics'),
+    'distill.class_chunk': _Rule(lambda v: _is_int(v) and v >= -1,
+                                 '-1 (auto), 0 (one vmap) or a chunk size'),
+    'distill.augment_real': _BOOL, 'distill.checkpoint_every': _int(1),
+    'distill.keep_checkpoints': _int(1), 'distill.log_every': _int(1),
+    'eval.num_evals': _int(1), 'eval.epochs': _int(1), 'eval.batch_size': _int(1),
+    'eval.optimizer': _choice(*OPTIMIZERS), 'eval.lr': _POSITIVE, 'eval.lr_min': _NON_NEGATIVE,
+    'eval.weight_decay': _NON_NEGATIVE, 'eval.schedule': _choice('cosine', 'step'),
+    'eval.augment': _BOOL, 'eval.test_every': _int(1), 'eval.test_batch': _int(1),
+    'eval.methods': _STR, 'eval.reevaluate': _BOOL,
+}
+# The settings a `methods.NAME` entry may have (beside `type`), for every method type.
+METHOD_FIELDS = {
+    'iterations': _int(0),  # 0: evaluate the set as initialised (a control)
+    'lr': _POSITIVE, 'weight_decay': _NON_NEGATIVE, 'optimizer': _choice(*OPTIMIZERS),
+    'momentum': _num(0, below=1), 'batch_real': _int(1), 'augment': _BOOL,
+    'embed_epochs': _int(1), 'eval_epochs': _int(1), 'hidden': _int(1), 'num_layers': _int(1),
+    'w0_initial': _POSITIVE,
+}
+
+
+def _apply(rule: _Rule, field: str, value) -> None:
+  if rule.choices is not None:
+    _check(rule.ok(value), f'{field} {value!r} is unknown; use one of '
+                           f'{", ".join(map(repr, rule.choices()))}.'
+           if '' in rule.choices() else
+           f'{field} {value!r} is unknown; use one of {", ".join(rule.choices())}.')
+  else:
+    _check(rule.ok(value), f'{field} must be {rule.says}, got {value!r}.')
+
+
+def _leaves(d: ml_collections.ConfigDict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      out.update(_leaves(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
 
 
 def _validate_method(c: ml_collections.ConfigDict, name: str) -> None:
   """The type of `methods.<name>` is registered and its resolved settings are in range."""
-  entry = c.methods[name]
+  entry, where = c.methods[name], f'methods.{name}'
   if 'type' not in entry:
-    raise ConfigError(f'methods.{name} has no type; set methods.{name}.type to one of '
+    raise ConfigError(f'{where} has no type; set {where}.type to one of '
                       f'{", ".join(registry.names("methods"))}.')
-  registry.check('methods', entry.type, f'methods.{name}.type')
-  s = method_settings(c, name)
-  where = f'methods.{name}'
-  _positive_ints({f'{where}.{k}': s[k] for k in ('batch_real', 'embed_epochs', 'eval_epochs',
-                                                 'hidden', 'num_layers') if k in s})
-  own = entry.get('iterations')  # 0: evaluate the set as initialised (a control)
-  _check(own is None or (_is_int(own) and own >= 0),
-         f'{where}.iterations must be an integer >= 0, got {own!r}.')
-  if 'weight_decay' in s:
-    _check(_is_number(s.weight_decay) and s.weight_decay >= 0,
-           f'{where}.weight_decay must be a finite number >= 0, got {s.weight_decay!r}.')
-  for k in ('lr', 'w0_initial'):
-    if k in s:
-      _check(_is_number(s[k]) and s[k] > 0, f'{where}.{k} must be a finite number > 0, '
-                                            f'got {s[k]!r}.')
-  if 'optimizer' in s:
-    _check(s.optimizer in OPTIMIZERS, f'{where}.optimizer {s.optimizer!r} is unknown; use one '
-                                      f'of {", ".join(OPTIMIZERS)}.')
-  if 'momentum' in s:
-    _check(_is_number(s.momentum) and 0 <= s.momentum < 1,
-           f'{where}.momentum must be in [0, 1), got {s.momentum!r}.')
+  registry.check('methods', entry.type, f'{where}.type')
+  for k, v in entry.items():
+    if k == 'type':
+      continue
+    _check(k in METHOD_FIELDS, f'{where}.{k} is not a setting of any method; remove it (the '
+                               f'settings are {", ".join(sorted(METHOD_FIELDS))}).')
+    if v is not None:  # None: the `distill` field of the same name, checked there
+      _apply(METHOD_FIELDS[k], f'{where}.{k}', v)
 
 
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Checks every value and name that would otherwise fail deep inside a run; returns `c`.
+  """Checks every value, before anything is read or written; returns `c`.
 
-  Names (method types, network, rotator, metric, data format) are checked against
-  their registries, so a typo is one line listing the choices, before anything is
-  read or written.
+  Each field has a type and range (`FIELDS`, `METHOD_FIELDS`); names (method types,
+  network, rotator, metric, data format) are checked against their registries, so a
+  typo is one line listing the choices. Then the fields that depend on each other.
   """
-  _check(_is_int(c.seed) and c.seed >= 0, f'seed must be an integer >= 0, got {c.seed!r}.')
-  _positive_ints({
-      'num_distills': c.num_distills, 'data.num_points': c.data.num_points,
-      'distill.cpc': c.distill.cpc, 'distill.iterations': c.distill.iterations,
-      'distill.outer_loop': c.distill.outer_loop, 'distill.batch_real': c.distill.batch_real,
-      'distill.train_points': c.distill.train_points, 'distill.batch_syn': c.distill.batch_syn,
-      'distill.checkpoint_every': c.distill.checkpoint_every,
-      'distill.keep_checkpoints': c.distill.keep_checkpoints,
-      'distill.log_every': c.distill.log_every, 'eval.num_evals': c.eval.num_evals,
-      'eval.epochs': c.eval.epochs, 'eval.batch_size': c.eval.batch_size,
-      'eval.test_every': c.eval.test_every, 'eval.test_batch': c.eval.test_batch})
-  for name, value in {'distill.lr': c.distill.lr, 'distill.lr_net': c.distill.lr_net,
-                      'eval.lr': c.eval.lr, 'model.w0_sign': c.model.w0_sign}.items():
-    _check(_is_number(value) and value > 0, f'{name} must be a finite number > 0, got {value!r}.')
-  for name, value in {'distill.weight_decay': c.distill.weight_decay,
-                      'eval.weight_decay': c.eval.weight_decay,
-                      'eval.lr_min': c.eval.lr_min}.items():
-    _check(_is_number(value) and value >= 0, f'{name} must be a finite number >= 0, '
-                                             f'got {value!r}.')
-  _check(_is_int(c.distill.inner_loop) and c.distill.inner_loop >= 0,
-         f'distill.inner_loop must be an integer >= 0, got {c.distill.inner_loop!r}.')
-  _check(_is_int(c.distill.class_chunk) and c.distill.class_chunk >= -1,
-         f'distill.class_chunk must be -1 (auto), 0 (one vmap) or a chunk size, '
-         f'got {c.distill.class_chunk!r}.')
+  if not isinstance(c, ml_collections.ConfigDict):
+    raise ConfigError(f'get_config() returned a {type(c).__name__}, not a ConfigDict; '
+                      'start it from dd3d_jax.config.base_config().')
+  leaves = {k: v for k, v in _leaves(c).items() if not k.startswith('methods.')}
+  for field in FIELDS:
+    _check(field in leaves, f'the config has no field {field}; start get_config() from '
+                            'dd3d_jax.config.base_config().')
+  for field, value in leaves.items():
+    _check(field in FIELDS, f'{field} is not a setting of dd3d_jax; remove it from the config '
+                            '(see dd3d_jax/config.py for the fields).')
+    _apply(FIELDS[field], field, value)
   _check(c.distill.train_points <= c.data.num_points,
          f'distill.train_points ({c.distill.train_points}) exceeds data.num_points '
          f'({c.data.num_points}); lower it or raise data.num_points.')
-  registry.check('metrics', c.distill.metric, 'distill.metric')
-  registry.check('rotators', c.model.rotator, 'model.rotator')
-  registry.check('networks', c.model.arch, 'model.arch')
-  registry.check('data formats', c.data.format, 'data.format')
-  _check(c.eval.optimizer in OPTIMIZERS,
-         f"eval.optimizer {c.eval.optimizer!r} is unknown; use one of {', '.join(OPTIMIZERS)}.")
-  _check(c.eval.schedule in ('cosine', 'step'),
-         f"eval.schedule {c.eval.schedule!r} is unknown; use 'cosine' or 'step'.")
+  _check(c.eval.lr_min <= c.eval.lr,
+         f'eval.lr_min ({c.eval.lr_min:g}) exceeds eval.lr ({c.eval.lr:g}); the schedule decays '
+         'from eval.lr to eval.lr_min: lower eval.lr_min.')
+  _check(not c.data.variant or c.data.format in ('scanobjectnn_h5', 'auto'),
+         f'data.variant {c.data.variant!r} only applies to ScanObjectNN; set data.variant=\'\' '
+         f'for data.format {c.data.format!r}.')
   methods = parse_methods(c.eval.methods)
   _check(bool(methods), f'eval.methods {c.eval.methods!r} names no method; list some of '
                         f'{", ".join(c.methods)}, comma-separated.')
@@ -296,6 +357,4 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for name in methods:
     method_settings(c, name)  # an undefined name
     _validate_method(c, name)
-  _check(c.matmul_precision in ('default', 'high', 'highest'),
-         f"matmul_precision {c.matmul_precision!r} is unknown; use 'default', 'high' or 'highest'.")
   return c

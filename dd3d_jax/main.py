@@ -6,13 +6,14 @@ A bad flag, config value or input file stops with one line on stderr and status 
 """
 
 import logging
+import shlex
 import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from dd3d_jax import pipeline
+from dd3d_jax import pipeline, runner
 from dd3d_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.',
@@ -26,23 +27,68 @@ def fail(message: str) -> None:
   sys.exit(2)
 
 
+def _config_path(argv) -> str:
+  for i, arg in enumerate(argv):
+    if arg.startswith('--config='):
+      return arg.split('=', 1)[1].split(':', 1)[0]
+    if arg == '--config' and i + 1 < len(argv):
+      return argv[i + 1].split(':', 1)[0]
+  return 'the config file'
+
+
 def parse_flags(argv):
   """absl flag parsing, with every user mistake reported in one line."""
   try:
-    argv = flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
     _CONFIG.value.get('data')  # config_flags defers a load failure to the first access
-    return argv
+    return rest
   except UserError as e:
     fail(str(e))
   except flags.Error as e:
     fail(f'{e} (see --helpfull).')
+  except SyntaxError as e:
+    fail(f'{e.filename or _config_path(argv)}, line {e.lineno}: {e.msg}; fix the config file.')
   except (AttributeError, KeyError) as e:  # an override names a field the config lacks
     while e.args and isinstance(e.args[0], BaseException):
       e = e.args[0]
-    fail(f'unknown config field {" ".join(str(e.args[0] if e.args else e).split())}')
+    text = ' '.join(str(e.args[0] if e.args else e).split())
+    if 'get_config' in text:
+      fail(f'{_config_path(argv)} defines no get_config(); a config file defines '
+           '`get_config(arg=None)` returning a ConfigDict (see configs/shapes.py).')
+    if "has no attribute 'get'" in text:
+      fail(f'get_config() of {_config_path(argv)} does not return a ConfigDict; start it from '
+           'dd3d_jax.config.base_config().')
+    fail(f'unknown config field {text}')
   except OSError as e:  # config file missing or unloadable
     detail = str(e).strip().splitlines()[-1].strip()
     fail(f'cannot load the config file ({detail}); pass --config=configs/<name>.py.')
+  except Exception as e:  # the config file itself raised (NameError, ImportError, ...)
+    fail(f'{_config_path(argv)} raised {type(e).__name__}: {" ".join(str(e).split())}; fix the '
+         'config file.')
+
+
+def retry_command(argv: list[str], field: str, value: float, workdir: str) -> str:
+  """This command line with `--config.FIELD=value` and a new workdir."""
+  drop = (f'--config.{field}=', '--workdir=')
+  keep = [a for a in argv[1:] if not a.startswith(drop)]
+  return shlex.join(['python', '-m', 'dd3d_jax.main', *keep, f'--config.{field}={value:g}',
+                     f'--workdir={workdir.rstrip("/")}_{field.split(".")[-1]}{value:g}'])
+
+
+def execute(config, workdir: str, argv: list[str]) -> None:
+  """Runs the job; every user mistake and failed write ends in one line and status 2."""
+  try:
+    pipeline.run(config, workdir)
+  except runner.Diverged as e:
+    if e.lr_field is None:
+      fail(str(e))
+    fail(f'{e} Run: {retry_command(argv, e.lr_field, e.lr / 10, workdir)}')
+  except UserError as e:
+    fail(str(e))
+  except OSError as e:  # a write that failed: a full disk, a folder made read-only
+    where = f'{e.filename}: ' if e.filename else ''
+    fail(f'{where}{e.strerror or e}; free some space or fix the permissions, then run the same '
+         'command again: it resumes from the last checkpoint and keeps every finished result.')
 
 
 def main(argv):
@@ -56,10 +102,7 @@ def main(argv):
   log.addHandler(handler)
   log.setLevel(logging.INFO)
   log.propagate = False
-  try:
-    pipeline.run(_CONFIG.value, _WORKDIR.value)
-  except UserError as e:
-    fail(str(e))
+  execute(_CONFIG.value, _WORKDIR.value, sys.argv)
 
 
 if __name__ == '__main__':

@@ -5,16 +5,7 @@ index d, the runner fits it (resuming from its checkpoints), its set is exported
 and saved, and `eval.num_evals` fresh networks are trained on it and tested. Every
 evaluation run is one result file; a re-run skips what is written and redoes only
 what is missing, so an interruption at any point costs at most the run in progress.
-
-    workdir/
-      config.json, plan.json         the config; what the run will produce (for tables)
-      checkpoints/<method>_<d>/       Orbax checkpoints of a method with steps
-      sets/<method>_<d>.npz           each small set: points, labels, class_names
-      renders/<method>/               overview.png and one PNG per class (d = 0)
-      runs/<method>/d<d>_<backbone>_s<s>.json   one evaluation run
-      features/e<epochs>.npz          cached features of the herding/k-center network
-      metrics.jsonl                   one line per step and per test evaluation
-      loss.png, results.json          loss curves; the summary per method
+The workdir's layout and the checks made before any work: `dd3d_jax.workdir`.
 
 Randomness: each purpose has its own key stream (`stream`), shared by the methods so
 that comparisons are paired: with the same seed and index d, `random`, `gm` and
@@ -40,19 +31,12 @@ import numpy as np
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import distill, evaluate, records, registry, render, rotator, runner, training
-from dd3d_jax.errors import ConfigError, UserError
+from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.models import make_classifier
+from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
-
-# Fields that never change a result: how many runs, where the data lives, how often to
-# log or checkpoint, how classes are batched (the same function). Every other field
-# must match the workdir's config.json for it to be resumed.
-NOT_RESULTS = ('num_distills', 'eval.num_evals', 'eval.methods', 'eval.reevaluate',
-               'eval.test_batch', 'data.path', 'distill.log_every', 'distill.checkpoint_every',
-               'distill.keep_checkpoints', 'distill.class_chunk')
-
 
 def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
   """The key of one purpose ('init', 'export', 'eval/<backbone>', 'features', ...) and
@@ -80,45 +64,6 @@ def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
                            test_every=e.test_every, test_batch=e.test_batch)
 
 
-def _flatten(d: dict, prefix: str = '') -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flatten(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = list(v) if isinstance(v, tuple) else v
-  return out
-
-
-def check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses a workdir whose runs were made with other result-changing settings.
-
-  Compared: every field but `NOT_RESULTS`; a method's own settings only where both
-  configs define that method. Nothing is written.
-  """
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise UserError(f'--workdir {workdir} is a file, not a folder; pass a folder path.')
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    saved = _flatten(json.load(f))
-  now = _flatten(json.loads(config.to_json()))
-
-  def compared(k):
-    if k in NOT_RESULTS:
-      return False
-    parts = k.split('.')
-    return parts[0] != 'methods' or (f'methods.{parts[1]}.type' in saved
-                                     and f'methods.{parts[1]}.type' in now)
-
-  diffs = [f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in sorted(set(saved) | set(now))
-           if compared(k) and saved.get(k) != now.get(k)]
-  if diffs:
-    raise ConfigError(f'{workdir} holds runs made with other settings ({"; ".join(diffs[:3])}'
-                      f'{"; ..." if len(diffs) > 3 else ""}); use a new --workdir.')
-
-
 @dataclasses.dataclass(frozen=True)
 class Planned:
   """One method of the run: its name, type, resolved settings and evaluation runs."""
@@ -138,46 +83,6 @@ def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
   return [Planned(name, config.methods[name].type, config_lib.method_settings(config, name),
                   config.num_distills, config.eval.num_evals)
           for name in config_lib.parse_methods(config.eval.methods)]
-
-
-class Workdir:
-  """Paths of one workdir (see the module docstring)."""
-
-  def __init__(self, root: str):
-    self.root = root
-
-  def path(self, *parts: str) -> str:
-    return os.path.join(self.root, *parts)
-
-  def run_file(self, method: str, d: int, backbone: str, s: int) -> str:
-    return self.path('runs', method, f'd{d}_{backbone}_s{s}.json')
-
-  def set_file(self, method: str, d: int) -> str:
-    return self.path('sets', f'{method}_{d}.npz')
-
-  def missing_runs(self, p: Planned, backbone: str, redo: bool) -> dict[int, list[int]]:
-    """d -> the evaluation indices without a result file (all of them if `redo`)."""
-    out = {}
-    for d in range(p.num_distills):
-      todo = [s for s in range(p.num_evals)
-              if redo or not os.path.exists(self.run_file(p.name, d, backbone, s))]
-      if todo:
-        out[d] = todo
-    return out
-
-  def read_runs(self, p: Planned, backbone: str) -> list[dict]:
-    runs = []
-    for d in range(p.num_distills):
-      for s in range(p.num_evals):
-        path = self.run_file(p.name, d, backbone, s)
-        if os.path.exists(path):
-          try:
-            with open(path) as f:
-              runs.append(json.load(f))
-          except (OSError, ValueError) as e:
-            raise UserError(f'{path} is damaged ({e}); delete it and run the command again to '
-                            'redo that evaluation.') from None
-    return runs
 
 
 def write_plan(wd: Workdir, plan: list[Planned], backbone: str, dataset_name: str,
@@ -226,10 +131,8 @@ def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Work
         lambda b: classifier.embed(variables, b), x, config.eval.test_batch))
     feats = np.asarray(embed(jnp.asarray(dataset.train.points)), np.float32)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + '.tmp.npz'
-    np.savez(tmp, features=feats, final_oa=result['final_oa'], best_oa=result['best_oa'],
-             seconds=time.time() - t0)
-    os.replace(tmp, path)
+    records.write_npz(path, features=feats, final_oa=result['final_oa'],
+                      best_oa=result['best_oa'], seconds=time.time() - t0)
     log.info('features: that network reaches %.2f%% test OA (best epoch %.2f%%), %.0fs.',
              result['final_oa'], result['best_oa'], time.time() - t0)
     memo[epochs] = feats
@@ -263,7 +166,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbone: str, dataset_m
   metrics = records.read_jsonl(wd.path('metrics.jsonl'))
   summary, timing = {}, {}
   for p in plan:
-    runs = wd.read_runs(p, backbone)
+    runs = wd.read_runs(p.name, p.num_distills, p.num_evals, backbone)
     if runs:
       summary[p.name] = evaluate.summarize(runs)
       summary[p.name]['type'] = p.type
@@ -316,11 +219,41 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
                                metrics_path, {**label, 'epoch': epoch, 'test_oa': oa}))
     result = {'method': p.name, 'type': p.type, 'backbone': backbone, 'distill': d, 'eval': s,
               'set_size': int(len(small.labels)), 'set_points': int(small.points.shape[1]),
-              **result, 'seconds': round(time.time() - t0, 1)}
+              **result, 'seconds': round(time.time() - t0, 1),
+              'protocol': protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
     log.info('eval %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% | %.0fs',
              p.name, d, s + 1, p.num_evals, result['final_oa'], result['best_oa'],
              result['seconds'])
+
+
+def protocol_record(protocol: evaluate.Protocol) -> dict:
+  """What a run file records of its evaluation protocol: every field that changes the
+  result (`test_batch` does not)."""
+  return {k: v for k, v in dataclasses.asdict(protocol).items() if k != 'test_batch'}
+
+
+def _epochs(config: ml_collections.ConfigDict, p: Planned) -> int:
+  return p.settings.get('eval_epochs') or config.eval.epochs
+
+
+def _read_results(path: str) -> dict | None:
+  """results.json, or None (with a warning) if it is damaged: it is rewritten from the
+  run files."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    log.warning('%s is damaged (%s); writing it again from the run files.', path,
+                str(e).splitlines()[0][:200])
+    return None
+
+
+def _lr_field(config: ml_collections.ConfigDict, name: str) -> tuple[str, float]:
+  """The config field that sets method `name`'s learning rate, and its value."""
+  if config.methods[name].get('lr') is not None:
+    return f'methods.{name}.lr', config.methods[name].lr
+  return 'distill.lr', config.distill.lr
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -328,22 +261,29 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   Returns:
     The results dictionary also written to `workdir/results.json`.
+  Raises:
+    UserError: a bad config value, workdir or input file (before anything is written),
+      a failed write, or a method whose loss became non-finite (`runner.Diverged`,
+      with the config field of its learning rate).
   """
   config_lib.validate(config)
-  check_workdir(workdir, config)
   wd, plan, backbone = Workdir(workdir), make_plan(config), config.model.arch
+  protocols = {p.name: protocol_record(build_protocol(config, _epochs(config, p))) for p in plan}
+  workdir_lib.check(wd, config, protocols, backbone)
   redo = bool(config.eval.reevaluate)
-  missing = {p.name: wd.missing_runs(p, backbone, redo) for p in plan}
+  missing = {p.name: wd.missing_runs(p.name, p.num_distills, p.num_evals, backbone, redo)
+             for p in plan}
   results_path = wd.path('results.json')
   if not any(missing.values()) and os.path.exists(results_path):
-    with open(results_path) as f:
-      summary = json.load(f)
-    log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
-             'evaluate again):\n%s', results_path, results_table(summary))
-    return summary
+    summary = _read_results(results_path)
+    if summary is not None:
+      log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
+               'evaluate again):\n%s', results_path, results_table(summary))
+      return summary
 
   dataset = data_lib.load(config.data)
   os.makedirs(workdir, exist_ok=True)
+  workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
   write_plan(wd, plan, backbone, dataset.name, config)
   k = dataset.num_classes
@@ -364,7 +304,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if not missing[p.name]:
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
-      epochs = p.settings.get('eval_epochs') or config.eval.epochs
+      epochs = _epochs(config, p)
       if epochs not in evaluators:
         evaluators[epochs] = evaluate.Evaluator(classifier, build_protocol(config, epochs),
                                                 dataset.test.points, dataset.test.labels)
@@ -378,7 +318,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                wd.path('checkpoints', f'{p.name}_{d}'), wd.path('metrics.jsonl'),
                                config.distill.checkpoint_every, config.distill.keep_checkpoints,
                                config.distill.log_every)
-          state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
+          try:
+            state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
+          except runner.Diverged as e:
+            raise e.with_lr(*_lr_field(config, p.name)) from None
           small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
           if method.writes_set:
             os.makedirs(os.path.dirname(set_file), exist_ok=True)

@@ -6,42 +6,64 @@ leaves a truncated result in place of a good one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Sequence
 
 import numpy as np
 
+from dd3d_jax.errors import UserError
+
+
+def _replace(tmp: str, path: str, write) -> None:
+  """Writes with `write(file)` to `tmp`, then renames it to `path`; a failed write
+  leaves `path` as it was and removes `tmp`."""
+  try:
+    with open(tmp, 'w') as f:
+      write(f)
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
+
 
 def write_json(path: str, obj) -> None:
   """Atomically writes `obj` as indented JSON."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2)
-    f.write('\n')
-  os.replace(tmp, path)
+  _replace(path + '.tmp', path, lambda f: f.write(json.dumps(obj, indent=2) + '\n'))
 
 
 def append_jsonl(path: str, record: dict) -> None:
-  """Appends one JSON line."""
+  """Appends one JSON line (in one write)."""
   with open(path, 'a') as f:
     f.write(json.dumps(record) + '\n')
 
 
 def write_jsonl(path: str, records: list[dict]) -> None:
   """Atomically replaces a JSON-lines file with `records`."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.writelines(json.dumps(r) + '\n' for r in records)
-  os.replace(tmp, path)
+  _replace(path + '.tmp', path, lambda f: f.writelines(json.dumps(r) + '\n' for r in records))
 
 
 def read_jsonl(path: str) -> list[dict]:
-  """All records of a JSON-lines file ([] if it does not exist)."""
+  """All records of a JSON-lines file ([] if it does not exist). A torn last line (an
+  append cut short) is skipped; a damaged line before it is a `UserError`."""
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  with open(path, errors='replace') as f:  # bytes that are not UTF-8: a damaged line
+    lines = f.read().split('\n')
+  out = []
+  for i, line in enumerate(lines):
+    if not line.strip():
+      continue
+    try:
+      out.append(json.loads(line))
+    except ValueError:
+      if i == len(lines) - 1:  # no newline after it: the write was cut short
+        continue
+      raise UserError(f'{path} line {i + 1} is damaged; delete that line (or the file: it is a '
+                      'log that no result depends on) and run again.') from None
+  return out
 
 
 def save_set(path: str, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
@@ -49,10 +71,20 @@ def save_set(path: str, points: np.ndarray, labels: np.ndarray, class_names: Seq
   """Saves a point-cloud set as .npz: points [M, N, 3] float32, labels [M] int32,
   class_names [K] unicode, and parts [M, N] int32 if given. Loadable with
   `np.load(path)` (no pickle needed)."""
-  tmp = path + '.tmp.npz'
   arrays = {'points': np.asarray(points, np.float32), 'labels': np.asarray(labels, np.int32),
             'class_names': np.asarray(list(class_names), dtype=str)}
   if parts is not None:
     arrays['parts'] = np.asarray(parts, np.int32)
-  np.savez_compressed(tmp, **arrays)
-  os.replace(tmp, path)
+  write_npz(path, **arrays)
+
+
+def write_npz(path: str, **arrays) -> None:
+  """Atomically writes compressed arrays to `path` (a .npz)."""
+  tmp = path + '.tmp.npz'
+  try:
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise

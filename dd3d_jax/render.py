@@ -24,6 +24,18 @@ def _scatter3d(ax, cloud: np.ndarray, title: str = '') -> None:
     ax.set_title(title, fontsize=8)
 
 
+def _save(fig, path: str) -> None:
+  """Writes the figure to a temporary name and renames it: a PNG is whole or absent."""
+  tmp = path + '.tmp.png'
+  try:
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+  finally:
+    plt.close(fig)
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def render_overview(path: str, points: np.ndarray, labels: np.ndarray,
                     class_names: Sequence[str]) -> None:
   """One PNG with the first cloud of every class. points: [M, N, 3]; labels: [M]."""
@@ -36,8 +48,7 @@ def render_overview(path: str, points: np.ndarray, labels: np.ndarray,
     ax = fig.add_subplot(rows, cols, c + 1, projection='3d')
     _scatter3d(ax, points[members[0]] if len(members) else np.zeros((0, 3)), class_names[c])
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def render_class(path: str, clouds: np.ndarray, name: str, max_clouds: int = 10) -> None:
@@ -57,20 +68,21 @@ def render_class(path: str, clouds: np.ndarray, name: str, max_clouds: int = 10)
       ax.set_xticks([]), ax.set_yticks([])
       ax.set_title(f'{"xyz"[a]}{"xyz"[b]}', fontsize=7)
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def render_set(directory: str, points: np.ndarray, labels: np.ndarray,
                class_names: Sequence[str]) -> list[str]:
-  """Renders an overview and one picture per class into `directory`; returns the paths."""
+  """Renders one picture per class and then an overview (so that overview.png marks a
+  finished rendering) into `directory`; returns the paths."""
   os.makedirs(directory, exist_ok=True)
-  paths = [os.path.join(directory, 'overview.png')]
-  render_overview(paths[0], points, labels, class_names)
+  paths = []
   for c, name in enumerate(class_names):
     safe = ''.join(ch if ch.isalnum() else '_' for ch in name)
     paths.append(os.path.join(directory, f'class_{c:03d}_{safe}.png'))
     render_class(paths[-1], points[labels == c], name)
+  paths.insert(0, os.path.join(directory, 'overview.png'))
+  render_overview(paths[0], points, labels, class_names)
   return paths
 
 
@@ -85,5 +97,4 @@ def plot_curves(path: str, curves: dict[str, tuple[Sequence[float], Sequence[flo
   if len(curves) > 1:
     ax.legend()
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _save(fig, path)

@@ -46,6 +46,28 @@ class Run(NamedTuple):
   log_every: int = 10
 
 
+class Diverged(UserError):
+  """A method's loss became non-finite; its last good state is checkpointed.
+
+  Attributes:
+    name, step, loss, last_good: which run, at which step, the loss, the newest checkpoint.
+    lr_field, lr: the config field of that method's learning rate and its value, when
+      the caller knows them (`with_lr`), so that the fix can be named exactly.
+  """
+
+  def __init__(self, name: str, step: int, loss: float, last_good: int,
+               lr_field: str | None = None, lr: float | None = None):
+    self.name, self.step, self.loss, self.last_good = name, step, loss, last_good
+    self.lr_field, self.lr = lr_field, lr
+    fix = (f'lower {lr_field} (now {lr:g}) in a new workdir' if lr_field else
+           'lower the learning rate of this method in a new workdir')
+    super().__init__(f'{name}: the loss became {loss} at step {step} (the last good state is '
+                     f'checkpointed at step {last_good}); {fix}, or check the data.')
+
+  def with_lr(self, lr_field: str, lr: float) -> 'Diverged':
+    return Diverged(self.name, self.step, self.loss, self.last_good, lr_field, lr)
+
+
 def format_seconds(s: float) -> str:
   s = int(s)
   return f'{s // 3600}h{s // 60 % 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
@@ -67,9 +89,7 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
   name = ' '.join(f'{v}' for v in run.label.values())
   ckpt = Checkpointer(run.directory, every=run.checkpoint_every, keep=run.keep_checkpoints)
   try:
-    start = ckpt.latest_step() or 0
-    if start:
-      state = ckpt.restore_latest(state)
+    start, state = ckpt.restore_latest(state)
     if start >= method.num_steps:
       log.info('%s: already distilled (%d steps).', name, start)
       return state
@@ -89,9 +109,7 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
       loss = float(metrics['loss'])
       seconds = time.time() - t0
       if not np.isfinite(loss):
-        raise UserError(f'{name}: the loss became {loss} at step {it}; the last good state is '
-                        f'checkpointed at step {ckpt.latest_step() or 0}. Lower the learning '
-                        'rate of this method or check the data.')
+        raise Diverged(name, it, loss, ckpt.latest_step() or 0)
       if t_first is None:
         t_first = time.time()
         log.info('%s: first step (with compilation) took %.1fs.', name, seconds)

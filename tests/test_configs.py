@@ -79,7 +79,7 @@ def test_method_settings_fall_back_to_the_distill_budget():
     ('data.format', 'ply', "data.format 'ply' is unknown; use one of auto, "),
     ('methods.dm.lr', -1.0, 'methods.dm.lr must be a finite number > 0, got -1.0'),
     ('methods.gm.optimizer', 'lbfgs', "methods.gm.optimizer 'lbfgs' is unknown; use one of adam"),
-    ('methods.dm.momentum', 1.5, 'methods.dm.momentum must be in [0, 1), got 1.5'),
+    ('methods.dm.momentum', 1.5, 'methods.dm.momentum must be a finite number in [0, 1), got 1.5'),
     ('methods.full.eval_epochs', 0, 'methods.full.eval_epochs must be a positive integer, got 0'),
     ('methods.gm.weight_decay', -0.1, 'methods.gm.weight_decay must be a finite number >= 0'),
     ('seed', -1, 'seed must be an integer >= 0, got -1'),

@@ -1,6 +1,5 @@
 """The modulated SIREN: any resolution, point-wise, exact init; noise -> part labels."""
 
-import functools
 import math
 
 import chex

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from dd3d_jax import records, runner
-from dd3d_jax.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +56,8 @@ def test_a_finished_run_is_restored_not_rerun(tmp_path):
 
 def test_nan_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
   run = make_run(tmp_path)
-  with pytest.raises(UserError, match=r'toy 0: the loss became nan at step 5; the last good '
-                                      r'state is checkpointed at step 4'):
+  with pytest.raises(runner.Diverged, match=r'toy 0: the loss became nan at step 5 \(the last '
+                                            r'good state is checkpointed at step 4\)'):
     runner.fit(Toy(nan_at=5), jnp.float32(0), jax.random.key(2), run)
   good = runner.fit(Toy(num_steps=4), jnp.float32(0), jax.random.key(2), make_run(tmp_path, 'b'))
   restored = runner.fit(Toy(num_steps=4), jnp.float32(0), jax.random.key(2), run)

@@ -1,6 +1,5 @@
 """Synthetic sets: split/join round trips, and the GM baseline's tensor gradients."""
 
-import functools
 
 import chex
 import jax

@@ -1,0 +1,244 @@
+"""One workdir: its layout, the checks that come before any work, and its repair.
+
+    workdir/
+      config.json, plan.json         the config; what the run will produce (for tables)
+      checkpoints/<method>_<d>/       Orbax checkpoints of a method with steps
+      sets/<method>_<d>.npz           each small set: points, labels, class_names
+      renders/<method>/               one PNG per class and overview.png (d = 0)
+      runs/<method>/d<d>_<backbone>_s<s>.json   one evaluation run, with its protocol
+      features/e<epochs>.npz          cached features of the herding/k-center network
+      metrics.jsonl                   one line per step and per test evaluation
+      loss.png, results.json          loss curves; the summary per method
+
+`check(wd, config, protocols)` reads everything there and writes nothing: a folder
+that cannot be written, a disk about full, a damaged file, or runs made with other
+settings stop the job in one line that says what to do, before the data is loaded.
+`repair(wd)` then drops a torn last line of the append-only log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import ml_collections
+import numpy as np
+
+from dd3d_jax import records
+from dd3d_jax.errors import ConfigError, UserError
+
+log = logging.getLogger('dd3d_jax')
+
+# Fields that never change a result: how many runs, where the data lives, how often to
+# log or checkpoint, how classes are batched (the same function). The evaluation
+# settings are compared per run file (each records its protocol), not here. Every other
+# field must match the workdir's config.json for it to be resumed.
+NOT_RESULTS = ('num_distills', 'eval.', 'data.path', 'distill.log_every',
+               'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk')
+MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
+
+
+def flatten(d: dict, prefix: str = '') -> dict:
+  """{'a': {'b': 1}} -> {'a.b': 1} (tuples become lists, as in JSON)."""
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = list(v) if isinstance(v, tuple) else v
+  return out
+
+
+def _is_result_field(k: str) -> bool:
+  return not (k.endswith('.eval_epochs') or any(
+      k == f or (f.endswith('.') and k.startswith(f)) for f in NOT_RESULTS))
+
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip()
+  return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+class Workdir:
+  """Paths and files of one workdir (see the module docstring)."""
+
+  def __init__(self, root: str):
+    self.root = root
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.root, *parts)
+
+  def run_file(self, method: str, d: int, backbone: str, s: int) -> str:
+    return self.path('runs', method, f'd{d}_{backbone}_s{s}.json')
+
+  def set_file(self, method: str, d: int) -> str:
+    return self.path('sets', f'{method}_{d}.npz')
+
+  def read_run(self, path: str) -> dict:
+    try:
+      with open(path) as f:
+        run = json.load(f)
+      if not isinstance(run, dict) or 'final_oa' not in run:
+        raise ValueError('no final_oa')
+      return run
+    except (OSError, ValueError) as e:
+      raise UserError(f'{path} is damaged ({_first_line(e)}); delete it and run the command '
+                      'again to redo that evaluation.') from None
+
+  def missing_runs(self, name: str, num_distills: int, num_evals: int, backbone: str,
+                   redo: bool) -> dict[int, list[int]]:
+    """d -> the evaluation indices without a result file (all of them if `redo`)."""
+    out = {}
+    for d in range(num_distills):
+      todo = [s for s in range(num_evals)
+              if redo or not os.path.exists(self.run_file(name, d, backbone, s))]
+      if todo:
+        out[d] = todo
+    return out
+
+  def read_runs(self, name: str, num_distills: int, num_evals: int, backbone: str
+                ) -> list[dict]:
+    """The finished evaluation runs of one method."""
+    paths = [self.run_file(name, d, backbone, s) for d in range(num_distills)
+             for s in range(num_evals)]
+    return [self.read_run(p) for p in paths if os.path.exists(p)]
+
+
+def _check_location(root: str) -> None:
+  """The workdir is (or can become) a folder we can write, on a disk with room."""
+  if os.path.exists(root) and not os.path.isdir(root):
+    raise UserError(f'--workdir {root} is a file, not a folder; pass a folder path.')
+  existing = os.path.abspath(root)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UserError(f'--workdir {root} lies inside the file {existing}; pass a folder path.')
+  try:  # an unnamed temporary file: nothing is left behind, even if we are killed
+    with tempfile.TemporaryFile(dir=existing):
+      pass
+  except OSError as e:
+    raise UserError(f'--workdir {root} cannot be written ({existing}: '
+                    f'{e.strerror or _first_line(e)}); pass a folder you can write to.') from None
+  free = shutil.disk_usage(existing).free
+  if free < MIN_FREE_BYTES:
+    raise UserError(f'--workdir {root}: only {free >> 20} MiB free on its disk (at least '
+                    f'{MIN_FREE_BYTES >> 20} MiB needed); free some space or pass a folder on '
+                    'another disk.')
+
+
+def _check_config(wd: Workdir, config: ml_collections.ConfigDict) -> dict | None:
+  """The saved config (flattened), after refusing one made with other settings."""
+  path = wd.path('config.json')
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      saved = flatten(json.load(f))
+  except (OSError, ValueError, AttributeError) as e:
+    raise UserError(f'{path} is damaged ({_first_line(e)}); it records the settings of the '
+                    f'runs in {wd.root}: if this command has the same settings, delete it and '
+                    'run again, else use a new --workdir.') from None
+  now = flatten(json.loads(config.to_json()))
+
+  def compared(k):
+    parts = k.split('.')
+    return _is_result_field(k) and (parts[0] != 'methods' or (
+        f'methods.{parts[1]}.type' in saved and f'methods.{parts[1]}.type' in now))
+
+  diffs = [f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in sorted(set(saved) | set(now))
+           if compared(k) and saved.get(k) != now.get(k)]
+  if diffs:
+    raise ConfigError(f'{wd.root} holds runs made with other settings ({"; ".join(diffs[:3])}'
+                      f'{"; ..." if len(diffs) > 3 else ""}); use a new --workdir.')
+  return saved
+
+
+def _check_npz(path: str, keys: tuple[str, ...], fix: str) -> None:
+  try:
+    with np.load(path) as f:
+      for k in keys:
+        f[k]  # reading decompresses and checks the zip CRC
+  except Exception as e:  # zipfile, numpy and OS errors alike
+    raise UserError(f'{path} is damaged ({_first_line(e)}); delete it and run the command '
+                    f'again: {fix}.') from None
+
+
+def _npz_files(folder: str) -> list[str]:
+  if not os.path.isdir(folder):
+    return []
+  return [os.path.join(folder, n) for n in sorted(os.listdir(folder))
+          if n.endswith('.npz') and not n.endswith('.tmp.npz')]
+
+
+def _describe(a: dict, b: dict) -> str:
+  return '; '.join(f'eval.{k}: {a.get(k)!r} -> {b.get(k)!r}' for k in sorted(set(a) | set(b))
+                   if a.get(k) != b.get(k))
+
+
+def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, dict],
+          backbone: str) -> None:
+  """Refuses, in one line and before anything is written, a workdir this job cannot use.
+
+  Args:
+    wd: the workdir (it need not exist).
+    config: the validated config of this job.
+    protocols: method name -> the evaluation protocol (a dict) its runs get now.
+    backbone: the evaluation network.
+  Raises:
+    UserError: the location cannot be written or its disk is about full; a file is
+      damaged (naming it and what to do); the runs were made with other result
+      settings; or runs were evaluated with other evaluation settings and
+      `eval.reevaluate` is off.
+  """
+  _check_location(wd.root)
+  if not os.path.isdir(wd.root):
+    return
+  saved = _check_config(wd, config)
+  records.read_jsonl(wd.path('metrics.jsonl'))  # a damaged line before the last one
+  for path in _npz_files(wd.path('sets')):
+    _check_npz(path, ('points', 'labels'), 'the set is exported again from its checkpoint')
+  for path in _npz_files(wd.path('features')):
+    _check_npz(path, ('features',), 'the feature network is trained again')
+  legacy = None
+  if saved is not None:  # run files written before runs recorded their protocol
+    legacy = {k[len('eval.'):]: v for k, v in saved.items() if k.startswith('eval.')}
+  stale = []
+  for name, protocol in protocols.items():
+    folder = wd.path('runs', name)
+    for n in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+      if not (n.endswith('.json') and f'_{backbone}_s' in n):
+        continue
+      run = wd.read_run(os.path.join(folder, n))
+      was = run.get('protocol') or protocol
+      if 'protocol' not in run and legacy is not None:
+        was = {**legacy, 'epochs': saved.get(f'methods.{name}.eval_epochs') or legacy['epochs']}
+      was = {k: v for k, v in was.items() if k in protocol}
+      if was != protocol:
+        stale.append(f'{name}/{n}: {_describe(was, protocol)}')
+  if stale and not config.eval.reevaluate:
+    raise ConfigError(f'{len(stale)} runs in {wd.root} were evaluated with other evaluation '
+                      f'settings ({stale[0]}); add --config.eval.reevaluate=True to evaluate the '
+                      'sets again with these (the run files are replaced), or use a new '
+                      '--workdir.')
+
+
+def repair(wd: Workdir) -> None:
+  """Drops a torn last line of metrics.jsonl (a write cut short), saying so."""
+  path = wd.path('metrics.jsonl')
+  if not os.path.exists(path):
+    return
+  with open(path, 'rb') as f:
+    raw = f.read()
+  if not raw or raw.endswith(b'\n'):
+    return
+  lines = records.read_jsonl(path)
+  torn = raw.rsplit(b'\n', 1)[-1]
+  try:
+    json.loads(torn)
+  except ValueError:
+    log.warning('%s: dropped a torn last line (%d bytes) of an interrupted write.', path,
+                len(torn))
+  records.write_jsonl(path, lines)
