@@ -162,7 +162,8 @@ def parse_variant(arg: str | None, allowed: dict[str, type]) -> dict:
       try:
         out[name] = kind(value)
       except ValueError:
-        raise ConfigError(f'config variant {name}={value!r} is not a {kind.__name__}.') from None
+        raise ConfigError(f'config variant {name}={value!r} is not a {kind.__name__}; '
+                          f'write e.g. {name}=10.') from None
   return out
 
 

@@ -102,7 +102,8 @@ def _load(path: str, keys: dict, fix: str) -> dict:
 def read_plan(workdir: str) -> dict:
   """The validated `plan.json` of a workdir."""
   if not os.path.isdir(workdir):
-    raise UserError(f'workdir {workdir} does not exist or is not a folder.')
+    raise UserError(f'workdir {workdir} does not exist or is not a folder; pass the --workdir '
+                    'of a dd3d_jax.main run.')
   path = os.path.join(workdir, 'plan.json')
   if not os.path.exists(path):
     raise UserError(f'{workdir} has no plan.json: it is not a dd3d_jax workdir or its run has '

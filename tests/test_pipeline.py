@@ -9,27 +9,12 @@ import jax
 import numpy as np
 import pytest
 
-from dd3d_jax import config as config_lib
 from dd3d_jax import evaluate, pipeline, runner, tables
 from dd3d_jax.errors import ConfigError, UserError
+from tests.tiny import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = 'random,herding,kcenter,gm,dm,dd3d,full'
-
-
-def tiny_config(methods='dd3d,random', **distill_overrides):
-  c = config_lib.base_config()
-  c.data.format = 'shapes'
-  c.data.num_points = 64
-  c.data.shapes.num_train_per_class = 5
-  c.data.shapes.num_test_per_class = 2
-  c.distill.update({**dict(cpc=1, iterations=3, outer_loop=2, inner_loop=1, batch_real=4,
-                           train_points=32, checkpoint_every=1, log_every=1),
-                    **distill_overrides})
-  c.methods.dd3d.hidden = 32
-  c.methods.herding.embed_epochs = c.methods.kcenter.embed_epochs = 1
-  c.eval.update(dict(num_evals=1, epochs=2, test_every=1, methods=methods))
-  return c
 
 
 def read(path):

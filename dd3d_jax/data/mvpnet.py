@@ -94,7 +94,8 @@ def read_ply(file: str) -> np.ndarray:
 def _read_npy(file: str) -> np.ndarray:
   cloud = np.load(file, allow_pickle=False)
   if cloud.ndim != 2 or cloud.shape[1] < 3:
-    raise DataError(f'{file}: array has shape {cloud.shape}, expected [P, >=3].')
+    raise DataError(f'{file}: array has shape {cloud.shape}, expected [P, >=3]; save x y z '
+                    'as the first three columns.')
   return cloud[:, :3]
 
 

@@ -31,13 +31,15 @@ def _split(arrays: dict, prefix: str, path: str) -> Split:
   keys = [f'{prefix}points', f'{prefix}labels']
   missing = [k for k in keys if k not in arrays]
   if missing:
-    raise DataError(f'{path}: missing arrays {missing}; expected {keys} (+ class_names).')
+    raise DataError(f'{path}: missing arrays {missing}; save {keys} (+ class_names) with np.savez.')
   points = arrays[keys[0]]
   if not np.issubdtype(points.dtype, np.number):
-    raise DataError(f'{path}: {keys[0]} has dtype {points.dtype}, expected float.')
+    raise DataError(f'{path}: {keys[0]} has dtype {points.dtype}, expected float; save the points as '
+                    'float32.')
   labels = arrays[keys[1]]
   if not np.issubdtype(labels.dtype, np.integer):
-    raise DataError(f'{path}: {keys[1]} has dtype {labels.dtype}, expected int.')
+    raise DataError(f'{path}: {keys[1]} has dtype {labels.dtype}, expected int; save the labels as '
+                    'int32 class indices.')
   parts = arrays.get(f'{prefix}parts')
   return Split(points.astype(np.float32), labels.reshape(-1).astype(np.int32),
                None if parts is None else parts.astype(np.int32))
@@ -45,7 +47,7 @@ def _split(arrays: dict, prefix: str, path: str) -> Split:
 
 def _class_names(arrays: dict, path: str) -> tuple[str, ...]:
   if 'class_names' not in arrays:
-    raise DataError(f'{path}: missing array class_names ([K] str).')
+    raise DataError(f'{path}: missing array class_names; save it as a [K] array of str.')
   return tuple(str(n) for n in arrays['class_names'].reshape(-1))
 
 

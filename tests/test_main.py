@@ -1,0 +1,314 @@
+"""The command line under user mistakes and faults: one line on stderr, status 2, no
+traceback, and the workdir's earlier contents unchanged; automatic recovery where the
+damage is ours to repair; a SIGKILL at a random step resumes bit-identically."""
+
+import errno
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import main, pipeline, records, runner
+from dd3d_jax import workdir as workdir_lib
+from dd3d_jax.checkpoint import Checkpointer
+from tests.tiny import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def snapshot(root) -> dict:
+  """{relative path: sha256} of every file under `root`."""
+  out = {}
+  for r, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(r, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+  return out
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+  """A finished tiny run of DD3D and a random coreset: (workdir, results)."""
+  workdir = str(tmp_path_factory.mktemp('finished'))
+  return workdir, pipeline.run(tiny_config(), workdir)
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+  """A private copy of the finished workdir."""
+  target = str(tmp_path / 'w')
+  shutil.copytree(finished[0], target)
+  return target
+
+
+def refused(config, workdir, capsys, argv=('dd3d_jax.main',)) -> str:
+  """Runs the job as `main` does; asserts status 2 and one line; returns the line."""
+  with pytest.raises(SystemExit) as e:
+    main.execute(config, str(workdir), list(argv))
+  err = capsys.readouterr().err
+  assert e.value.code == 2, err
+  assert err.startswith('error: ') and err.count('\n') == 1 and 'Traceback' not in err, err
+  return err.strip()
+
+
+def finals(results):
+  return {m: [r['final_oa'] for r in v['runs']] for m, v in results.items() if m != 'meta'}
+
+
+# 1. Config values: every field is typed and ranged before anything is read or written.
+@pytest.mark.parametrize('field, value, says', [
+    ('seed', -1, 'seed must be an integer >= 0, got -1.'),
+    ('data.shapes.num_train_per_class', 0, 'data.shapes.num_train_per_class must be a positive'),
+    ('data.shapes.num_test_per_class', -3, 'data.shapes.num_test_per_class must be a positive'),
+    ('data.shapes.max_crop', 1.5, 'data.shapes.max_crop must be a finite number in [0, 1)'),
+    ('data.shapes.max_crop', float('nan'), 'data.shapes.max_crop must be a finite number in'),
+    ('distill.lr', float('inf'), 'distill.lr must be a finite number > 0, got inf.'),
+    ('distill.lr', 0.0, 'distill.lr must be a finite number > 0, got 0.0.'),
+    ('eval.lr', -1e-3, 'eval.lr must be a finite number > 0'),
+    ('eval.lr_min', 0.5, 'eval.lr_min (0.5) exceeds eval.lr (0.001)'),
+    ('eval.weight_decay', float('nan'), 'eval.weight_decay must be a finite number >= 0'),
+    ('model.rotator_tau', -1.0, 'model.rotator_tau must be a finite number > 0'),
+    ('model.arch', 'pointnet9', "model.arch 'pointnet9' is unknown; use one of pointnet."),
+    ('data.variant', 'zz', "data.variant 'zz' is unknown; use one of '', 'obj_bg'"),
+    ('methods.dd3d.type', 'nope', "methods.dd3d.type 'nope' is unknown; use one of dd3d,"),
+    ('methods.dd3d.hidden', 0, 'methods.dd3d.hidden must be a positive integer, got 0.'),
+    ('eval.schedule', 'linear', "eval.schedule 'linear' is unknown; use one of cosine, step."),
+    ('distill.class_chunk', -2, 'distill.class_chunk must be -1 (auto), 0 (one vmap) or a'),
+    ('distill.train_points', 128, 'distill.train_points (128) exceeds data.num_points (64)'),
+    ('eval.methods', 'dd3d,dd3d', "eval.methods 'dd3d,dd3d' names a method twice."),
+    ('matmul_precision', 'fast', "matmul_precision 'fast' is unknown; use one of default,"),
+])
+def test_bad_config_value(field, value, says, copy, capsys):
+  config = tiny_config()
+  section, _, leaf = field.rpartition('.')
+  target = config
+  for part in filter(None, section.split('.')):
+    target = target[part]
+  target[leaf] = value
+  before = snapshot(copy)
+  assert refused(config, copy, capsys).startswith(f'error: {says}')
+  assert snapshot(copy) == before
+
+
+def test_every_field_has_a_rule():
+  fields = workdir_lib.flatten(json.loads(config_lib.base_config().to_json()))
+  assert {k for k in fields if not k.startswith('methods.')} == set(config_lib.FIELDS)
+  assert {k.split('.')[-1] for k in fields if k.startswith('methods.')} - {'type'} <= set(
+      config_lib.METHOD_FIELDS)
+
+
+@pytest.mark.parametrize('text, says', [
+    ('def get_config(:\n', 'line 1: invalid syntax; fix the config file.'),
+    ('X = 1\n', 'defines no get_config()'),
+    ('def get_config():\n  return 3\n', 'does not return a ConfigDict'),
+    ('def get_config():\n  return undefined_name\n', "raised NameError: name 'undefined_name'"),
+])
+def test_bad_config_file(text, says, tmp_path):
+  path = tmp_path / 'bad.py'
+  path.write_text(text)
+  out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', f'--config={path}',
+                        f'--workdir={tmp_path / "w"}'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr
+  assert says in out.stderr and 'Traceback' not in out.stderr
+  assert not (tmp_path / 'w').exists()
+
+
+# 2. The workdir: checked before the data is loaded; a failed write is one line.
+def _file(tmp_path):
+  (tmp_path / 'f').write_text('x')
+  return tmp_path / 'f', 'is a file, not a folder'
+
+
+def _inside_file(tmp_path):
+  (tmp_path / 'f').write_text('x')
+  return tmp_path / 'f' / 'w', 'lies inside the file'
+
+
+def _not_writable(tmp_path, monkeypatch):
+  def denied(*args, **kwargs):
+    raise PermissionError(errno.EACCES, 'Permission denied')
+  monkeypatch.setattr(workdir_lib.tempfile, 'TemporaryFile', denied)
+  return tmp_path / 'w', 'cannot be written'
+
+
+def _disk_full(tmp_path, monkeypatch):
+  monkeypatch.setattr(workdir_lib.shutil, 'disk_usage',
+                      lambda path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 5 << 20))
+  return tmp_path / 'w', 'only 5 MiB free on its disk'
+
+
+@pytest.mark.parametrize('make', [_file, _inside_file, _not_writable, _disk_full])
+def test_unusable_workdir(make, tmp_path, monkeypatch, capsys):
+  args = (tmp_path, monkeypatch) if make in (_not_writable, _disk_full) else (tmp_path,)
+  workdir, says = make(*args)
+  before = snapshot(tmp_path)
+  assert says in refused(tiny_config(), workdir, capsys)
+  assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize('where', ['metrics', 'checkpoint', 'set'])
+def test_failed_write_is_one_line_and_the_rerun_finishes_alike(where, finished, tmp_path,
+                                                               monkeypatch, capsys):
+  workdir = tmp_path / 'w'
+  full = OSError(errno.ENOSPC, 'No space left on device')
+  if where == 'metrics':  # the 2nd line of the log cannot be appended
+    calls, append = [], records.append_jsonl
+
+    def append_until_full(path, record):
+      calls.append(path)
+      if len(calls) == 2:
+        full.filename = path
+        raise full
+      append(path, record)
+    monkeypatch.setattr(records, 'append_jsonl', append_until_full)
+  elif where == 'checkpoint':
+    save = Checkpointer.save
+
+    def no_room(*args, **kwargs):
+      raise full
+
+    def save_until_full(self, step, state, force=False):
+      if step == 2:  # Orbax itself fails to write the second checkpoint
+        monkeypatch.setattr(self._manager, 'save', no_room)
+      return save(self, step, state, force)
+    monkeypatch.setattr(Checkpointer, 'save', save_until_full)
+  else:
+    def no_room(*args, **kwargs):
+      raise OSError(errno.ENOSPC, 'No space left on device', str(workdir / 'sets'))
+    monkeypatch.setattr(records, 'write_npz', no_room)
+  methods = 'dd3d' if where == 'checkpoint' else 'random'  # what reaches that write fastest
+  line = refused(tiny_config(methods), workdir, capsys)
+  assert 'No space left on device' in line and 'run the same command again' in line
+  monkeypatch.undo()
+  assert finals(pipeline.run(tiny_config(methods), str(workdir)))[methods] == finals(
+      finished[1])[methods]
+
+
+# 3. Damaged workdir files: one line naming the file and the fix; a torn log line and
+# a damaged summary are repaired.
+def _garbage(path):
+  with open(path, 'wb') as f:
+    f.write(b'\x93\x00 not what was written')
+
+
+@pytest.mark.parametrize('name, says', [
+    ('config.json', 'config.json is damaged'),
+    ('runs/dd3d/d0_pointnet_s0.json', 'd0_pointnet_s0.json is damaged'),
+    ('sets/dd3d_0.npz', 'dd3d_0.npz is damaged'),
+    ('sets/random_0.npz', 'random_0.npz is damaged'),
+    ('features/e1.npz', 'e1.npz is damaged'),
+    ('metrics.jsonl', 'metrics.jsonl line 1 is damaged; delete that line'),
+])
+def test_damaged_file(name, says, copy, capsys):
+  path = os.path.join(copy, name)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  if name == 'metrics.jsonl':
+    with open(path) as f:
+      lines = f.readlines()
+    lines[0] = '{"method": "dd3d", "iter\n'
+    with open(path, 'w') as f:
+      f.writelines(lines)
+  else:
+    _garbage(path)
+  before = snapshot(copy)
+  line = refused(tiny_config(), copy, capsys)
+  assert says in line and ('delete' in line or 'new --workdir' in line), line
+  assert snapshot(copy) == before
+
+
+def test_torn_last_log_line_is_dropped_with_a_warning(copy, caplog):
+  with open(os.path.join(copy, 'metrics.jsonl'), 'a') as f:
+    f.write('{"method": "dd3d", "distill": 0, "iter')
+  config = tiny_config()
+  config.eval.num_evals = 2  # something to do, so the workdir is opened for writing
+  with caplog.at_level('WARNING', logger='dd3d_jax'):
+    pipeline.run(config, copy)
+  assert 'dropped a torn last line' in caplog.text
+  records.read_jsonl(os.path.join(copy, 'metrics.jsonl'))  # every line whole again
+
+
+def test_damaged_summary_is_rewritten(copy, finished, caplog):
+  _garbage(os.path.join(copy, 'results.json'))
+  with caplog.at_level('WARNING', logger='dd3d_jax'):
+    results = pipeline.run(tiny_config(), copy)
+  assert 'results.json is damaged' in caplog.text
+  assert finals(results) == finals(finished[1])
+  with open(os.path.join(copy, 'results.json')) as f:
+    assert finals(json.load(f)) == finals(finished[1])
+
+
+# 4. A NaN names the exact command that fixes it.
+@pytest.mark.parametrize('method, field', [('dd3d', 'distill.lr'), ('gm', 'methods.gm.lr')])
+def test_nan_names_the_retry_command(method, field, tmp_path, monkeypatch, capsys):
+  def diverge(*args, **kwargs):
+    raise runner.Diverged(f'{method} 0', 3, float('nan'), 2)
+  monkeypatch.setattr(runner, 'fit', diverge)
+  config = tiny_config(method)
+  if method == 'gm':
+    config.methods.gm.lr = 0.05
+  lr = 0.05 if method == 'gm' else 1e-3
+  argv = ['dd3d_jax.main', '--config=tests/tiny.py', f'--workdir={tmp_path / "w"}']
+  line = refused(config, tmp_path / 'w', capsys, argv)
+  assert f'the loss became nan at step 3 (the last good state is checkpointed at step 2); ' \
+         f'lower {field} (now {lr:g})' in line
+  assert line.endswith(f'Run: python -m dd3d_jax.main --config=tests/tiny.py '
+                       f'--config.{field}={lr / 10:g} '
+                       f'--workdir={tmp_path / "w"}_lr{lr / 10:g}')
+
+
+# 5. Other evaluation settings on finished runs: said, with how to re-evaluate.
+@pytest.mark.parametrize('field, value', [('epochs', 3), ('lr', 2e-3), ('augment', False),
+                                          ('test_every', 2), ('batch_size', 8)])
+def test_other_evaluation_settings_are_refused_with_the_fix(field, value, copy, capsys):
+  config = tiny_config()
+  config.eval[field] = value
+  before = snapshot(copy)
+  line = refused(config, copy, capsys)
+  assert 'were evaluated with other evaluation settings' in line and f'eval.{field}' in line
+  assert 'add --config.eval.reevaluate=True' in line
+  assert snapshot(copy) == before
+
+
+def test_reevaluation_records_the_new_settings(copy):
+  config = tiny_config()
+  config.eval.epochs, config.eval.reevaluate = 3, True
+  pipeline.run(config, copy)
+  with open(os.path.join(copy, 'runs', 'dd3d', 'd0_pointnet_s0.json')) as f:
+    assert json.load(f)['protocol']['epochs'] == 3
+  config.eval.reevaluate = False
+  pipeline.run(config, copy)  # the runs now match: accepted, nothing redone
+  config.eval.test_batch = 7  # does not change results: accepted
+  pipeline.run(config, copy)
+
+
+# 6. A SIGKILL at a random step: the same command resumes to the same bits.
+def test_sigkill_at_a_random_step_resumes_bit_identically(tmp_path):
+  iterations, at = 8, random.randrange(1, 8)
+  whole = pipeline.run(tiny_config(iterations=iterations), str(tmp_path / 'whole'))
+  workdir = tmp_path / 'killed'
+  cmd = [sys.executable, '-m', 'dd3d_jax.main', f'--config=tests/tiny.py:iterations={iterations}',
+         f'--workdir={workdir}']
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  log, t0 = workdir / 'metrics.jsonl', time.time()
+  while proc.poll() is None and time.time() - t0 < 120:
+    if log.exists() and any(m.get('iteration', 0) >= at for m in records.read_jsonl(str(log))):
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  resumed = pipeline.run(tiny_config(iterations=iterations), str(workdir))
+  assert finals(resumed) == finals(whole), f'killed at step >= {at}'
+  for name in ('dd3d_0.npz', 'random_0.npz'):
+    with np.load(tmp_path / 'whole' / 'sets' / name) as a, np.load(workdir / 'sets' / name) as b:
+      np.testing.assert_array_equal(a['points'], b['points'])
