@@ -16,11 +16,23 @@ import numpy as np
 from dd3d_jax.errors import UserError
 
 
+@contextlib.contextmanager
+def naming(path: str):
+  """Gives an OSError raised inside (a write that hit a full disk) the path it was
+  writing, so that the one-line error can name it."""
+  try:
+    yield
+  except OSError as e:
+    if e.filename is None:
+      raise OSError(e.errno, e.strerror or str(e), path) from None
+    raise
+
+
 def _replace(tmp: str, path: str, write) -> None:
   """Writes with `write(file)` to `tmp`, then renames it to `path`; a failed write
   leaves `path` as it was and removes `tmp`."""
   try:
-    with open(tmp, 'w') as f:
+    with naming(path), open(tmp, 'w') as f:
       write(f)
     os.replace(tmp, path)
   except BaseException:
@@ -36,7 +48,7 @@ def write_json(path: str, obj) -> None:
 
 def append_jsonl(path: str, record: dict) -> None:
   """Appends one JSON line (in one write)."""
-  with open(path, 'a') as f:
+  with naming(path), open(path, 'a') as f:
     f.write(json.dumps(record) + '\n')
 
 
@@ -82,7 +94,8 @@ def write_npz(path: str, **arrays) -> None:
   """Atomically writes compressed arrays to `path` (a .npz)."""
   tmp = path + '.tmp.npz'
   try:
-    np.savez_compressed(tmp, **arrays)
+    with naming(path):
+      np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(OSError):

@@ -12,6 +12,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
 
+from dd3d_jax import records  # noqa: E402
+
 
 def _scatter3d(ax, cloud: np.ndarray, title: str = '') -> None:
   depth = cloud[:, 0] - cloud[:, 1]
@@ -28,7 +30,8 @@ def _save(fig, path: str) -> None:
   """Writes the figure to a temporary name and renames it: a PNG is whole or absent."""
   tmp = path + '.tmp.png'
   try:
-    fig.savefig(tmp)
+    with records.naming(path):
+      fig.savefig(tmp)
     os.replace(tmp, path)
   finally:
     plt.close(fig)
