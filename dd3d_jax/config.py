@@ -135,6 +135,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.test_every = 1
   c.eval.test_batch = 256
   c.eval.methods = 'dd3d,random'    # comma-separated names of `methods` entries to run
+  c.eval.backbones = ''             # networks that evaluate every set, comma-separated
+                                    # (dd3d_jax.models); '' = model.arch
   c.eval.reevaluate = False         # evaluate every set again (run files are replaced)
 
   c.methods = default_methods()
@@ -170,6 +172,11 @@ def parse_variant(arg: str | None, allowed: dict[str, type]) -> dict:
 def parse_methods(methods: str) -> tuple[str, ...]:
   """'dd3d, random' -> ('dd3d', 'random')."""
   return tuple(m.strip() for m in methods.split(',') if m.strip())
+
+
+def eval_backbones(c: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The evaluation networks: `eval.backbones`, or `model.arch` if it is empty."""
+  return parse_methods(c.eval.backbones) or (c.model.arch,)
 
 
 def loops_for(table: dict[int, tuple[int, int]], cpc: int, what: str) -> tuple[int, int]:
@@ -275,7 +282,7 @@ FIELDS = {
     'eval.optimizer': _choice(*OPTIMIZERS), 'eval.lr': _POSITIVE, 'eval.lr_min': _NON_NEGATIVE,
     'eval.weight_decay': _NON_NEGATIVE, 'eval.schedule': _choice('cosine', 'step'),
     'eval.augment': _BOOL, 'eval.test_every': _int(1), 'eval.test_batch': _int(1),
-    'eval.methods': _STR, 'eval.reevaluate': _BOOL,
+    'eval.methods': _STR, 'eval.backbones': _STR, 'eval.reevaluate': _BOOL,
 }
 # The settings a `methods.NAME` entry may have (beside `type`), for every method type.
 METHOD_FIELDS = {
@@ -350,6 +357,11 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check(not c.data.variant or c.data.format in ('scanobjectnn_h5', 'auto'),
          f'data.variant {c.data.variant!r} only applies to ScanObjectNN; set data.variant=\'\' '
          f'for data.format {c.data.format!r}.')
+  backbones = eval_backbones(c)
+  _check(len(set(backbones)) == len(backbones), f'eval.backbones {c.eval.backbones!r} names a '
+                                                'network twice.')
+  for name in backbones:
+    registry.check('networks', name, 'eval.backbones')
   methods = parse_methods(c.eval.methods)
   _check(bool(methods), f'eval.methods {c.eval.methods!r} names no method; list some of '
                         f'{", ".join(c.methods)}, comma-separated.')

@@ -47,12 +47,14 @@ def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
   return key
 
 
-def build_classifier(config: ml_collections.ConfigDict, num_classes: int):
-  """The network of distillation and evaluation, behind the rotator when rotated."""
+def build_classifier(config: ml_collections.ConfigDict, num_classes: int,
+                     arch: str | None = None):
+  """Network `arch` (default `model.arch`, the distillation network), behind the rotator
+  when rotated."""
   kind = config.model.rotator if config.data.rotated else 'none'
   rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
                              config.model.rotator_tau)
-  return make_classifier(config.model.arch, num_classes, rot)
+  return make_classifier(arch or config.model.arch, num_classes, rot)
 
 
 def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
@@ -85,7 +87,7 @@ def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
           for name in config_lib.parse_methods(config.eval.methods)]
 
 
-def write_plan(wd: Workdir, plan: list[Planned], backbone: str, dataset_name: str,
+def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dataset_name: str,
                config: ml_collections.ConfigDict) -> None:
   """plan.json: what the workdir holds or will hold, for `dd3d_jax.tables`. Methods of
   earlier runs on this workdir stay listed (their run files are still there)."""
@@ -101,7 +103,7 @@ def write_plan(wd: Workdir, plan: list[Planned], backbone: str, dataset_name: st
   records.write_json(path, {
       'dataset': dataset_name, 'rotated': bool(config.data.rotated), 'cpc': config.distill.cpc,
       'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
-      'backbones': list(dict.fromkeys([*old['backbones'], backbone])),
+      'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
       'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
 
 
@@ -142,7 +144,7 @@ def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Work
 
 
 def results_table(results: dict) -> str:
-  """A plain-text table of results.json."""
+  """A plain-text table of results.json (and final-epoch OA per backbone, if several)."""
   lines = [f'{"method":<10} {"final-epoch OA %":>18} {"best-epoch OA % (paper protocol)":>34}'
            f' {"runs":>5}']
   for name, r in results.items():
@@ -150,6 +152,16 @@ def results_table(results: dict) -> str:
       continue
     lines.append(f'{name:<10} {r["final_oa_mean"]:>11.2f} +- {r["final_oa_std"]:<4.2f} '
                  f'{r["best_oa_mean"]:>27.2f} +- {r["best_oa_std"]:<4.2f} {len(r["runs"]):>5}')
+  by_backbone = results.get('by_backbone', {})
+  if by_backbone:
+    names = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
+    lines += ['', 'final-epoch OA % by backbone', f'{"method":<10}' + ''.join(
+        f' {b:>16}' for b in by_backbone)]
+    for name in names:
+      cells = [by_backbone[b].get(name) for b in by_backbone]
+      lines.append(f'{name:<10}' + ''.join(
+          f' {c["final_oa_mean"]:>9.2f} +- {c["final_oa_std"]:<4.2f}' if c else f' {"-":>16}'
+          for c in cells))
   return '\n'.join(lines)
 
 
@@ -160,17 +172,24 @@ def _step_seconds(metrics: list[dict], name: str) -> float | None:
   return round(float(np.median(times)), 4) if times else None
 
 
-def summarize(config, plan: list[Planned], wd: Workdir, backbone: str, dataset_meta: dict
-              ) -> dict:
-  """results.json: per method the summary of its finished runs, plus meta."""
+def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ...],
+              dataset_meta: dict) -> dict:
+  """results.json: per method the summary of its finished runs on the first backbone,
+  `by_backbone` (backbone -> method -> mean and std, no runs) when there are several,
+  plus meta."""
   metrics = records.read_jsonl(wd.path('metrics.jsonl'))
-  summary, timing = {}, {}
+  summary, timing, by_backbone = {}, {}, {}
   for p in plan:
-    runs = wd.read_runs(p.name, p.num_distills, p.num_evals, backbone)
-    if runs:
-      summary[p.name] = evaluate.summarize(runs)
-      summary[p.name]['type'] = p.type
+    for b in backbones:
+      runs = wd.read_runs(p.name, p.num_distills, p.num_evals, b)
+      if runs:
+        s = {**evaluate.summarize(runs), 'type': p.type}
+        if b == backbones[0]:
+          summary[p.name] = s
+        by_backbone.setdefault(b, {})[p.name] = {k: v for k, v in s.items() if k != 'runs'}
     timing[p.name] = _step_seconds(metrics, p.name)
+  if len(backbones) > 1:
+    summary['by_backbone'] = by_backbone
   networks = {}  # the herding/k-center feature networks and their own test accuracy
   folder = wd.path('features')
   for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
@@ -180,7 +199,8 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbone: str, dataset_m
                                                                    'seconds')}
   summary['meta'] = {**dataset_meta, 'cpc': config.distill.cpc,
                      'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
-                     'train_points': config.distill.train_points, 'backbone': backbone,
+                     'train_points': config.distill.train_points, 'backbone': backbones[0],
+                     'distill_network': config.model.arch,
                      'backend': jax.default_backend(), 'seconds_per_step': timing,
                      'feature_networks': networks,
                      'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
@@ -222,9 +242,9 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
               **result, 'seconds': round(time.time() - t0, 1),
               'protocol': protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
-    log.info('eval %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% | %.0fs',
-             p.name, d, s + 1, p.num_evals, result['final_oa'], result['best_oa'],
-             result['seconds'])
+    log.info('eval %s | %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% | '
+             '%.0fs', p.name, backbone, d, s + 1, p.num_evals, result['final_oa'],
+             result['best_oa'], result['seconds'])
 
 
 def protocol_record(protocol: evaluate.Protocol) -> dict:
@@ -267,12 +287,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       with the config field of its learning rate).
   """
   config_lib.validate(config)
-  wd, plan, backbone = Workdir(workdir), make_plan(config), config.model.arch
+  wd, plan = Workdir(workdir), make_plan(config)
+  backbones = config_lib.eval_backbones(config)
   protocols = {p.name: protocol_record(build_protocol(config, _epochs(config, p))) for p in plan}
-  workdir_lib.check(wd, config, protocols, backbone)
+  workdir_lib.check(wd, config, protocols, backbones)
   redo = bool(config.eval.reevaluate)
-  missing = {p.name: wd.missing_runs(p.name, p.num_distills, p.num_evals, backbone, redo)
-             for p in plan}
+  # (method, backbone) -> {d: evaluation indices without a run file}
+  missing = {(p.name, b): wd.missing_runs(p.name, p.num_distills, p.num_evals, b, redo)
+             for p in plan for b in backbones}
   results_path = wd.path('results.json')
   if not any(missing.values()) and os.path.exists(results_path):
     summary = _read_results(results_path)
@@ -285,7 +307,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
-  write_plan(wd, plan, backbone, dataset.name, config)
+  write_plan(wd, plan, backbones, dataset.name, config)
   k = dataset.num_classes
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
@@ -297,18 +319,22 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                 min_width=config.distill.batch_real)
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
                else jax.default_matmul_precision(config.matmul_precision))
-  evaluators = {}
+  evaluators = {}  # (backbone, epochs) -> Evaluator (compiled once)
+
+  def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator:
+    if (backbone, epochs) not in evaluators:
+      evaluators[backbone, epochs] = evaluate.Evaluator(
+          build_classifier(config, k, backbone), build_protocol(config, epochs),
+          dataset.test.points, dataset.test.labels)
+    return evaluators[backbone, epochs]
 
   with precision:
     for p in plan:
-      if not missing[p.name]:
+      todo_d = sorted({d for b in backbones for d in missing[p.name, b]})
+      if not todo_d:
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
-      epochs = _epochs(config, p)
-      if epochs not in evaluators:
-        evaluators[epochs] = evaluate.Evaluator(classifier, build_protocol(config, epochs),
-                                                dataset.test.points, dataset.test.labels)
-      for d, todo in missing[p.name].items():
+      for d in todo_d:
         set_file = wd.set_file(p.name, d)
         if method.writes_set and os.path.exists(set_file):
           with np.load(set_file) as f:
@@ -331,10 +357,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             wd.path('renders', p.name, 'overview.png')):
           render.render_set(wd.path('renders', p.name), small.points, small.labels,
                             dataset.class_names)
-        _evaluate(evaluators[epochs], wd, p, d, todo, small, config.seed, backbone)
+        for b in backbones:
+          if d in missing[p.name, b]:
+            _evaluate(evaluator(b, _epochs(config, p)), wd, p, d, missing[p.name, b][d], small,
+                      config.seed, b)
 
   _plot_losses(wd, plan)
-  summary = summarize(config, plan, wd, backbone, {'dataset': dataset.name, 'num_classes': k})
+  summary = summarize(config, plan, wd, backbones, {'dataset': dataset.name, 'num_classes': k})
   records.write_json(results_path, summary)
   log.info('results (%s):\n%s', results_path, results_table(summary))
   return summary

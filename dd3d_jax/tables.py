@@ -1,4 +1,4 @@
-"""The paper's Table 1 from run folders: `python -m dd3d_jax.tables WORKDIR [WORKDIR ...]`.
+"""The paper's tables from run folders: `python -m dd3d_jax.tables WORKDIR [WORKDIR ...]`.
 
 Each workdir holds `plan.json` (written when its run starts) and one
 `runs/<method>/d<D>_<backbone>_s<S>.json` per finished evaluation run, so a
@@ -7,6 +7,9 @@ workdirs with the same row are pooled. Columns are the methods of the plans,
 ordered by method type with the full-data upper bound last.
 
     python -m dd3d_jax.tables runs/mn10_cpc1 runs/mn10_cpc1_seed2 --format latex
+
+`--table 3` prints the Table 3 layout instead: rows (dataset, setting, CPC, method),
+columns the evaluation backbones of the plans (`eval.backbones`), PointNet first.
 
 A missing or damaged input stops with one line on stderr and status 2.
 """
@@ -245,20 +248,66 @@ def render(rows: Sequence[Row], fmt: str = 'md') -> str:
                     r'\end{tabular}', *(f'% {n}' for n in notes)])
 
 
+def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
+  """Table 3: one row per (dataset, setting, CPC, method), one column per backbone;
+  the best method of each (dataset, setting, CPC) and backbone in bold."""
+  if fmt not in ('md', 'latex'):
+    raise ValueError(f'unknown format {fmt!r}; use md or latex.')
+  plans = [read_plan(w) for w in dict.fromkeys(os.path.normpath(w) for w in workdirs)]
+  found = list(dict.fromkeys(b for p in plans for b in p['backbones']))
+  backbones = sorted(found, key=lambda b: (b != 'pointnet', found.index(b)))
+  by_backbone = {b: {(r.dataset, r.setting, r.cpc): r for r in collect(workdirs, b)}
+                 for b in backbones}
+  keys = sorted({k for rows in by_backbone.values() for k in rows},
+                key=lambda k: (k[0], k[1] == 'rotated', k[2]))
+  header = ['dataset', 'setting', 'CPC', 'method', *backbones]
+  body = []
+  for key in keys:
+    rows = {b: by_backbone[b].get(key) for b in backbones}
+    best = {b: best_methods(r) if r else set() for b, r in rows.items()}
+    names = columns([r for r in rows.values() if r])
+    for name in names:
+      texts = []
+      for b in backbones:
+        text = cell_text(rows[b].cells.get(name) if rows[b] else None)
+        if fmt == 'latex':
+          text = text.replace('±', r'$\pm$').replace('—', '--')
+        if name in best[b]:
+          text = rf'\textbf{{{text}}}' if fmt == 'latex' else f'**{text}**'
+        texts.append(text)
+      body.append([key[0], key[1], str(key[2]), name, *texts])
+  caption = ("Final-epoch OA % per evaluation backbone (mean ± std over runs; best-epoch OA, "
+             "the paper's protocol, in brackets).")
+  if fmt == 'md':
+    header, rule, *body = _aligned([header, ['---'] * 4 + ['---:'] * len(backbones), *body])
+    return '\n'.join([caption, '', *('| ' + ' | '.join(line) + ' |'
+                                      for line in (header, rule, *body))])
+  header = [_latex_escape(h) for h in header]
+  body = [[_latex_escape(t) for t in line[:4]] + line[4:] for line in body]
+  header, *body = _aligned([header, *body])
+  return '\n'.join([f'% {caption}', r'\begin{tabular}{llll' + 'r' * len(backbones) + '}',
+                    r'\toprule', ' & '.join(header) + r' \\', r'\midrule',
+                    *(' & '.join(line) + r' \\' for line in body), r'\bottomrule',
+                    r'\end{tabular}'])
+
+
 def main(argv: Sequence[str]) -> int:
-  """Prints Table 1 for the given workdirs; returns 0, or 2 after a one-line error."""
+  """Prints Table 1 (or 3) for the given workdirs; returns 0, or 2 after a one-line error."""
   parser = argparse.ArgumentParser(prog='python -m dd3d_jax.tables',
-                                   description='Print the Table 1 layout from run folders.')
+                                   description='Print the Table 1 or 3 layout from run folders.')
   parser.add_argument('workdirs', nargs='+', metavar='WORKDIR')
   parser.add_argument('--format', choices=('md', 'latex'), default='md')
-  parser.add_argument('--backbone', default='pointnet')
+  parser.add_argument('--backbone', default='pointnet', help='Table 1: the evaluation network')
+  parser.add_argument('--table', choices=('1', '3'), default='1',
+                      help='1: methods as columns; 3: backbones as columns')
   args = parser.parse_args(argv)
   try:
-    rows = collect(args.workdirs, args.backbone)
+    text = (render(collect(args.workdirs, args.backbone), args.format) if args.table == '1'
+            else render_backbones(args.workdirs, args.format))
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  print(render(rows, args.format))
+  print(text)
   return 0
 
 

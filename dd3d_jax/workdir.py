@@ -179,14 +179,14 @@ def _describe(a: dict, b: dict) -> str:
 
 
 def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, dict],
-          backbone: str) -> None:
+          backbones: tuple[str, ...]) -> None:
   """Refuses, in one line and before anything is written, a workdir this job cannot use.
 
   Args:
     wd: the workdir (it need not exist).
     config: the validated config of this job.
     protocols: method name -> the evaluation protocol (a dict) its runs get now.
-    backbone: the evaluation network.
+    backbones: the evaluation networks.
   Raises:
     UserError: the location cannot be written or its disk is about full; a file is
       damaged (naming it and what to do); the runs were made with other result
@@ -209,7 +209,7 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
   for name, protocol in protocols.items():
     folder = wd.path('runs', name)
     for n in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-      if not (n.endswith('.json') and f'_{backbone}_s' in n):
+      if not (n.endswith('.json') and any(f'_{b}_s' in n for b in backbones)):
         continue
       run = wd.read_run(os.path.join(folder, n))
       was = run.get('protocol') or protocol

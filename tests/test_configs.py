@@ -7,6 +7,7 @@ import re
 import pytest
 
 from dd3d_jax import config as config_lib
+from dd3d_jax import registry
 from dd3d_jax.errors import ConfigError
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
@@ -73,7 +74,8 @@ def test_method_settings_fall_back_to_the_distill_budget():
     ('eval.methods', 'dd3d,gn', "eval.methods names 'gn', which config.methods does not define"),
     ('methods.gm.type', 'gradmatch', "methods.gm.type 'gradmatch' is unknown; use one of "
                                      "dd3d, dm, full, gm, herding, kcenter, random."),
-    ('model.arch', 'pointnet3', "model.arch 'pointnet3' is unknown; use one of pointnet."),
+    ('model.arch', 'pointnet3', "model.arch 'pointnet3' is unknown; use one of "
+                                f"{', '.join(registry.names('networks'))}."),
     ('model.rotator', 'spin', "model.rotator 'spin' is unknown; use one of fixed, learnable, none."),
     ('distill.metric', 'l1', "distill.metric 'l1' is unknown; use one of cos, mse, ours."),
     ('data.format', 'ply', "data.format 'ply' is unknown; use one of auto, "),

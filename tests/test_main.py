@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import main, pipeline, records, runner
+from dd3d_jax import main, pipeline, records, registry, runner
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
 from tests.tiny import tiny_config
@@ -78,7 +78,8 @@ def finals(results):
     ('eval.lr_min', 0.5, 'eval.lr_min (0.5) exceeds eval.lr (0.001)'),
     ('eval.weight_decay', float('nan'), 'eval.weight_decay must be a finite number >= 0'),
     ('model.rotator_tau', -1.0, 'model.rotator_tau must be a finite number > 0'),
-    ('model.arch', 'pointnet9', "model.arch 'pointnet9' is unknown; use one of pointnet."),
+    ('model.arch', 'pointnet9', "model.arch 'pointnet9' is unknown; use one of "
+                                f"{', '.join(registry.names('networks'))}."),
     ('data.variant', 'zz', "data.variant 'zz' is unknown; use one of '', 'obj_bg'"),
     ('methods.dd3d.type', 'nope', "methods.dd3d.type 'nope' is unknown; use one of dd3d,"),
     ('methods.dd3d.hidden', 0, 'methods.dd3d.hidden must be a positive integer, got 0.'),
@@ -87,6 +88,7 @@ def finals(results):
     ('distill.train_points', 128, 'distill.train_points (128) exceeds data.num_points (64)'),
     ('eval.methods', 'dd3d,dd3d', "eval.methods 'dd3d,dd3d' names a method twice."),
     ('matmul_precision', 'fast', "matmul_precision 'fast' is unknown; use one of default,"),
+    ('eval.backbones', 'pointnet,gcn', "eval.backbones 'gcn' is unknown; use one of dgcnn,"),
 ])
 def test_bad_config_value(field, value, says, copy, capsys):
   config = tiny_config()

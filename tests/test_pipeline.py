@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from dd3d_jax import evaluate, pipeline, runner, tables
+from dd3d_jax import evaluate, pipeline, registry, runner, tables
 from dd3d_jax.errors import ConfigError, UserError
 from tests.tiny import tiny_config
 
@@ -219,8 +219,9 @@ def test_main_missing_data_path_is_one_line(tmp_path):
     (['--config=configs/shapes.py', '--config.eval.methods=dd3d,gn'],
      "error: eval.methods names 'gn', which config.methods does not define; use some of "
      "dd3d, dm, full, gm, herding, kcenter, random (or add methods.gn)."),
-    (['--config=configs/shapes.py', '--config.model.arch=pointnet2'],
-     "error: model.arch 'pointnet2' is unknown; use one of pointnet."),
+    (['--config=configs/shapes.py', '--config.model.arch=pointnet9'],
+     "error: model.arch 'pointnet9' is unknown; use one of "
+     f"{', '.join(registry.names('networks'))}."),
     (['--config=configs/modelnet40.py:cpc=3'],
      'error: configs/modelnet40.py has reference loops for cpc in [1, 10, 50], not 3; pick one '
      'of those or set distill.outer_loop/inner_loop yourself.'),
@@ -232,3 +233,21 @@ def test_main_bad_config_is_one_line_and_writes_nothing(tmp_path, args, message)
   out = run_main(*args, f'--workdir={tmp_path / "w"}')
   assert out.returncode == 2 and out.stderr.strip() == message
   assert not (tmp_path / 'w').exists()
+
+
+def test_every_set_is_evaluated_on_every_backbone_and_tables_show_them(tmp_path, capsys):
+  workdir = str(tmp_path / 'w')
+  pipeline.run(tiny_config('random,dd3d'), workdir)
+  first = read(os.path.join(workdir, 'runs', 'random', 'd0_pointnet_s0.json'))
+  config = tiny_config('random,dd3d')
+  config.eval.backbones = 'pointnet,dgcnn'  # a backbone added to a finished workdir
+  results = pipeline.run(config, workdir)
+  assert read(os.path.join(workdir, 'runs', 'random', 'd0_pointnet_s0.json')) == first
+  for method in ('random', 'dd3d'):
+    run = read(os.path.join(workdir, 'runs', method, 'd0_dgcnn_s0.json'))
+    assert run['backbone'] == 'dgcnn' and run['set_size'] == 12
+  assert set(results['by_backbone']) == {'pointnet', 'dgcnn'}
+  assert results['meta']['distill_network'] == 'pointnet'
+  assert tables.main([workdir, '--table', '3']) == 0
+  header = capsys.readouterr().out.splitlines()[2]
+  assert [c.strip() for c in header.split('|')[5:7]] == ['pointnet', 'dgcnn']
