@@ -13,6 +13,20 @@ CPU budget. One command per cell runs every method of the paper's Table 1 but TM
 Pick methods with `--config.eval.methods=dd3d,random`; `:full` runs the upper bound alone;
 `:dc` gives GM and DM DC's own optimiser settings.
 
+Table 3 (the same sets on the other backbones; batch 32, as the heavier networks do not
+fit batch 256 in memory; each run file records its protocol), then its table:
+
+    python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=10 \
+        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10 \
+        --config.eval.methods=dd3d,gm,dm --config.eval.batch_size=32 \
+        --config.eval.backbones=pointnet2,dgcnn,pct,pointmlp,pointnext
+    python -m dd3d_jax.tables runs/mn10_cpc10 --table 3
+    # each backbone trained on the whole split (the upper bound per backbone):
+    python -m dd3d_jax.main --config=configs/modelnet10.py:full \
+        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_backbones \
+        --config.eval.batch_size=32 --config.eval.test_batch=32 \
+        --config.eval.backbones=pointnet2,pointmlp,pointnext,pct,dgcnn
+
 Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400
 at 1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set);
 DM takes 400 updates too (one per iteration); GM's and DM's tensors are 256-point
