@@ -226,3 +226,20 @@ def test_refuses_a_name_with_two_types_and_an_unknown_backbone(tmp_path):
     tables.collect([a, b])
   with pytest.raises(UserError, match=r"backbone 'dgcnn' \(they have \['pointnet'\]\)"):
     tables.collect([a], backbone='dgcnn')
+
+
+def test_table3_has_a_column_per_backbone_pointnet_first_and_missing_cells_shown(tmp_path):
+  w = make_workdir(tmp_path, 'w', {'dd3d': 'dd3d', 'gm': 'gm'}, runs_per_method=1,
+                   backbones=('dgcnn', 'pointnet', 'pct'))
+  add_runs(w, 'dd3d', [70.0], backbone='pointnet')
+  add_runs(w, 'gm', [72.0], backbone='pointnet')
+  add_runs(w, 'dd3d', [60.0], backbone='dgcnn')
+  add_runs(w, 'gm', [55.0], backbone='dgcnn')
+  add_runs(w, 'dd3d', [50.0], backbone='pct')  # gm on pct not run yet
+  rows = md_table(tables.render_backbones([w]))
+  assert list(rows[0]) == ['dataset', 'setting', 'CPC', 'method', 'pointnet', 'dgcnn', 'pct']
+  by_method = {r['method']: r for r in rows}
+  assert by_method['gm']['pointnet'] == '**72.0 (73.0)**'  # the best of its column
+  assert by_method['dd3d']['dgcnn'] == '**60.0 (61.0)**'
+  assert by_method['gm']['pct'] == 'not run [0/1]'
+  assert r'\begin{tabular}{llllrrr}' in tables.render_backbones([w], 'latex')
