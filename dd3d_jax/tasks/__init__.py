@@ -1,0 +1,1 @@
+"""Tasks: what the targets of a cloud are and how predictions are scored."""
