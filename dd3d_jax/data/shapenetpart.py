@@ -28,6 +28,15 @@ NUM_PARTS = 50
 # Class c owns the global part ids PART_OFFSETS[c] ... PART_OFFSETS[c] + PART_COUNTS[c] - 1.
 PART_OFFSETS = (0, 4, 6, 8, 12, 16, 19, 22, 24, 28, 30, 36, 38, 41, 44, 47)
 PART_COUNTS = (4, 2, 2, 4, 4, 3, 3, 2, 4, 2, 6, 2, 3, 3, 3, 3)
+# The authors' table of each class's part proportions (ShapeNet-part order: airplane, bag,
+# cap, car, chair, earphone, guitar, knife, lamp, laptop, motorbike, mug, pistol, rocket,
+# skateboard, table); synthetic points get part labels in these shares.
+OFFICIAL_PROPORTIONS = (
+    (.4508, .3264, .1274, .0955), (.0671, .9329), (.7387, .2613), (.0537, .0712, .1603, .7149),
+    (.3400, .4130, .2136, .0334), (.5984, .2643, .1373), (.0863, .1935, .7202), (.5088, .4912),
+    (.1646, .5967, .0124, .2263), (.5347, .4653), (.0484, .0385, .2335, .0148, .0070, .6578),
+    (.0608, .9392), (.6599, .2862, .0539), (.7091, .1818, .1091), (.1131, .8122, .0747),
+    (.7417, .2301, .0283))
 LISTS = ('train', 'val', 'test')
 SPLITS = {'train': ('train', 'val'), 'test': ('test',)}
 
@@ -54,6 +63,15 @@ def part_proportions(parts: np.ndarray, labels: np.ndarray, num_classes: int,
   totals = np.bincount((labels[:, None] * width + local).ravel(),
                        minlength=num_classes * width).reshape(num_classes, width)
   return (totals / np.maximum(totals.sum(axis=1, keepdims=True), 1)).astype(np.float32)
+
+
+def official_proportions() -> np.ndarray:
+  """`OFFICIAL_PROPORTIONS` as `part_proportions` returns shares: [16, 6] float32,
+  zero-padded past each class's part count."""
+  table = np.zeros((len(OFFICIAL_PROPORTIONS), max(PART_COUNTS)), np.float32)
+  for c, row in enumerate(OFFICIAL_PROPORTIONS):
+    table[c, :len(row)] = row
+  return table
 
 
 def _category_rows(path: str) -> list[list[str]]:

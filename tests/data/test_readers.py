@@ -292,6 +292,13 @@ def test_part_proportions():
     shapenetpart.part_proportions(np.array([[0, 0], [4, 6]]), np.array([0, 1]), 2)
 
 
+def test_official_proportions_cover_every_part_and_sum_to_one():
+  table = shapenetpart.official_proportions()
+  assert table.shape == (16, 6)
+  assert [int((row > 0).sum()) for row in table] == list(shapenetpart.PART_COUNTS)
+  np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-3)
+
+
 # --- MVPNet ---------------------------------------------------------------------------
 
 def write_ply(file, points, binary, order='<'):
