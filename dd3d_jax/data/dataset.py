@@ -72,8 +72,8 @@ def validate(dataset: PointCloudDataset, min_points: int = 1) -> PointCloudDatas
   for name, split in dataset.splits.items():
     pts, lab = split.points, split.labels
     if pts.ndim != 3 or pts.shape[-1] != 3:
-      raise DataError(f'{where}: {name} points have shape {pts.shape}, expected (N, P, 3); save the clouds '
-                      'as one [N, P, 3] array.')
+      raise DataError(f'{where}: {name} points have shape {pts.shape}, expected (N, P, 3); '
+                      'save the clouds as one [N, P, 3] array.')
     if lab.shape != (pts.shape[0],):
       raise DataError(f'{where}: {name} labels have shape {lab.shape}, expected '
                       f'({pts.shape[0]},) to match the points; give one label per cloud.')

@@ -34,8 +34,8 @@ def _split(arrays: dict, prefix: str, path: str) -> Split:
     raise DataError(f'{path}: missing arrays {missing}; save {keys} (+ class_names) with np.savez.')
   points = arrays[keys[0]]
   if not np.issubdtype(points.dtype, np.number):
-    raise DataError(f'{path}: {keys[0]} has dtype {points.dtype}, expected float; save the points as '
-                    'float32.')
+    raise DataError(f'{path}: {keys[0]} has dtype {points.dtype}, expected float; save the '
+                    'points as float32.')
   labels = arrays[keys[1]]
   if not np.issubdtype(labels.dtype, np.integer):
     raise DataError(f'{path}: {keys[1]} has dtype {labels.dtype}, expected int; save the labels as '
