@@ -1,0 +1,1 @@
+"""Distillation objectives: what makes a synthetic set like the real one."""

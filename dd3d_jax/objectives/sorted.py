@@ -1,0 +1,70 @@
+"""SADM's objective (Yim, Kim & Sim, NeurIPS 2025): sorted point-wise features and an
+RBF-kernel MMD of global features, under a fresh untrained network.
+
+Follows `main.py` and `utils.py` (`RBF`, `M3DLoss`) of donguk071/SADM (commit 036cb97):
+per class,
+
+    0.2 * mean_n sum_c (mean_b sort_n(F_real)[b, n, c] - mean_b sort_n(F_syn)[b, n, c])^2
+    + 0.001 * MMD(G_real, G_syn)
+
+where F are the features of the last point-wise layer (before the max-pool), each
+channel sorted over the points in descending order, and G the global features.
+Sorting makes the first term independent of the order of the points; the mean over
+the batch compares the classes' feature distributions, not individual clouds.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def sorted_feature_distance(real: jax.Array, syn: jax.Array) -> jax.Array:
+  """SADM's first term (unweighted).
+
+  Args:
+    real: [B, N, C] point-wise features of real clouds; syn: [S, N, C] of synthetic
+      ones (the same number of points N).
+  Returns:
+    scalar: mean over the N ranks of the summed squared gap over the C channels between
+    the batch means of the descending per-channel sorts.
+  """
+  def sorted_mean(f):
+    return -jnp.sort(-f, axis=-2).mean(axis=0)                  # [N, C], descending
+  return jnp.sum((sorted_mean(real) - sorted_mean(syn)) ** 2, axis=-1).mean()
+
+
+def rbf_mmd(x: jax.Array, y: jax.Array, num_kernels: int = 5,
+            mul_factor: float = 2.0) -> jax.Array:
+  """Squared MMD with SADM's multi-bandwidth Gaussian kernel.
+
+  The kernel sums exp(-||u - v||^2 / (h * m)) over m = mul_factor^(i - num_kernels // 2),
+  i < num_kernels, where h is the mean squared distance between distinct rows of [x; y]
+  (treated as a constant, as the reference's `.data`).
+
+  Args:
+    x: [B, F]; y: [S, F].
+  Returns:
+    scalar: mean k(x, x) - 2 mean k(x, y) + mean k(y, y).
+  """
+  z = jnp.concatenate([x, y])
+  d2 = jnp.sum((z[:, None] - z[None]) ** 2, axis=-1)           # [B + S, B + S]
+  n = z.shape[0]
+  bandwidth = jax.lax.stop_gradient(d2.sum() / (n * n - n))
+  multipliers = mul_factor ** (jnp.arange(num_kernels) - num_kernels // 2)
+  k = jnp.exp(-d2[None] / (bandwidth * multipliers)[:, None, None]).sum(axis=0)
+  b = x.shape[0]
+  return k[:b, :b].mean() - 2 * k[:b, b:].mean() + k[b:, b:].mean()
+
+
+def sadm_loss(real_pointwise: jax.Array, syn_pointwise: jax.Array, real_global: jax.Array,
+              syn_global: jax.Array, sorted_weight: float = 0.2,
+              mmd_weight: float = 0.001) -> jax.Array:
+  """One class's SADM loss: `sorted_weight * sorted_feature_distance + mmd_weight * rbf_mmd`.
+
+  Args:
+    real_pointwise: [B, N, C]; syn_pointwise: [S, N, C]; real_global: [B, F];
+      syn_global: [S, F].
+  """
+  return (sorted_weight * sorted_feature_distance(real_pointwise, syn_pointwise)
+          + mmd_weight * rbf_mmd(real_global, syn_global))
