@@ -27,6 +27,7 @@ import tempfile
 import ml_collections
 import numpy as np
 
+from dd3d_jax import config as config_lib
 from dd3d_jax import records
 from dd3d_jax.errors import ConfigError, UserError
 
@@ -142,6 +143,14 @@ def _check_config(wd: Workdir, config: ml_collections.ConfigDict) -> dict | None
                     f'runs in {wd.root}: if this command has the same settings, delete it and '
                     'run again, else use a new --workdir.') from None
   now = flatten(json.loads(config.to_json()))
+  # A field added to the code since the workdir was made had its default value there.
+  def added(k):
+    if k in saved:
+      return False
+    return not k.startswith('methods.') or f'methods.{k.split(".")[1]}.type' in saved
+
+  defaults = flatten(json.loads(config_lib.base_config().to_json()))
+  saved = {**{k: v for k, v in defaults.items() if added(k)}, **saved}
 
   def compared(k):
     parts = k.split('.')
