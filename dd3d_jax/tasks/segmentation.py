@@ -1,4 +1,4 @@
-"""Part segmentation scores, as the ShapeNet-part evaluation of PointNet defines them.
+"""Part segmentation: the per-point loss and the scores of the ShapeNet-part evaluation.
 
 Part ids are global (ShapeNet-part: 50 parts, class c owns ids `offsets[c]` ...
 `offsets[c] + counts[c] - 1`). A prediction is restricted to the parts of the cloud's
@@ -14,6 +14,27 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+
+
+def part_cross_entropy(logits: jax.Array, parts: jax.Array, mask: jax.Array | None = None,
+                       weights: jax.Array | None = None) -> jax.Array:
+  """Per-point softmax cross-entropy, averaged over the points that count.
+
+  Args:
+    logits: [B, N, P]; parts: [B, N] int targets.
+    mask: optional [B, N] bool or 0/1: points outside it are ignored (the per-part
+      matching of DD3D keeps one part's points; the others' labels are ignored).
+    weights: optional [B] per-cloud weights (0 drops a padded cloud); each cloud's
+      loss is the mean over its counted points.
+  Returns:
+    Scalar: the mean over clouds (or the `weights`-weighted sum) of each cloud's mean
+    loss over its counted points; a cloud with no counted point contributes 0.
+  """
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, parts)     # [B, N]
+  mask = jnp.ones_like(losses) if mask is None else jnp.asarray(mask, losses.dtype)
+  per_cloud = (losses * mask).sum(axis=-1) / jnp.maximum(mask.sum(axis=-1), 1)
+  return per_cloud.mean() if weights is None else jnp.sum(per_cloud * weights)
 
 
 def restrict_to_class(logits: jax.Array, labels: jax.Array, offsets, counts) -> jax.Array:

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dd3d_jax.tasks.segmentation import cloud_ious, part_metrics, restrict_to_class
+from dd3d_jax.tasks.segmentation import (cloud_ious, part_cross_entropy, part_metrics,
+                                        restrict_to_class)
 
 OFFSETS, COUNTS = (0, 2, 5), (2, 3, 1)  # class 0: parts 0-1, class 1: 2-4, class 2: 5
 
@@ -45,3 +46,20 @@ def test_prediction_is_restricted_to_the_parts_of_the_cloud_class():
   logits[1, :, 3] = 1.0
   got = np.asarray(restrict_to_class(logits, np.array([0, 1]), OFFSETS, COUNTS))
   np.testing.assert_array_equal(got, [[1, 1, 1], [3, 3, 3]])
+
+
+def test_part_cross_entropy_ignores_masked_points_and_weighs_clouds():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(2, 5, 4)).astype(np.float32)
+  parts = rng.integers(0, 4, size=(2, 5))
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  nll = -np.take_along_axis(log_p, parts[..., None], -1)[..., 0]               # [2, 5]
+  np.testing.assert_allclose(part_cross_entropy(logits, parts), nll.mean(), rtol=1e-5)
+  mask = np.array([[1, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
+  expected = (nll[0, :2].mean() + nll[1, 4]) / 2
+  np.testing.assert_allclose(part_cross_entropy(logits, parts, mask), expected, rtol=1e-5)
+  changed = logits.copy()
+  changed[0, 2:] += 100.0                      # ignored points: the loss does not move
+  np.testing.assert_allclose(part_cross_entropy(changed, parts, mask), expected, rtol=1e-5)
+  np.testing.assert_allclose(part_cross_entropy(logits, parts, mask, np.array([1.0, 0.0])),
+                             nll[0, :2].mean(), rtol=1e-5)
