@@ -19,23 +19,32 @@ import jax
 import jax.numpy as jnp
 
 
-def sorted_feature_distance(real: jax.Array, syn: jax.Array) -> jax.Array:
+def _valid(mask: jax.Array | None, n: int, dtype) -> jax.Array:
+  return jnp.ones((n,), dtype) if mask is None else jnp.asarray(mask, dtype)
+
+
+def sorted_feature_distance(real: jax.Array, syn: jax.Array,
+                            real_mask: jax.Array | None = None) -> jax.Array:
   """SADM's first term (unweighted).
 
   Args:
     real: [B, N, C] point-wise features of real clouds; syn: [S, N, C] of synthetic
       ones (the same number of points N).
+    real_mask: optional [B]: 0 drops a padded real cloud (a class smaller than B).
   Returns:
     scalar: mean over the N ranks of the summed squared gap over the C channels between
     the batch means of the descending per-channel sorts.
   """
-  def sorted_mean(f):
-    return -jnp.sort(-f, axis=-2).mean(axis=0)                  # [N, C], descending
-  return jnp.sum((sorted_mean(real) - sorted_mean(syn)) ** 2, axis=-1).mean()
+  real, syn = jnp.asarray(real), jnp.asarray(syn)
+  valid = _valid(real_mask, real.shape[0], real.dtype)
+  real_sorted = -jnp.sort(-real, axis=-2)                      # [B, N, C], descending
+  real_mean = jnp.einsum('b,bnc->nc', valid / valid.sum(), real_sorted)
+  syn_mean = -jnp.sort(-syn, axis=-2).mean(axis=0)
+  return jnp.sum((real_mean - syn_mean) ** 2, axis=-1).mean()
 
 
-def rbf_mmd(x: jax.Array, y: jax.Array, num_kernels: int = 5,
-            mul_factor: float = 2.0) -> jax.Array:
+def rbf_mmd(x: jax.Array, y: jax.Array, x_mask: jax.Array | None = None,
+            num_kernels: int = 5, mul_factor: float = 2.0) -> jax.Array:
   """Squared MMD with SADM's multi-bandwidth Gaussian kernel.
 
   The kernel sums exp(-||u - v||^2 / (h * m)) over m = mul_factor^(i - num_kernels // 2),
@@ -44,27 +53,30 @@ def rbf_mmd(x: jax.Array, y: jax.Array, num_kernels: int = 5,
 
   Args:
     x: [B, F]; y: [S, F].
+    x_mask: optional [B]: 0 drops a padded row of x (as if it were not there).
   Returns:
     scalar: mean k(x, x) - 2 mean k(x, y) + mean k(y, y).
   """
-  z = jnp.concatenate([x, y])
+  z = jnp.concatenate([jnp.asarray(x), jnp.asarray(y)])
   d2 = jnp.sum((z[:, None] - z[None]) ** 2, axis=-1)           # [B + S, B + S]
-  n = z.shape[0]
-  bandwidth = jax.lax.stop_gradient(d2.sum() / (n * n - n))
+  valid = jnp.concatenate([_valid(x_mask, x.shape[0], z.dtype), jnp.ones(y.shape[:1], z.dtype)])
+  u = valid / valid.sum()                                       # uniform over the real rows
+  bandwidth = jax.lax.stop_gradient((u @ d2 @ u) / (1 - u @ u))
   multipliers = mul_factor ** (jnp.arange(num_kernels) - num_kernels // 2)
   k = jnp.exp(-d2[None] / (bandwidth * multipliers)[:, None, None]).sum(axis=0)
   b = x.shape[0]
-  return k[:b, :b].mean() - 2 * k[:b, b:].mean() + k[b:, b:].mean()
+  wx = valid[:b] / valid[:b].sum()
+  return wx @ k[:b, :b] @ wx - 2 * (wx @ k[:b, b:]).mean() + k[b:, b:].mean()
 
 
 def sadm_loss(real_pointwise: jax.Array, syn_pointwise: jax.Array, real_global: jax.Array,
-              syn_global: jax.Array, sorted_weight: float = 0.2,
-              mmd_weight: float = 0.001) -> jax.Array:
+              syn_global: jax.Array, real_mask: jax.Array | None = None,
+              sorted_weight: float = 0.2, mmd_weight: float = 0.001) -> jax.Array:
   """One class's SADM loss: `sorted_weight * sorted_feature_distance + mmd_weight * rbf_mmd`.
 
   Args:
     real_pointwise: [B, N, C]; syn_pointwise: [S, N, C]; real_global: [B, F];
-      syn_global: [S, F].
+      syn_global: [S, F]; real_mask: optional [B] (0: a padded real cloud).
   """
-  return (sorted_weight * sorted_feature_distance(real_pointwise, syn_pointwise)
-          + mmd_weight * rbf_mmd(real_global, syn_global))
+  return (sorted_weight * sorted_feature_distance(real_pointwise, syn_pointwise, real_mask)
+          + mmd_weight * rbf_mmd(real_global, syn_global, real_mask))
