@@ -64,6 +64,10 @@ def default_methods() -> ml_collections.ConfigDict:
                     weight_decay=inherit_f(), iterations=inherit_i()),
       'dm': _method('dm', optimizer='adam', momentum=0.0, lr=inherit_f(), weight_decay=inherit_f(),
                     iterations=inherit_i(), batch_real=inherit_i(), augment=True),
+      # Beyond the paper: SADM (NeurIPS 2025), sorted-feature distribution matching of a
+      # tensor with learnable rotations under fresh original PointNets (its own settings).
+      'sadm': _method('sadm', iterations=1500, lr=10.0, lr_rot=0.01, momentum=0.5,
+                      batch_real=8, sorted_weight=0.2, mmd_weight=0.001),
       # The whole training split: the upper bound (`eval_epochs` None: eval.epochs).
       'full': _method('full', eval_epochs=inherit_i()),
   })
@@ -294,7 +298,8 @@ METHOD_FIELDS = {
     'momentum': _num(0, below=1), 'batch_real': _int(1), 'augment': _BOOL,
     'embed_epochs': _int(1), 'eval_epochs': _int(1), 'hidden': _int(1), 'num_layers': _int(1),
     'w0_initial': _POSITIVE, 'init': _choice('noise', 'real'), 'init_steps': _int(1),
-    'init_lr': _POSITIVE,
+    'init_lr': _POSITIVE, 'lr_rot': _POSITIVE, 'sorted_weight': _NON_NEGATIVE,
+    'mmd_weight': _NON_NEGATIVE,
 }
 
 

@@ -30,7 +30,7 @@ def tiny_setup():
   c.distill.update(cpc=CPC, iterations=3, outer_loop=2, inner_loop=1, batch_real=3,
                    train_points=TRAIN_POINTS)
   c.methods.dd3d.hidden = 16
-  c.methods.dm.iterations = 3
+  c.methods.dm.iterations = c.methods.sadm.iterations = 3
   dataset = data_lib.load(c.data)
   k = dataset.num_classes
   features = np.random.default_rng(0).normal(size=(len(dataset.train), 8)).astype(np.float32)
@@ -87,7 +87,7 @@ def test_tensor_methods_start_from_the_random_coreset_of_the_same_key():
   chosen = context.dataset.train.points[np.asarray(rand.init(key, real)['indices'])]
   # At full resolution the starting clouds are the random coreset's (renormalised).
   np.testing.assert_allclose(_matching.real_clouds(key, context, POINTS), chosen, atol=1e-3)
-  for name in ('gm', 'dm'):
+  for name in ('gm', 'dm', 'sadm'):
     method, _, _ = build(name)
     start = np.asarray(method.init(key, real).gen_params['points'])
     np.testing.assert_array_equal(start, _matching.real_clouds(key, context, TRAIN_POINTS))

@@ -1,0 +1,169 @@
+"""`sadm`: sorted-feature distribution matching with learnable rotations (Yim, Kim & Sim,
+NeurIPS 2025), after `main.py` of donguk071/SADM (commit 036cb97).
+
+The set is a [K * cpc, train_points, 3] tensor initialised from real clouds (those of
+the random coreset with the same distillation index) and one rotation per cloud (Euler
+angles x, y, z from 0, wrapped to [-pi, pi); a cloud is used as p @ Rz Ry Rx). Each
+iteration draws a fresh, untrained original PointNet (`models.pointnet_tnet`, BatchNorm),
+sets its BatchNorm statistics from 8 real clouds per class (one training-mode pass, then
+frozen, DC's BN trick) and, for every class, compares a real batch with the class's
+rotated synthetic clouds by SADM's objective (`objectives.sorted.sadm_loss`: sorted
+point-wise features and an RBF MMD of global features), times cpc, summed over classes.
+SGD with momentum updates the points (lr 10) and the angles (lr_rot for y, lr_rot / 10
+for x and z). Settings: `iterations` (1,500), `lr`, `lr_rot`, `momentum` (0.5),
+`batch_real` (8), `sorted_weight` (0.2), `mmd_weight` (0.001). Exported: the rotated
+clouds, renormalised to the unit sphere as every tensor method's set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import distill, geometry
+from dd3d_jax import generator as gen_lib
+from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods._matching import real_clouds
+from dd3d_jax.models import pointnet_tnet
+from dd3d_jax.objectives.sorted import sadm_loss
+
+BN_CLOUDS = 8  # real clouds per class that set the BatchNorm statistics (the reference's)
+
+
+def rotation_matrices(angles: jax.Array) -> jax.Array:
+  """Rz @ Ry @ Rx of each cloud's Euler angles. angles: [M, 3] (x, y, z) -> [M, 3, 3]."""
+  c, s = jnp.cos(angles), jnp.sin(angles)
+  one, zero = jnp.ones_like(c[:, 0]), jnp.zeros_like(c[:, 0])
+  rx = jnp.stack([one, zero, zero, zero, c[:, 0], -s[:, 0], zero, s[:, 0], c[:, 0]], -1)
+  ry = jnp.stack([c[:, 1], zero, s[:, 1], zero, one, zero, -s[:, 1], zero, c[:, 1]], -1)
+  rz = jnp.stack([c[:, 2], -s[:, 2], zero, s[:, 2], c[:, 2], zero, zero, zero, one], -1)
+  rx, ry, rz = (r.reshape(-1, 3, 3) for r in (rx, ry, rz))
+  return rz @ ry @ rx
+
+
+def rotate(points: jax.Array, angles: jax.Array) -> jax.Array:
+  """Each cloud as the reference uses it: p @ Rz Ry Rx. [M, N, 3], [M, 3] -> [M, N, 3]."""
+  return jnp.einsum('mnc,mcd->mnd', points, rotation_matrices(angles))
+
+
+def wrap(angles: jax.Array) -> jax.Array:
+  """Angles in [-pi, pi)."""
+  return jnp.remainder(angles + jnp.pi, 2 * jnp.pi) - jnp.pi
+
+
+@dataclasses.dataclass(frozen=True)
+class SADM:
+  """SADM on a tensor with learnable rotations; see the module docstring. Hashable."""
+  net: nn.Module
+  num_classes: int
+  cpc: int
+  train_points: int
+  batch_real: int
+  iterations: int
+  lr: float
+  lr_rot: float
+  momentum: float
+  sorted_weight: float
+  mmd_weight: float
+  class_chunk: int
+  initial: Any = dataclasses.field(compare=False, hash=False, default=None)
+  writes_set = True
+
+  @property
+  def num_steps(self) -> int:
+    return self.iterations
+
+  def txs(self) -> dict[str, optax.GradientTransformation]:
+    """`torch.optim.SGD(momentum)` for the points and, with lr per axis, the angles."""
+    axis_lr = jnp.array([self.lr_rot / 10, self.lr_rot, self.lr_rot / 10])
+    return {'points': optax.sgd(self.lr, momentum=self.momentum),
+            'angles': optax.chain(optax.scale_by_learning_rate(axis_lr, flip_sign=True),
+                                  optax.trace(decay=self.momentum))}
+
+  def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    del real
+    points = jnp.asarray(self.initial(key))
+    params = {'points': points, 'angles': jnp.zeros((points.shape[0], 3), points.dtype)}
+    txs = self.txs()
+    opt_state = {k: txs[k].init(v) for k, v in params.items()}
+    return distill.DistillState(params, opt_state, jnp.zeros((), jnp.int32),
+                                jax.random.key_data(jax.random.fold_in(key, 2)))
+
+  def _real(self, key: jax.Array, real: distill.RealData, batch: int):
+    k_pick, k_sub = jax.random.split(key)
+    batch = min(batch, real.class_index.shape[1])  # no class has more clouds than that
+    points, weights = distill.class_balanced_batch(k_pick, real, batch)   # [K, B, P, 3]
+    if self.train_points < points.shape[-2]:
+      points = geometry.normalize_to_unit_sphere(
+          geometry.subsample(k_sub, points, self.train_points))
+    return points, weights
+
+  def fresh_network(self, key: jax.Array, real: distill.RealData) -> Any:
+    """An untrained network whose BatchNorm statistics come from 8 real clouds per class."""
+    k_init, k_bn = jax.random.split(key)
+    dummy = jnp.zeros((2, self.train_points, 3), jnp.float32)
+    variables = self.net.init({'params': k_init}, dummy)
+    bn_points, _ = self._real(k_bn, real, BN_CLOUDS)
+    _, state = self.net.apply(variables, bn_points.reshape(-1, *bn_points.shape[2:]),
+                              train=True, mutable=['batch_stats'], method=self.net.features)
+    return {**variables, **state}
+
+  def loss(self, params: Any, variables: Any, real: jax.Array, weights: jax.Array) -> jax.Array:
+    """Summed SADM loss over classes. real: [K, B, N, 3]; weights: [K, B]."""
+    syn = rotate(params['points'], wrap(params['angles']))
+    syn = syn.reshape(self.num_classes, self.cpc, *syn.shape[1:])
+
+    def features(x):
+      return self.net.apply(variables, x, train=False, method=self.net.features)
+
+    def one(xs):
+      syn_c, real_c, weights_c = xs
+      real_pw, real_g = jax.lax.stop_gradient(features(real_c))
+      syn_pw, syn_g = features(syn_c)
+      return self.cpc * sadm_loss(real_pw, syn_pw, real_g, syn_g, weights_c > 0,
+                                  self.sorted_weight, self.mmd_weight)
+
+    return distill.map_classes(one, (syn, real, weights), self.class_chunk).sum()
+
+  def step(self, state: distill.DistillState,
+           real: distill.RealData) -> tuple[distill.DistillState, dict]:
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+    k_net, k_real = jax.random.split(key)
+    params = {**state.gen_params, 'angles': wrap(state.gen_params['angles'])}
+    variables = self.fresh_network(k_net, real)
+    batch, weights = self._real(k_real, real, self.batch_real)
+    loss, grads = jax.value_and_grad(self.loss)(params, variables, batch, weights)
+    txs, new_params, opt_state = self.txs(), {}, {}
+    for k in params:
+      updates, opt_state[k] = txs[k].update(grads[k], state.opt_state[k], params[k])
+      new_params[k] = optax.apply_updates(params[k], updates)
+    return (state.replace(gen_params=new_params, opt_state=opt_state,
+                          iteration=state.iteration + 1),
+            {'loss': loss / self.num_classes})
+
+  def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
+    """The rotated tensor at its own resolution (`train_points`), renormalised."""
+    del key, num_points
+    p = state.gen_params
+    points = geometry.normalize_to_unit_sphere(rotate(p['points'], wrap(p['angles'])))
+    return SmallSet(np.asarray(points, np.float32),
+                    np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
+
+
+def from_config(settings, context) -> SADM:
+  k, n = context.dataset.num_classes, settings.train_points
+  return SADM(
+      net=pointnet_tnet.make(k), num_classes=k, cpc=context.cpc, train_points=n,
+      batch_real=min(settings.batch_real, len(context.dataset.train)),
+      iterations=settings.iterations, lr=settings.lr, lr_rot=settings.lr_rot,
+      momentum=settings.momentum, sorted_weight=settings.sorted_weight,
+      mmd_weight=settings.mmd_weight,
+      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk),
+      initial=lambda key: real_clouds(key, context, n))
