@@ -16,8 +16,9 @@ def backbone():
 def test_the_input_transform_starts_near_the_identity_and_features_are_pointwise():
   net = pointnet_tnet.make(4, widths=(8, 16, 32), tnet_fc=(16, 8), head=(16, 8))
   points = jax.random.normal(jax.random.key(0), (2, 10, 3))
-  variables = net.init({'params': jax.random.key(1)}, points)
-  pointwise, pooled = net.apply(variables, points, method=net.features)
+  variables = jax.jit(net.init)({'params': jax.random.key(1)}, points)
+  pointwise, pooled = jax.jit(lambda v, x: net.apply(v, x, method=net.features))(variables,
+                                                                                 points)
   assert pointwise.shape == (2, 10, 32) and jnp.allclose(pooled, pointwise.max(axis=1))
 
 
