@@ -10,6 +10,12 @@ distillation index: `init_steps` Adam steps at `init_lr` on the Chamfer distance
 between the row's cloud (fresh noise each step, renormalised as exported) and its
 target, starting from the generator `dd3d` would start from. The paper's conclusion
 names this as the next step ("initialize DD3D with real data").
+
+`objective='dm'` (default 'gm', the paper's) trains the same generator by distribution
+matching (`methods.dm`: a fresh untrained network per iteration, mean features of a
+real batch and of the generator's clouds under one shared augmentation, one Adam
+update per iteration with the `distill` learning rate), so the resolution-free set is
+distilled without the bilevel loop; `iterations` then counts those updates.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from typing import Any
 import jax
 import optax
 
+from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, synthetic
+from dd3d_jax.methods import dm
 from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
 from dd3d_jax.ops.chamfer import chamfer_distance
 
@@ -59,15 +67,23 @@ def from_config(settings, context) -> MatchingMethod:
                                   w0_initial=settings.w0_initial, hidden=settings.hidden,
                                   num_layers=settings.num_layers)
   synth = synthetic.SirenSet(module)
-  distiller = make_distiller(settings, context, synth)
-  if settings.get('init', 'noise') == 'noise':
-    return MatchingMethod(distiller)
   fit = jax.jit(fit_to_clouds, static_argnums=(0, 4))
 
   def initial(key: jax.Array) -> Any:
     start = synth.init(jax.random.split(jax.random.fold_in(key, 2))[0])  # dd3d's own start
+    if settings.get('init', 'noise') == 'noise':
+      return start
     targets = real_clouds(key, context, settings.train_points)
     return fit(synth, start, targets, jax.random.fold_in(key, 4), settings.init_steps,
                settings.init_lr)[0]
 
-  return MatchingMethod(distiller, initial)
+  if settings.get('objective', 'gm') == 'dm':
+    return dm.DistributionMatching(
+        classifier=context.classifier, num_classes=context.dataset.num_classes,
+        cpc=context.cpc, train_points=settings.train_points,
+        batch_real=min(settings.batch_real, len(context.dataset.train)),
+        iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
+        optimizer='adam', momentum=0.0, augment=True,
+        class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
+        initial=initial)
+  return MatchingMethod(make_distiller(settings, context, synth), initial)

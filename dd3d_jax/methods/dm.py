@@ -6,9 +6,11 @@ synthetic clouds, both under one shared augmentation draw:
 
     loss = sum_c || sum_i w_i f(aug(real_ci)) - mean_j f(aug(syn_cj)) ||^2
 
-then takes one optimiser step on the synthetic tensor [K * cpc, train_points, 3],
-initialised from real clouds (those of the random coreset with the same
-distillation index). Settings: `iterations` (None: `distill.iterations`; one update
+then takes one optimiser step on the synthetic set: the tensor [K * cpc, train_points,
+3], initialised from real clouds (those of the random coreset with the same
+distillation index), or any `synthetic` set (DD3D's generator with
+`methods.dd3d.objective='dm'`: its clouds drawn with fresh noise each step, the
+gradient pulled back to its parameters). Settings: `iterations` (None: `distill.iterations`; one update
 each), `batch_real`, `lr`, `optimizer` 'adam' (Table 7) or 'sgd' + `momentum` (DC:
 lr 1, 0.5, 256 real clouds per class), `augment`. StepLR x0.1 at half.
 """
@@ -24,7 +26,7 @@ import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry, training
+from dd3d_jax import distill, geometry, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
@@ -79,8 +81,14 @@ class DistributionMatching:
   momentum: float
   augment: bool
   class_chunk: int
+  synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
   writes_set = True
+
+  @property
+  def synth(self) -> Any:
+    return self.synthesizer or synthetic.TensorSet(self.num_classes, self.cpc,
+                                                   self.train_points)
 
   @property
   def num_steps(self) -> int:
@@ -94,8 +102,9 @@ class DistributionMatching:
     return training.torch_adam(lr, self.weight_decay)
 
   def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    """`initial(key)`: the set's parameters (a tensor: {'points': [K * cpc, N, 3]})."""
     del real
-    params = {'points': jnp.asarray(self.initial(key))}
+    params = self.initial(key)
     return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
                                 jax.random.key_data(jax.random.fold_in(key, 2)))
 
@@ -125,16 +134,21 @@ class DistributionMatching:
     if self.train_points < batch.shape[-2]:
       batch = geometry.normalize_to_unit_sphere(
           geometry.subsample(k_sub, batch, self.train_points))
-    loss, grad = self.loss(state.gen_params['points'], net_vars, batch, weights, k_aug)
-    updates, opt_state = self.tx().update({'points': grad}, state.opt_state, state.gen_params)
+    noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
+                                 self.train_points)
+    points, pull_back = jax.vjp(lambda p: self.synth.generate(p, noise), state.gen_params)
+    loss, grad = self.loss(points, net_vars, batch, weights, k_aug)
+    (grads,) = pull_back(grad)
+    updates, opt_state = self.tx().update(grads, state.opt_state, state.gen_params)
     return (state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
                           opt_state=opt_state, iteration=state.iteration + 1),
             {'loss': loss / self.num_classes})
 
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
-    """The tensor at its own resolution (`train_points`), renormalised."""
-    del key, num_points
-    points = geometry.normalize_to_unit_sphere(state.gen_params['points'])
+    """The set at `num_points` points (a tensor: at its own resolution), renormalised."""
+    n = self.synth.resolution or num_points
+    noise = gen_lib.sample_noise(key, self.num_classes * self.cpc, n)
+    points = geometry.normalize_to_unit_sphere(self.synth.generate(state.gen_params, noise))
     return SmallSet(np.asarray(points, np.float32),
                     np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
 
@@ -147,4 +161,4 @@ def from_config(settings, context) -> DistributionMatching:
       iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
       optimizer=settings.optimizer, momentum=settings.momentum, augment=settings.augment,
       class_chunk=config_lib.resolve_class_chunk(settings.class_chunk),
-      initial=lambda key: real_clouds(key, context, n))
+      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

@@ -46,3 +46,16 @@ def test_real_initialisation_starts_near_the_random_coresets_clouds_and_distils(
   assert np.isfinite(float(metrics['loss']))
   small = fitted.export(state, jax.random.key(7), POINTS)
   assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
+
+
+def test_the_generator_trained_by_distribution_matching():
+  method, context, real = build(objective='dm', init='real', init_steps=20)
+  state = method.init(jax.random.key(8), real)
+  step = jax.jit(method.step)
+  after, metrics = step(state, real)
+  after, metrics = step(after, real)
+  assert np.isfinite(float(metrics['loss'])) and int(after.iteration) == 2
+  moved = jax.tree.map(lambda a, b: bool((a != b).any()), after.gen_params, state.gen_params)
+  assert all(jax.tree.leaves(moved))
+  small = method.export(after, jax.random.key(9), POINTS)  # any resolution
+  assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
