@@ -51,8 +51,8 @@ def default_methods() -> ml_collections.ConfigDict:
       # The distilled generator (this paper).
       # init 'real': each generator row first fitted to a real cloud of its class
       # (Chamfer distance, `init_steps` Adam steps at `init_lr`), then distilled as usual;
-      # objective 'dm': the generator trained by distribution matching (one update per
-      # iteration) instead of gradient matching.
+      # objective 'dm' or 'sadm': the generator trained by distribution matching or SADM's
+      # objective (one update per iteration) instead of gradient matching.
       'dd3d': _method('dd3d', w0_initial=100.0, hidden=256, num_layers=2, init='noise',
                       init_steps=300, init_lr=1e-3, objective='gm', iterations=inherit_i()),
       # Coresets of real clouds: random; herding and k-center on the 1,024-d features of a
@@ -300,7 +300,7 @@ METHOD_FIELDS = {
     'momentum': _num(0, below=1), 'batch_real': _int(1), 'augment': _BOOL,
     'embed_epochs': _int(1), 'eval_epochs': _int(1), 'hidden': _int(1), 'num_layers': _int(1),
     'w0_initial': _POSITIVE, 'init': _choice('noise', 'real'), 'init_steps': _int(1),
-    'init_lr': _POSITIVE, 'objective': _choice('gm', 'dm'), 'lr_rot': _POSITIVE, 'sorted_weight': _NON_NEGATIVE,
+    'init_lr': _POSITIVE, 'objective': _choice('gm', 'dm', 'sadm'), 'lr_rot': _POSITIVE, 'sorted_weight': _NON_NEGATIVE,
     'mmd_weight': _NON_NEGATIVE,
 }
 

@@ -16,6 +16,9 @@ matching (`methods.dm`: a fresh untrained network per iteration, mean features o
 real batch and of the generator's clouds under one shared augmentation, one Adam
 update per iteration with the `distill` learning rate), so the resolution-free set is
 distilled without the bilevel loop; `iterations` then counts those updates.
+`objective='sadm'` does the same with SADM's objective and learnable rotations
+(`methods.sadm`, its reference weights and rotation learning rates, Adam on the
+generator at the `distill` learning rate).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import optax
 from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, synthetic
-from dd3d_jax.methods import dm
+from dd3d_jax.methods import dm, sadm
 from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
+from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.ops.chamfer import chamfer_distance
 
 
@@ -86,4 +90,14 @@ def from_config(settings, context) -> MatchingMethod:
         optimizer='adam', momentum=0.0, augment=True,
         class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
         initial=initial)
+  if settings.get('objective', 'gm') == 'sadm':
+    k = context.dataset.num_classes
+    return sadm.SADM(
+        net=pointnet_tnet.make(k), num_classes=k, cpc=context.cpc,
+        train_points=settings.train_points,
+        batch_real=min(settings.batch_real, len(context.dataset.train)),
+        iterations=settings.iterations, lr=settings.lr, lr_rot=0.01, momentum=0.5,
+        sorted_weight=0.2, mmd_weight=0.001,
+        class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
+        optimizer='adam', initial=initial)
   return MatchingMethod(make_distiller(settings, context, synth), initial)

@@ -13,6 +13,10 @@ SGD with momentum updates the points (lr 10) and the angles (lr_rot for y, lr_ro
 for x and z). Settings: `iterations` (1,500), `lr`, `lr_rot`, `momentum` (0.5),
 `batch_real` (8), `sorted_weight` (0.2), `mmd_weight` (0.001). Exported: the rotated
 clouds, renormalised to the unit sphere as every tensor method's set.
+
+The set can be any `synthetic` set: `methods.dd3d.objective='sadm'` trains DD3D's
+generator (its clouds drawn with fresh noise each step, Adam at the `distill` learning
+rate) with this objective and the rotations.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry
+from dd3d_jax import distill, geometry, synthetic
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
@@ -73,6 +77,8 @@ class SADM:
   sorted_weight: float
   mmd_weight: float
   class_chunk: int
+  synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
+  optimizer: str = 'sgd'   # of the set: 'sgd' (with `momentum`, the reference) or 'adam'
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
   writes_set = True
 
@@ -80,17 +86,26 @@ class SADM:
   def num_steps(self) -> int:
     return self.iterations
 
+  @property
+  def synth(self) -> Any:
+    return self.synthesizer or synthetic.TensorSet(self.num_classes, self.cpc,
+                                                   self.train_points)
+
   def txs(self) -> dict[str, optax.GradientTransformation]:
-    """`torch.optim.SGD(momentum)` for the points and, with lr per axis, the angles."""
+    """`torch.optim.SGD(momentum)` (or Adam) for the set and, with lr per axis, SGD with
+    momentum for the angles."""
     axis_lr = jnp.array([self.lr_rot / 10, self.lr_rot, self.lr_rot / 10])
-    return {'points': optax.sgd(self.lr, momentum=self.momentum),
+    set_tx = (optax.sgd(self.lr, momentum=self.momentum) if self.optimizer == 'sgd'
+              else optax.adam(self.lr))
+    return {'set': set_tx,
             'angles': optax.chain(optax.scale_by_learning_rate(axis_lr, flip_sign=True),
                                   optax.trace(decay=self.momentum))}
 
   def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    """`initial(key)`: the set's parameters (a tensor: {'points': [K * cpc, N, 3]})."""
     del real
-    points = jnp.asarray(self.initial(key))
-    params = {'points': points, 'angles': jnp.zeros((points.shape[0], 3), points.dtype)}
+    params = {'set': self.initial(key),
+              'angles': jnp.zeros((self.num_classes * self.cpc, 3), jnp.float32)}
     txs = self.txs()
     opt_state = {k: txs[k].init(v) for k, v in params.items()}
     return distill.DistillState(params, opt_state, jnp.zeros((), jnp.int32),
@@ -115,9 +130,14 @@ class SADM:
                               train=True, mutable=['batch_stats'], method=self.net.features)
     return {**variables, **state}
 
-  def loss(self, params: Any, variables: Any, real: jax.Array, weights: jax.Array) -> jax.Array:
+  def clouds(self, params: Any, noise: jax.Array) -> jax.Array:
+    """The set's rotated clouds. noise: [K * cpc, N, 1] -> [K * cpc, N, 3]."""
+    return rotate(self.synth.generate(params['set'], noise), wrap(params['angles']))
+
+  def loss(self, params: Any, variables: Any, real: jax.Array, weights: jax.Array,
+           noise: jax.Array) -> jax.Array:
     """Summed SADM loss over classes. real: [K, B, N, 3]; weights: [K, B]."""
-    syn = rotate(params['points'], wrap(params['angles']))
+    syn = self.clouds(params, noise)
     syn = syn.reshape(self.num_classes, self.cpc, *syn.shape[1:])
 
     def features(x):
@@ -139,7 +159,9 @@ class SADM:
     params = {**state.gen_params, 'angles': wrap(state.gen_params['angles'])}
     variables = self.fresh_network(k_net, real)
     batch, weights = self._real(k_real, real, self.batch_real)
-    loss, grads = jax.value_and_grad(self.loss)(params, variables, batch, weights)
+    noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
+                                 self.train_points)
+    loss, grads = jax.value_and_grad(self.loss)(params, variables, batch, weights, noise)
     txs, new_params, opt_state = self.txs(), {}, {}
     for k in params:
       updates, opt_state[k] = txs[k].update(grads[k], state.opt_state[k], params[k])
@@ -149,10 +171,10 @@ class SADM:
             {'loss': loss / self.num_classes})
 
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
-    """The rotated tensor at its own resolution (`train_points`), renormalised."""
-    del key, num_points
-    p = state.gen_params
-    points = geometry.normalize_to_unit_sphere(rotate(p['points'], wrap(p['angles'])))
+    """The rotated set at `num_points` points (a tensor: its own), renormalised."""
+    n = self.synth.resolution or num_points
+    noise = gen_lib.sample_noise(key, self.num_classes * self.cpc, n)
+    points = geometry.normalize_to_unit_sphere(self.clouds(state.gen_params, noise))
     return SmallSet(np.asarray(points, np.float32),
                     np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
 
@@ -166,4 +188,4 @@ def from_config(settings, context) -> SADM:
       momentum=settings.momentum, sorted_weight=settings.sorted_weight,
       mmd_weight=settings.mmd_weight,
       class_chunk=config_lib.resolve_class_chunk(settings.class_chunk),
-      initial=lambda key: real_clouds(key, context, n))
+      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

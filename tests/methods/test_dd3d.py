@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import distill, registry
@@ -48,8 +49,9 @@ def test_real_initialisation_starts_near_the_random_coresets_clouds_and_distils(
   assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
 
 
-def test_the_generator_trained_by_distribution_matching():
-  method, context, real = build(objective='dm', init='real', init_steps=20)
+@pytest.mark.parametrize('objective', ['dm', 'sadm'])
+def test_the_generator_trained_by_another_objective(objective):
+  method, context, real = build(objective=objective, init='real', init_steps=20)
   state = method.init(jax.random.key(8), real)
   step = jax.jit(method.step)
   after, metrics = step(state, real)
