@@ -73,7 +73,7 @@ def test_method_settings_fall_back_to_the_distill_budget():
 @pytest.mark.parametrize('field, value, message', [
     ('eval.methods', 'dd3d,gn', "eval.methods names 'gn', which config.methods does not define"),
     ('methods.gm.type', 'gradmatch', "methods.gm.type 'gradmatch' is unknown; use one of "
-                                     "dd3d, dm, full, gm, herding, kcenter, random."),
+                                     f"{', '.join(registry.names('methods'))}."),
     ('model.arch', 'pointnet3', "model.arch 'pointnet3' is unknown; use one of "
                                 f"{', '.join(registry.names('networks'))}."),
     ('model.rotator', 'spin', "model.rotator 'spin' is unknown; use one of fixed, learnable, none."),
