@@ -102,3 +102,9 @@ class TensorSet(NamedTuple):
   def generate(self, params: Any, noise: jax.Array) -> jax.Array:
     self._check(noise)
     return params['points']
+
+
+def or_tensor(synthesizer, num_classes: int, cpc: int, num_points: int):
+  """`synthesizer`, or, if it is None, the `TensorSet` of that shape (the tensor methods'
+  default set)."""
+  return synthesizer or TensorSet(num_classes, cpc, num_points)

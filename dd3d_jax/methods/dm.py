@@ -87,8 +87,8 @@ class DistributionMatching:
 
   @property
   def synth(self) -> Any:
-    return self.synthesizer or synthetic.TensorSet(self.num_classes, self.cpc,
-                                                   self.train_points)
+    return synthetic.or_tensor(self.synthesizer, self.num_classes, self.cpc,
+                               self.train_points)
 
   @property
   def num_steps(self) -> int:

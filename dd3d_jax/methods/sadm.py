@@ -88,8 +88,8 @@ class SADM:
 
   @property
   def synth(self) -> Any:
-    return self.synthesizer or synthetic.TensorSet(self.num_classes, self.cpc,
-                                                   self.train_points)
+    return synthetic.or_tensor(self.synthesizer, self.num_classes, self.cpc,
+                               self.train_points)
 
   def txs(self) -> dict[str, optax.GradientTransformation]:
     """`torch.optim.SGD(momentum)` (or Adam) for the set and, with lr per axis, SGD with

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from dd3d_jax.ops.neighbors import square_distances
 
