@@ -1,6 +1,6 @@
 """Table 1 methods on ModelNet10 (official ModelNet40 h5 layout), PointNet, at a 2-core
-CPU budget. One command per cell runs every method of the paper's Table 1 but TM
-(random, herding, k-center, GM, DM, DD3D) and the full-data upper bound:
+CPU budget. One command per cell runs every method of the paper's Table 1 (random,
+herding, k-center, GM, DM, TM, DD3D) and the full-data upper bound:
 
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=1 \
         --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1
@@ -29,8 +29,9 @@ fit batch 256 in memory; each run file records its protocol), then its table:
 
 Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400
 at 1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set);
-DM takes 400 updates too (one per iteration); GM's and DM's tensors are 256-point
-clouds; herding and k-center rank the 1,024-d features of a PointNet trained on all
+DM and TM take 400 updates too (one per iteration); TM: 5 experts of 7 epochs, 10
+student steps from an epoch < 5 matched 2 epochs on, 32 synthetic clouds per student
+step (all of them at CPC 1); GM's, DM's and TM's tensors are 256-point clouds; herding and k-center rank the 1,024-d features of a PointNet trained on all
 3,991 clouds for 10 epochs; `full` trains for 10 epochs. At CPC 1, 2 distillations
 (runs differ a lot at this budget) x 2 evaluation seeds for every method, at CPC 10
 one of each; evaluation as the reference (1,024 points, 200 epochs, Adam + cosine)
@@ -60,6 +61,8 @@ def get_config(arg=None):
   c.distill.outer_loop, c.distill.inner_loop = loops_for(
       LOOPS[c.data.rotated], c.distill.cpc, 'configs/modelnet10.py')
   c.methods.dm.iterations = c.distill.iterations * c.distill.outer_loop
+  c.methods.tm.update(iterations=c.methods.dm.iterations, syn_steps=10, max_start_epoch=5,
+                      batch_syn=32)
   c.methods.herding.embed_epochs = c.methods.kcenter.embed_epochs = BUDGET_EPOCHS
   c.methods.full.eval_epochs = BUDGET_EPOCHS
   # CPC 1: 2 distillations x 2 evaluations (runs differ a lot at this budget);

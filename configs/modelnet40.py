@@ -7,7 +7,7 @@ One command per table cell (aligned, or `rotated`; CPC 1, 10 or 50):
     python -m dd3d_jax.main --config=configs/modelnet40.py:cpc=10,rotated \
         --config.data.path=/data/modelnet40_ply_hdf5_2048 --workdir=runs/modelnet40_cpc10_rot
 
-Each cell runs every Table 1 method but TM (random, herding, k-center, GM, DM, DD3D, full);
+Each cell runs every Table 1 method (random, herding, k-center, GM, DM, TM, DD3D, full);
 pick some with `--config.eval.methods=dd3d,random`; `:dc` gives GM/DM DC's optimisers.
 Paper (OA %, mean of 2 distillations x 5 evaluations, best-epoch protocol), CPC 1 / 10 / 50:
   aligned  random 40.5 / 71.9 / 82.4  GM 53.4 / 75.5 / 81.7  DM 53.2 / 74.5 / 83.0

@@ -3,7 +3,7 @@
     python -m dd3d_jax.main --config=configs/mvpnet100.py:cpc=1 \
         --config.data.path=/data/mvpnet100 --workdir=runs/mvpnet100_cpc1
 
-Each cell runs every Table 1 method but TM; `:dc` gives GM/DM DC's optimisers.
+Each cell runs every Table 1 method (TM included); `:dc` gives GM/DM DC's optimisers.
 Paper (OA %, 2 distillations x 5 evaluations, best-epoch protocol), CPC 1 / 10 / 50:
 random 5.2 / 16.0 / 30.1, GM 10.5 / 25.7 / 37.4, DM 11.7 / 25.7 / 36.8,
 DD3D 13.7 / 31.1 / 40.6, full 55.6. MVPNet is never rotated

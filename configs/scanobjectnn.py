@@ -4,7 +4,7 @@
         --config.data.path=/data/h5_files --workdir=runs/scanobjectnn_cpc1
 
 Variants: `cpc=1|10|50`, `rotated`; `--config.data.variant=obj_only|pb_t50_rs` for the
-other splits. Each cell runs every Table 1 method but TM; `:dc` gives GM/DM DC's
+other splits. Each cell runs every Table 1 method (TM included); `:dc` gives GM/DM DC's
 optimisers. Paper (OA %, OBJ_BG aligned, 2 distillations x 5 evaluations, best-epoch
 protocol), CPC 1 / 10 / 50: random 22.0 / 32.6 / 54.2, GM 26.3 / 39.9 / 57.5, DM 25.9 /
 37.6 / 56.9, DD3D 30.6 / 43.8 / 62.0, full 67.0. The rotated setting's ScanObjectNN numbers are not in the paper's

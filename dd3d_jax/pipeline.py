@@ -32,6 +32,7 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import distill, evaluate, records, registry, render, rotator, runner, training
 from dd3d_jax import workdir as workdir_lib
+from dd3d_jax.errors import UserError
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.models import make_classifier
 from dd3d_jax.workdir import Workdir
@@ -105,6 +106,26 @@ def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dat
       'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
       'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
       'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
+
+
+def cache_fn(wd: Workdir):
+  """`cache(path, make)` of `methods.Context`: arrays kept in an .npz file under the
+  workdir (or at an absolute path), written atomically, refused in one line if damaged."""
+  def cache(path: str, make) -> dict:
+    path = os.path.join(wd.root, path)
+    if os.path.exists(path):
+      try:
+        with np.load(path) as f:
+          return {k: f[k] for k in f.files}
+      except Exception as e:  # zipfile, numpy and OS errors alike
+        raise UserError(f'{path} is damaged ({type(e).__name__}); delete it and run '
+                        'the command again to compute it anew.') from None
+    arrays = make()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    records.write_npz(path, **arrays)
+    return arrays
+
+  return cache
 
 
 def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Workdir):
@@ -314,7 +335,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
   classifier = build_classifier(config, k)
   context = Context(dataset, classifier, config.distill.cpc,
-                    features_fn(config, classifier, dataset, wd))
+                    features_fn(config, classifier, dataset, wd), cache_fn(wd))
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real)
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'

@@ -25,6 +25,7 @@ import numpy as np
 from dd3d_jax import records
 from dd3d_jax.checkpoint import Checkpointer
 from dd3d_jax.errors import UserError
+from dd3d_jax.methods import step_inputs
 
 log = logging.getLogger('dd3d_jax')
 
@@ -102,10 +103,11 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
     # as it was given) must not lose them, so the runner steps its own copy.
     state = jax.tree.map(lambda x: x.copy() if isinstance(x, jax.Array) else x, state)
     step = jax.jit(method.step, donate_argnums=0)
+    inputs = step_inputs(method, real)
     t_first = None
     for it in range(start + 1, method.num_steps + 1):
       t0 = time.time()
-      state, metrics = step(state, real)
+      state, metrics = step(state, inputs)
       loss = float(metrics['loss'])
       seconds = time.time() - t0
       if not np.isfinite(loss):

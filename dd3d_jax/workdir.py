@@ -7,6 +7,7 @@
       renders/<method>/               one PNG per class and overview.png (d = 0)
       runs/<method>/d<d>_<backbone>_s<s>.json   one evaluation run, with its protocol
       features/e<epochs>.npz          cached features of the herding/k-center network
+      experts/<fingerprint>_e<i>.npz  TM's expert trajectories (unless methods.tm.experts_dir)
       metrics.jsonl                   one line per step and per test evaluation
       loss.png, results.json          loss curves; the summary per method
 
@@ -54,7 +55,7 @@ def flatten(d: dict, prefix: str = '') -> dict:
 
 
 def _is_result_field(k: str) -> bool:
-  return not (k.endswith('.eval_epochs') or any(
+  return not (k.endswith(('.eval_epochs', '.experts_dir')) or any(
       k == f or (f.endswith('.') and k.startswith(f)) for f in NOT_RESULTS))
 
 
@@ -211,6 +212,8 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
     _check_npz(path, ('points', 'labels'), 'the set is exported again from its checkpoint')
   for path in _npz_files(wd.path('features')):
     _check_npz(path, ('features',), 'the feature network is trained again')
+  for path in _npz_files(wd.path('experts')):
+    _check_npz(path, ('losses',), 'that expert is trained again')
   legacy = None
   if saved is not None:  # run files written before runs recorded their protocol
     legacy = {k[len('eval.'):]: v for k, v in saved.items() if k.startswith('eval.')}

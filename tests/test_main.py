@@ -210,6 +210,7 @@ def _garbage(path):
     ('sets/dd3d_0.npz', 'dd3d_0.npz is damaged'),
     ('sets/random_0.npz', 'random_0.npz is damaged'),
     ('features/e1.npz', 'e1.npz is damaged'),
+    ('experts/0123456789ab_e0.npz', 'e0.npz is damaged'),
     ('metrics.jsonl', 'metrics.jsonl line 1 is damaged; delete that line'),
 ])
 def test_damaged_file(name, says, copy, capsys):

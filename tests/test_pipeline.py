@@ -188,6 +188,33 @@ def test_damaged_run_file_is_one_line(tmp_path):
     pipeline.run(tiny_config('random'), str(tmp_path))
 
 
+def test_tm_experts_are_trained_once_and_shared_through_experts_dir(tmp_path, caplog):
+  shared = str(tmp_path / 'experts')
+  config = tiny_config('tm')
+  config.methods.tm.experts_dir = shared
+  with caplog.at_level('INFO', logger='dd3d_jax'):
+    first = pipeline.run(config, str(tmp_path / 'a'))
+  assert caplog.text.count('tm: expert') == 2 and len(os.listdir(shared)) == 2
+  assert not os.path.exists(tmp_path / 'a' / 'experts')
+  caplog.clear()
+  config.eval.num_evals = 2  # a second cell of the same data reads the experts
+  with caplog.at_level('INFO', logger='dd3d_jax'):
+    second = pipeline.run(config, str(tmp_path / 'b'))
+  assert 'tm: expert' not in caplog.text
+  assert finals(second)['tm'][0] == finals(first)['tm'][0]
+
+
+def test_context_cache_writes_once_and_refuses_a_damaged_file(tmp_path):
+  cache, calls = pipeline.cache_fn(pipeline.Workdir(str(tmp_path))), []
+  make = lambda: calls.append(1) or {'x': np.arange(3)}  # noqa: E731
+  for _ in range(2):
+    np.testing.assert_array_equal(cache('experts/a.npz', make)['x'], np.arange(3))
+  assert calls == [1]
+  (tmp_path / 'experts' / 'a.npz').write_bytes(b'PK\x03\x04 torn')
+  with pytest.raises(UserError, match=r'a.npz is damaged .*delete it'):
+    cache('experts/a.npz', make)
+
+
 def test_key_streams_are_distinct_per_purpose():
   keys = [pipeline.stream(0, purpose, i) for purpose in ('init', 'export', 'eval/pointnet',
                                                          'features') for i in range(5)]

@@ -16,6 +16,8 @@ def tiny_config(methods='dd3d,random', **distill_overrides):
                     **distill_overrides})
   c.methods.dd3d.hidden = 32
   c.methods.herding.embed_epochs = c.methods.kcenter.embed_epochs = 1
+  c.methods.tm.update(num_experts=2, max_start_epoch=1, expert_epochs=1, syn_steps=2,
+                      expert_batch=8)
   c.eval.update(dict(num_evals=1, epochs=2, test_every=1, methods=methods))
   return c
 

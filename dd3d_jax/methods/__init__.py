@@ -9,6 +9,8 @@ The pipeline and the runner name no method; they only use this interface:
     init(key, real) -> state          a checkpointable pytree
     step(state, real) -> (state, {'loss': scalar})   pure; the runner jits and donates it
     export(state, key, num_points) -> SmallSet
+    inputs(real) -> pytree            optional: what `step` gets instead of `real`
+                                      (TM: its expert trajectories), called once per run
 
 `real` is the training split on the device (`distill.RealData`). Randomness comes
 only from the keys given, and `step` folds the state's own iteration count into
@@ -50,11 +52,15 @@ class Context(NamedTuple):
     embeddings: `embeddings(epochs) -> [N_train, F]` features of every training cloud
       from a network trained on the whole training split for `epochs` epochs (trained
       once per workdir and cached by the pipeline).
+    cache: `cache(path, make) -> {name: array}`: the arrays stored at `path` (relative
+      to the workdir; an absolute path is kept), or `make()`'s, stored there first.
+      The default stores nothing.
   """
   dataset: PointCloudDataset
   classifier: Classifier
   cpc: int
   embeddings: Callable[[int], np.ndarray]
+  cache: Callable[[str, Callable[[], dict]], dict] = lambda path, make: make()
 
 
 class Method(Protocol):
@@ -68,4 +74,10 @@ class Method(Protocol):
   def export(self, state: Any, key: jax.Array, num_points: int) -> SmallSet: ...
 
 
-__all__ = ['Context', 'Method', 'SmallSet']
+def step_inputs(method: Method, real: RealData) -> Any:
+  """What `method.step` takes besides its state: `method.inputs(real)`, or `real`."""
+  inputs = getattr(method, 'inputs', None)
+  return real if inputs is None else inputs(real)
+
+
+__all__ = ['Context', 'Method', 'SmallSet', 'step_inputs']

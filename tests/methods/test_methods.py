@@ -14,7 +14,7 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import distill, records, registry, runner
-from dd3d_jax.methods import Context
+from dd3d_jax.methods import Context, step_inputs
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
 from dd3d_jax.models import make_classifier
@@ -30,11 +30,18 @@ def tiny_setup():
   c.distill.update(cpc=CPC, iterations=3, outer_loop=2, inner_loop=1, batch_real=3,
                    train_points=TRAIN_POINTS)
   c.methods.dd3d.hidden = 16
-  c.methods.dm.iterations = c.methods.sadm.iterations = 3
+  c.methods.dm.iterations = c.methods.sadm.iterations = c.methods.tm.iterations = 3
+  c.methods.tm.update(num_experts=2, max_start_epoch=2, expert_epochs=1, syn_steps=3,
+                      expert_batch=8, batch_syn=10)
   dataset = data_lib.load(c.data)
   k = dataset.num_classes
   features = np.random.default_rng(0).normal(size=(len(dataset.train), 8)).astype(np.float32)
-  context = Context(dataset, make_classifier('pointnet', k), CPC, lambda epochs: features)
+  stored = {}  # TM's experts, trained once per session
+
+  def cache(path, make):
+    return stored[path] if path in stored else stored.setdefault(path, make())
+
+  context = Context(dataset, make_classifier('pointnet', k), CPC, lambda epochs: features, cache)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=3)
   return c, context, real
 
@@ -90,7 +97,7 @@ def test_tensor_methods_start_from_the_random_coreset_of_the_same_key():
   def points(state):  # SADM's set sits beside its rotations
     return np.asarray(state.gen_params.get('set', state.gen_params)['points'])
 
-  for name in ('gm', 'dm', 'sadm'):
+  for name in ('gm', 'dm', 'sadm', 'tm'):
     method, _, _ = build(name)
     start = points(method.init(key, real))
     np.testing.assert_array_equal(start, _matching.real_clouds(key, context, TRAIN_POINTS))
@@ -113,9 +120,10 @@ def test_step_traces_once_and_is_deterministic(name):
 
   a = method.init(jax.random.key(0), real)
   b = method.init(jax.random.key(0), real)
+  inputs = step_inputs(method, real)
   for _ in range(2):
-    a, metrics = step(a, real)
-    b, _ = step(b, real)
+    a, metrics = step(a, inputs)
+    b, _ = step(b, inputs)
     assert np.isfinite(float(metrics['loss']))
   chex.assert_trees_all_equal(a, b)
 

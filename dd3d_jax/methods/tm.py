@@ -1,0 +1,282 @@
+"""`tm`: trajectory matching (Cazenavette et al. 2022, after `buffer.py` and `distill.py`
+of GeorgeCazenavette/mtt-distillation), the last distillation baseline of Table 1.
+
+Two stages:
+
+1. Experts, trained once and cached: `num_experts` distillation networks (expert i
+   initialised from key i) trained on the whole training split with plain SGD
+   (`expert_lr`, no momentum or weight decay, batches of `expert_batch`; each epoch
+   on fresh `train_points`-point subsamples, augmented if `augment`), their
+   parameters saved at the start and after every epoch up to `max_start_epoch +
+   expert_epochs` (the rest of a longer buffer is never read). One file per expert,
+   `experts_dir/<fingerprint>_e<i>.npz` (default folder: the workdir's `experts/`; a
+   folder given is shared by every workdir that names it): the fingerprint covers every
+   input of the experts, so cells of one dataset reuse them and nothing else does.
+2. Each iteration picks an expert and a start epoch t < `max_start_epoch`, takes
+   `syn_steps` SGD steps from its theta_t on mini-batches of `batch_syn` synthetic
+   clouds with a learnable step size `syn_lr` (initially `expert_lr`), and measures
+
+       ||theta_student - theta_{t+M}||^2 / ||theta_t - theta_{t+M}||^2,   M = expert_epochs,
+
+   differentiated through the whole unroll. With `remat` each student step is
+   rematerialised in the backward pass, so memory holds one parameter vector per
+   step instead of every step's activations (`benchmarks/tm_memory.py`). One update
+   of the tensor (`optimizer`: Adam at `lr` with `weight_decay`, the paper's Table 7,
+   or SGD with `momentum`, MTT's) and one of `syn_lr` (SGD at `lr_lr`, momentum 0.5).
+
+The set is a [K * cpc, train_points, 3] tensor initialised from real clouds (those of
+the random coreset with the same distillation index); it is exported renormalised to
+the unit sphere, as every tensor method's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dd3d_jax import distill, geometry, training
+from dd3d_jax import generator as gen_lib
+from dd3d_jax import synthetic
+from dd3d_jax.matching import cross_entropy
+from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods._matching import real_clouds
+from dd3d_jax.models import Classifier, state_of
+
+SYN_LR_MOMENTUM = 0.5  # of the step size's SGD (the reference's)
+log = logging.getLogger(__name__)
+
+
+def train_expert(classifier: Classifier, points: jax.Array, labels: jax.Array, key: jax.Array,
+                 *, epochs: int, lr: float, batch_size: int, train_points: int,
+                 augment: bool) -> tuple[Any, jax.Array]:
+  """One expert trajectory: plain SGD on the whole split (pure; jit it).
+
+  Args:
+    points: [N, P, 3] training clouds; labels: [N] int.
+    key: the expert's key (initialisation, subsampling, shuffling, augmentation).
+    epochs, batch_size, train_points: static.
+  Returns:
+    (params with a leading [epochs + 1] axis: the initial ones, then after each epoch;
+     mean training loss of each epoch [epochs]).
+  """
+  k_init, k_epochs = jax.random.split(key)
+  variables = classifier.init(k_init)
+  tx = training.torch_sgd(lr)
+
+  def epoch(carry, k):
+    variables, opt_state = carry
+    k_sub, k_train = jax.random.split(k)
+    x = points
+    if train_points < points.shape[1]:
+      x = geometry.normalize_to_unit_sphere(geometry.subsample(k_sub, points, train_points))
+    variables, opt_state, losses = training.train_epochs(
+        classifier, tx, variables, opt_state, x, labels, k_train, num_epochs=1,
+        batch_size=batch_size, augment=augment)
+    return (variables, opt_state), (variables['params'], losses[0])
+
+  _, (params, losses) = jax.lax.scan(epoch, (variables, tx.init(variables['params'])),
+                                     jax.random.split(k_epochs, epochs))
+  params = jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]),
+                        variables['params'], params)
+  return params, losses
+
+
+def squared_distance(a: Any, b: Any) -> jax.Array:
+  """Sum of squared differences over every leaf of two pytrees of one structure."""
+  return sum(jnp.sum(jnp.square(x - y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def batch_indices(key: jax.Array, num_clouds: int, batch: int, steps: int) -> jax.Array:
+  """Mini-batches of synthetic clouds for `steps` student steps: [steps, batch] int32,
+  successive permutations cut into batches (every cloud once per pass), or every cloud
+  in every step when `batch >= num_clouds`."""
+  if batch >= num_clouds:
+    return jnp.broadcast_to(jnp.arange(num_clouds, dtype=jnp.int32), (steps, num_clouds))
+  passes = -(-steps * batch // num_clouds)
+  perms = jax.vmap(lambda k: jax.random.permutation(k, num_clouds))(
+      jax.random.split(key, passes))
+  return perms.reshape(-1)[:steps * batch].reshape(steps, batch).astype(jnp.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryMatching:
+  """TM on a tensor; see the module docstring. Hashable (jit-static).
+
+  `experts()` returns {'params': every leaf [E, max_start_epoch + expert_epochs + 1,
+  ...], 'state': the network's other collections}: what `step` gets (`inputs`).
+  """
+  classifier: Classifier
+  num_classes: int
+  cpc: int
+  train_points: int
+  iterations: int
+  syn_steps: int
+  batch_syn: int
+  expert_epochs: int
+  max_start_epoch: int
+  expert_lr: float
+  lr: float
+  weight_decay: float
+  optimizer: str
+  momentum: float
+  lr_lr: float
+  augment: bool
+  remat: bool
+  experts: Callable[[], Any] = dataclasses.field(compare=False, hash=False, default=None)
+  initial: Callable[[jax.Array], Any] = dataclasses.field(compare=False, hash=False,
+                                                          default=None)
+  writes_set = True
+
+  @property
+  def num_steps(self) -> int:
+    return self.iterations
+
+  def txs(self) -> dict[str, optax.GradientTransformation]:
+    points = (training.torch_sgd(self.lr, self.momentum, self.weight_decay)
+              if self.optimizer == 'sgd' else training.torch_adam(self.lr, self.weight_decay))
+    return {'points': points, 'syn_lr': training.torch_sgd(self.lr_lr, SYN_LR_MOMENTUM)}
+
+  def inputs(self, real: distill.RealData) -> Any:
+    """What `step` gets instead of the real split: the expert trajectories."""
+    del real
+    return self.experts()
+
+  def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    del real
+    params = {'points': self.initial(key)['points'],
+              'syn_lr': jnp.asarray(self.expert_lr, jnp.float32)}
+    txs = self.txs()
+    return distill.DistillState(params, {k: txs[k].init(v) for k, v in params.items()},
+                                jnp.zeros((), jnp.int32),
+                                jax.random.key_data(jax.random.fold_in(key, 2)))
+
+  def unroll(self, params: Any, start: Any, state: Any, key: jax.Array) -> Any:
+    """The student's parameters after `syn_steps` SGD steps from `start` on the set.
+
+    params: {'points': [K * cpc, N, 3], 'syn_lr': scalar}; start: network parameters.
+    """
+    points, labels = params['points'], gen_lib.synthetic_labels(self.num_classes, self.cpc)
+    k_idx, k_steps = jax.random.split(key)
+    idx = batch_indices(k_idx, points.shape[0], self.batch_syn, self.syn_steps)
+
+    def student_step(theta, xs):
+      i, k = xs
+      k_aug, k_drop = jax.random.split(k)
+      x = geometry.augment(k_aug, points[i]) if self.augment else points[i]
+
+      def ce(p):
+        logits, _ = self.classifier.apply({**state, 'params': p}, x, train=True, key=k_drop)
+        return cross_entropy(logits, labels[i])
+
+      grads = jax.grad(ce)(theta)
+      return jax.tree.map(lambda t, g: t - params['syn_lr'] * g, theta, grads), None
+
+    if self.remat:
+      student_step = jax.checkpoint(student_step, prevent_cse=False)
+    theta, _ = jax.lax.scan(student_step, start,
+                            (idx, jax.random.split(k_steps, self.syn_steps)))
+    return theta
+
+  def loss(self, params: Any, start: Any, target: Any, state: Any, key: jax.Array) -> jax.Array:
+    """||theta_student - target||^2 / ||start - target||^2 (scalar)."""
+    student = self.unroll(params, start, state, key)
+    return squared_distance(student, target) / squared_distance(start, target)
+
+  def step(self, state: distill.DistillState, experts: Any) -> tuple[distill.DistillState, dict]:
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+    k_expert, k_start, k_unroll = jax.random.split(key, 3)
+    num_experts = jax.tree.leaves(experts['params'])[0].shape[0]
+    e = jax.random.randint(k_expert, (), 0, num_experts)
+    t = jax.random.randint(k_start, (), 0, self.max_start_epoch)
+    start = jax.tree.map(lambda a: a[e, t], experts['params'])
+    target = jax.tree.map(lambda a: a[e, t + self.expert_epochs], experts['params'])
+    loss, grads = jax.value_and_grad(self.loss)(state.gen_params, start, target,
+                                                experts['state'], k_unroll)
+    txs, new_params, opt_state = self.txs(), {}, {}
+    for k, v in state.gen_params.items():
+      updates, opt_state[k] = txs[k].update(grads[k], state.opt_state[k], v)
+      new_params[k] = optax.apply_updates(v, updates)
+    return (state.replace(gen_params=new_params, opt_state=opt_state,
+                          iteration=state.iteration + 1),
+            {'loss': loss})
+
+  def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
+    """The tensor at its own resolution, renormalised."""
+    del key, num_points
+    points = geometry.normalize_to_unit_sphere(state.gen_params['points'])
+    return SmallSet(np.asarray(points, np.float32),
+                    np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
+
+
+def fingerprint(settings, context) -> str:
+  """12 hex digits naming the experts: the training split, the network and every
+  setting that changes them."""
+  train = context.dataset.train
+  digest = hashlib.sha256(np.ascontiguousarray(train.points, np.float32).tobytes())
+  digest.update(np.ascontiguousarray(train.labels, np.int64).tobytes())
+  digest.update(json.dumps({
+      'network': repr(context.classifier), 'train_points': settings.train_points,
+      'epochs': settings.max_start_epoch + settings.expert_epochs,
+      'lr': settings.expert_lr, 'batch': settings.expert_batch,
+      'augment': settings.augment}, sort_keys=True).encode())
+  return digest.hexdigest()[:12]
+
+
+def experts_fn(settings, context) -> Callable[[], Any]:
+  """`experts()`: every expert, trained (or read from its cached file) on first call."""
+  train, classifier = context.dataset.train, context.classifier
+  epochs = settings.max_start_epoch + settings.expert_epochs
+  template = classifier.init(jax.random.key(0))
+  treedef = jax.tree.structure(template['params'])
+  # A given folder is the user's (relative to the current directory); else the workdir's.
+  folder = os.path.abspath(settings.experts_dir) if settings.experts_dir else 'experts'
+  name = fingerprint(settings, context)
+  fit = jax.jit(lambda key: train_expert(
+      classifier, jnp.asarray(train.points), jnp.asarray(train.labels), key, epochs=epochs,
+      lr=settings.expert_lr, batch_size=settings.expert_batch,
+      train_points=settings.train_points, augment=settings.augment))
+  memo = []
+
+  def one(i: int) -> dict[str, np.ndarray]:
+    params, losses = fit(jax.random.key(i))
+    log.info('tm: expert %d/%d trained for %d epochs (loss %.3f -> %.3f).', i + 1,
+             settings.num_experts, epochs, float(losses[0]), float(losses[-1]))
+    return {'losses': np.asarray(losses),
+            **{f'leaf{j:04d}': np.asarray(x) for j, x in enumerate(jax.tree.leaves(params))}}
+
+  def experts() -> Any:
+    if not memo:
+      files = [context.cache(os.path.join(folder, f'{name}_e{i}.npz'), lambda i=i: one(i))
+               for i in range(settings.num_experts)]
+      leaves = [np.stack([f[f'leaf{j:04d}'] for f in files]) for j in range(treedef.num_leaves)]
+      memo.append({'params': jax.tree.unflatten(treedef, [jnp.asarray(x) for x in leaves]),
+                   'state': state_of(template)})
+    return memo[0]
+
+  return experts
+
+
+def from_config(settings, context) -> TrajectoryMatching:
+  k, n = context.dataset.num_classes, settings.train_points
+  return TrajectoryMatching(
+      classifier=context.classifier, num_classes=k, cpc=context.cpc, train_points=n,
+      iterations=settings.iterations, syn_steps=settings.syn_steps,
+      batch_syn=settings.batch_syn, expert_epochs=settings.expert_epochs,
+      max_start_epoch=settings.max_start_epoch, expert_lr=settings.expert_lr, lr=settings.lr,
+      weight_decay=settings.weight_decay, optimizer=settings.optimizer,
+      momentum=settings.momentum, lr_lr=settings.lr_lr, augment=settings.augment,
+      remat=settings.remat, experts=experts_fn(settings, context),
+      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+
+
+__all__ = ['TrajectoryMatching', 'batch_indices', 'experts_fn', 'fingerprint',
+           'squared_distance', 'train_expert']
