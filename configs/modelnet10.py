@@ -11,7 +11,8 @@ herding, k-center, GM, DM, TM, DD3D) and the full-data upper bound:
     python -m dd3d_jax.tables runs/mn10_cpc1 runs/mn10_cpc10      # the table
 
 Pick methods with `--config.eval.methods=dd3d,random`; `:full` runs the upper bound alone;
-`:dc` gives GM and DM DC's own optimiser settings.
+`:dc` gives GM and DM DC's own optimiser settings; `:sadm_eval` evaluates every set with SADM's
+recipe and network (`config.use_sadm_eval`; 500 epochs in batches of 8).
 
 Table 3 (the same sets on the other backbones; batch 32, as the heavier networks do not
 fit batch 256 in memory; each run file records its protocol), then its table:
@@ -40,7 +41,8 @@ The authors' code at this budget (aligned, CPC 1): DD3D 71.0 +- 2.8 final-epoch 
 against a random coreset's 64.3 +- 0.6. Measured numbers: README, "ModelNet10".
 """
 
-from dd3d_jax.config import TABLE1_METHODS, base_config, loops_for, parse_variant, use_dc_settings
+from dd3d_jax.config import (TABLE1_METHODS, base_config, loops_for, parse_variant,
+                             use_dc_settings, use_sadm_eval)
 
 LOOPS = {False: {1: (10, 1), 10: (20, 1)},
          True: {1: (5, 5), 10: (20, 10)}}
@@ -48,7 +50,8 @@ BUDGET_EPOCHS = 10  # full-data training (the upper bound, herding/k-center feat
 
 
 def get_config(arg=None):
-  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'full': bool, 'dc': bool})
+  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'full': bool, 'dc': bool,
+                          'sadm_eval': bool})
   c = base_config()
   c.data.format = 'modelnet40_h5'
   c.data.num_points = 1024
@@ -73,4 +76,6 @@ def get_config(arg=None):
   if v.get('full', False):  # the upper bound alone: PointNet on the whole training split
     c.eval.methods = 'full'
     c.eval.num_evals = 1
+  if v.get('sadm_eval', False):
+    use_sadm_eval(c)
   return use_dc_settings(c) if v.get('dc', False) else c

@@ -96,6 +96,17 @@ def use_dc_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def use_sadm_eval(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """SADM's evaluation recipe (`evaluate_synset` in donguk071/SADM `utils.py`): its own
+  PointNet (`pointnet_tnet`, T-Net and BatchNorm) trained for 500 epochs in batches of
+  8 by SGD (lr 0.01, momentum 0.9, L2 5e-4) with lr x0.1 at half, no augmentation,
+  tested after the last epoch. Compare methods only inside one protocol: its random
+  coreset reaches other numbers than DD3D's recipe gives it."""
+  c.eval.update(backbones='pointnet_tnet', epochs=500, batch_size=8, optimizer='sgd', lr=0.01,
+                weight_decay=5e-4, schedule='step', augment=False, test_every=500)
+  return c
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Defaults: the authors' code (ModelNet40 values where they depend on the dataset)."""
   c = ml_collections.ConfigDict()

@@ -59,6 +59,16 @@ def test_dc_variant_gives_gm_and_dm_dcs_optimisers(name):
   assert config_lib.method_settings(dc, 'dd3d').lr == 1e-3  # DD3D keeps the paper's
 
 
+@pytest.mark.parametrize('name', ['modelnet40', 'scanobjectnn', 'modelnet10'])
+def test_sadm_eval_variant_gives_sadms_evaluation_recipe(name):
+  c, paper = get_config(name, 'sadm_eval'), get_config(name)
+  protocol = {k: c.eval[k] for k in ('backbones', 'epochs', 'batch_size', 'optimizer', 'lr',
+                                     'weight_decay', 'schedule', 'augment')}
+  assert protocol == dict(backbones='pointnet_tnet', epochs=500, batch_size=8, optimizer='sgd',
+                          lr=0.01, weight_decay=5e-4, schedule='step', augment=False)
+  assert c.distill == paper.distill and c.methods == paper.methods  # the sets are the same
+
+
 def test_method_settings_fall_back_to_the_distill_budget():
   c = config_lib.base_config()
   c.distill.lr, c.distill.iterations = 0.02, 7
