@@ -114,6 +114,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_distills = 1                # independent distillations (paper: 2)
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
 
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.units = 0                  # local devices the classes are split over (0: all)
+
   c.data = ml_collections.ConfigDict()
   c.data.format = 'shapes'          # see dd3d_jax.data.READERS, or 'auto' (detect from path)
   c.data.path = ''
@@ -290,7 +293,7 @@ _NON_NEGATIVE = _num(0)
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
     'seed': _int(0), 'num_distills': _int(1),
-    'matmul_precision': _choice('default', 'high', 'highest'),
+    'matmul_precision': _choice('default', 'high', 'highest'), 'mesh.units': _int(0),
     'data.format': _registered('data formats'), 'data.path': _STR,
     'data.variant': _choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
     'data.num_points': _int(1), 'data.rotated': _BOOL, 'data.seed': _int(0),
@@ -388,6 +391,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check(c.distill.train_points <= c.data.num_points,
          f'distill.train_points ({c.distill.train_points}) exceeds data.num_points '
          f'({c.data.num_points}); lower it or raise data.num_points.')
+  devices = jax.local_device_count()
+  _check(c.mesh.units <= devices, f'mesh.units is {c.mesh.units}, but this process sees '
+         f'{devices} devices; set mesh.units to at most {devices} (0: all of them).')
   _check(c.eval.lr_min <= c.eval.lr,
          f'eval.lr_min ({c.eval.lr_min:g}) exceeds eval.lr ({c.eval.lr:g}); the schedule decays '
          'from eval.lr to eval.lr_min: lower eval.lr_min.')

@@ -335,7 +335,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
   classifier = build_classifier(config, k)
   context = Context(dataset, classifier, config.distill.cpc,
-                    features_fn(config, classifier, dataset, wd), cache_fn(wd))
+                    features_fn(config, classifier, dataset, wd), cache_fn(wd),
+                    distill.make_mesh(config.mesh.units))
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real)
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'

@@ -35,11 +35,12 @@ from dd3d_jax.errors import ConfigError, UserError
 log = logging.getLogger('dd3d_jax')
 
 # Fields that never change a result: how many runs, where the data lives, how often to
-# log or checkpoint, how classes are batched (the same function). The evaluation
-# settings are compared per run file (each records its protocol), not here. Every other
-# field must match the workdir's config.json for it to be resumed.
+# log or checkpoint, how classes are batched or split over devices (the same function).
+# The evaluation settings are compared per run file (each records its protocol), not
+# here. Every other field must match the workdir's config.json for it to be resumed.
 NOT_RESULTS = ('num_distills', 'eval.', 'data.path', 'distill.log_every',
-               'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk')
+               'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk',
+               'mesh.')
 MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
 
 

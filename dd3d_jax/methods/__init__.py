@@ -55,12 +55,15 @@ class Context(NamedTuple):
     cache: `cache(path, make) -> {name: array}`: the arrays stored at `path` (relative
       to the workdir; an absolute path is kept), or `make()`'s, stored there first.
       The default stores nothing.
+    mesh: the devices a method splits its classes over (`distill.make_mesh`); None:
+      one device.
   """
   dataset: PointCloudDataset
   classifier: Classifier
   cpc: int
   embeddings: Callable[[int], np.ndarray]
   cache: Callable[[str, Callable[[], dict]], dict] = lambda path, make: make()
+  mesh: Any = None
 
 
 class Method(Protocol):

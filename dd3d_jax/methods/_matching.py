@@ -26,7 +26,7 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
       class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), lr=settings.lr,
       weight_decay=settings.weight_decay, lr_net=settings.lr_net, batch_syn=settings.batch_syn,
       augment_real=settings.augment_real, optimizer=settings.get('optimizer', 'adam'),
-      momentum=settings.get('momentum', 0.0))
+      momentum=settings.get('momentum', 0.0), mesh=context.mesh)
 
 
 def real_clouds(key: jax.Array, context, num_points: int) -> np.ndarray:

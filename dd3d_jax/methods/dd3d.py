@@ -89,7 +89,7 @@ def from_config(settings, context) -> MatchingMethod:
         iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
         optimizer='adam', momentum=0.0, augment=True,
         class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
-        initial=initial)
+        mesh=context.mesh, initial=initial)
   if settings.get('objective', 'gm') == 'sadm':
     k = context.dataset.num_classes
     return sadm.SADM(
@@ -99,5 +99,5 @@ def from_config(settings, context) -> MatchingMethod:
         iterations=settings.iterations, lr=settings.lr, lr_rot=0.01, momentum=0.5,
         sorted_weight=0.2, mmd_weight=0.001,
         class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
-        optimizer='adam', initial=initial)
+        optimizer='adam', mesh=context.mesh, initial=initial)
   return MatchingMethod(make_distiller(settings, context, synth), initial)

@@ -82,6 +82,7 @@ class DistributionMatching:
   augment: bool
   class_chunk: int
   synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
+  mesh: Any = None         # devices the classes are split over (`distill.make_mesh`)
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
   writes_set = True
 
@@ -122,7 +123,8 @@ class DistributionMatching:
           self.classifier, net_vars, real_c, weights_c, s, k_c if self.augment else None))(syn_c)
 
     keys = jax.random.split(key, self.num_classes)
-    losses, grads = distill.map_classes(one, (per_class, real, weights, keys), self.class_chunk)
+    losses, grads = distill.map_classes(one, (per_class, real, weights, keys), self.class_chunk,
+                                         self.mesh)
     return losses.sum(), grads.reshape(points.shape)
 
   def step(self, state: distill.DistillState,
@@ -160,5 +162,5 @@ def from_config(settings, context) -> DistributionMatching:
       train_points=n, batch_real=min(settings.batch_real, len(context.dataset.train)),
       iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
       optimizer=settings.optimizer, momentum=settings.momentum, augment=settings.augment,
-      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk),
+      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), mesh=context.mesh,
       initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

@@ -79,6 +79,7 @@ class SADM:
   class_chunk: int
   synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
   optimizer: str = 'sgd'   # of the set: 'sgd' (with `momentum`, the reference) or 'adam'
+  mesh: Any = None         # devices the classes are split over (`distill.make_mesh`)
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
   writes_set = True
 
@@ -150,7 +151,7 @@ class SADM:
       return self.cpc * sadm_loss(real_pw, syn_pw, real_g, syn_g, weights_c > 0,
                                   self.sorted_weight, self.mmd_weight)
 
-    return distill.map_classes(one, (syn, real, weights), self.class_chunk).sum()
+    return distill.map_classes(one, (syn, real, weights), self.class_chunk, self.mesh).sum()
 
   def step(self, state: distill.DistillState,
            real: distill.RealData) -> tuple[distill.DistillState, dict]:
@@ -187,5 +188,5 @@ def from_config(settings, context) -> SADM:
       iterations=settings.iterations, lr=settings.lr, lr_rot=settings.lr_rot,
       momentum=settings.momentum, sorted_weight=settings.sorted_weight,
       mmd_weight=settings.mmd_weight,
-      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk),
+      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), mesh=context.mesh,
       initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

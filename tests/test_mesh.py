@@ -1,0 +1,124 @@
+"""Classes split over a device mesh give the single-device result.
+
+The checks run in a child process that sees 4 or 8 forced CPU devices
+(`--xla_force_host_platform_device_count`, which must be set before JAX starts):
+one outer step of gradient matching, in float64, for a class count that the devices
+divide and one that they do not (6 classes: padded), the DM loss for the latter, and
+a short distillation in float32.
+"""
+
+import functools
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_child(devices: int, check: str):
+  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',
+         'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
+  out = subprocess.run([sys.executable, __file__, check, str(devices)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert 'ok' in out.stdout, out.stdout
+
+
+def test_on_4_devices_sharded_steps_and_a_distillation_equal_unsharded():
+  run_child(4, 'step,distill')
+
+
+def test_on_8_devices_sharded_steps_equal_unsharded():
+  run_child(8, 'step')
+
+
+def test_more_units_than_devices_is_a_config_error():
+  from dd3d_jax import distill
+  from dd3d_jax.errors import ConfigError
+  with pytest.raises(ConfigError, match=r'mesh.units is 99, .*set mesh.units to at most'):
+    distill.make_mesh(99)
+  assert distill.make_mesh(1) is None
+
+
+# ---- the child process ------------------------------------------------------------------
+
+def _distiller(k: int, cpc: int, **kw):
+  from dd3d_jax import distill, models, rotator, synthetic
+  from dd3d_jax import generator as gen
+  module = gen.ModulatedSiren(num_classes=k, cpc=cpc, w0_initial=30.0, hidden=32)
+  return distill.Distiller(
+      synthesizer=synthetic.SirenSet(module),
+      classifier=models.make_classifier('pointnet', k, rotator.SignRotator()), num_classes=k,
+      cpc=cpc, batch_real=4, train_points=32, outer_loop=2, inner_loop=1, iterations=4,
+      class_chunk=1, **kw)
+
+
+def _child_step(devices: int) -> None:
+  import dataclasses
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from dd3d_jax import distill
+  from dd3d_jax.methods import dm
+
+  assert jax.device_count() == devices
+  mesh = distill.make_mesh(devices)
+  for k, cpc in ((devices, 1), (6, 1)):  # the devices divide the classes; they do not
+    with jax.enable_x64(True):
+      f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
+      base = _distiller(k, cpc)
+      gen_params = f64(base.synthesizer.init(jax.random.key(0)))
+      net_vars = f64(base.classifier.init(jax.random.key(1)))
+      rng = np.random.default_rng(k)
+      points = jnp.asarray(rng.normal(size=(k, 4, 32, 3)))
+      weights = jnp.full((k, 4), 0.25, jnp.float64)
+      noise = jnp.asarray(rng.uniform(size=(k, cpc, 32, 1)))
+      (loss_a, grads_a), (loss_b, grads_b) = (
+          jax.jit(functools.partial(distill.matching_loss_and_grad, d))(
+              gen_params, net_vars, points, weights, noise)
+          for d in (base, base._replace(mesh=mesh)))
+      np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
+      jax.tree.map(lambda a, b: np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14),
+                   grads_a, grads_b)
+      if k == devices:
+        continue
+      method = dm.DistributionMatching(
+          classifier=base.classifier, num_classes=k, cpc=cpc, train_points=32, batch_real=4,
+          iterations=1, lr=1e-3, weight_decay=0.0, optimizer='adam', momentum=0.0,
+          augment=True, class_chunk=1)
+      syn = jnp.asarray(rng.normal(size=(k * cpc, 32, 3)))
+      (loss_a, grad_a), (loss_b, grad_b) = (
+          jax.jit(m.loss)(syn, net_vars, points, weights, jax.random.key(5))
+          for m in (method, dataclasses.replace(method, mesh=mesh)))
+      np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
+      np.testing.assert_allclose(grad_b, grad_a, rtol=1e-10, atol=1e-14)
+  print('ok')
+
+
+def _child_distill(devices: int) -> None:
+  import chex
+  import jax
+
+  from dd3d_jax import distill
+  from tests.test_distill import tiny_real
+
+  real, _ = tiny_real()
+  base = _distiller(3, 2)
+  finals = []
+  for d in (base, base._replace(mesh=distill.make_mesh(devices))):
+    state = distill.init_state(d, jax.random.key(0))
+    step = distill.make_iteration_fn(d)
+    for _ in range(2):
+      state, metrics = step(state, real)
+    finals.append((state.gen_params, metrics['loss']))
+  chex.assert_trees_all_close(finals[1], finals[0], rtol=2e-4, atol=1e-6)
+  print('ok')
+
+
+if __name__ == '__main__':
+  for check in sys.argv[1].split(','):
+    {'step': _child_step, 'distill': _child_distill}[check](int(sys.argv[2]))
