@@ -30,15 +30,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import AxisType, Mesh
+from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, matching, synthetic, training
-from dd3d_jax.errors import ConfigError
+from dd3d_jax.devices import UNITS
 from dd3d_jax.models import Classifier
-
-UNITS = 'units'  # the mesh axis the classes are split over
 
 
 @flax.struct.dataclass
@@ -133,24 +131,6 @@ def map_classes(fn, xs, class_chunk: int, mesh: Mesh | None = None):
   return jax.tree.map(lambda y: y[:k], out) if pad else out
 
 
-def make_mesh(units: int) -> Mesh | None:
-  """A mesh of `units` local devices (0: all of them) on one `units` axis, or None for
-  one device (the plain single-device computation).
-
-  Raises:
-    ConfigError: more units than local devices.
-  """
-  devices = jax.local_devices()
-  units = units or len(devices)
-  if units > len(devices):
-    raise ConfigError(f'mesh.units is {units}, but this process sees {len(devices)} '
-                      f'{devices[0].platform} devices; set mesh.units to at most '
-                      f'{len(devices)} (0: all of them).')
-  if units == 1:
-    return None
-  return Mesh(np.asarray(devices[:units]), (UNITS,), axis_types=(AxisType.Auto,))
-
-
 class Distiller(NamedTuple):
   """Static description of a distillation (hashable; closed over by the jitted step).
 
@@ -169,7 +149,7 @@ class Distiller(NamedTuple):
     augment_real: augment real clouds before matching (off in the reference).
     optimizer, momentum: the synthetic set's optimiser: 'adam' (the paper, with L2
       `weight_decay`) or 'sgd' (DC's own setting for GM on tensors, with momentum).
-    mesh: devices the classes are split over (`make_mesh`); None: one device.
+    mesh: devices the classes are split over (`devices.make_mesh`); None: one device.
   """
   synthesizer: synthetic.SirenSet | synthetic.TensorSet
   classifier: Classifier

@@ -64,22 +64,24 @@ class Evaluator:
     classifier: network (behind its rotator) to train from scratch.
     protocol: the training recipe.
     test_points: [T, P, 3] real test clouds; test_labels: [T].
+    mesh: devices every training and test batch is split over (`devices.make_mesh`);
+      None: one device.
   """
 
   def __init__(self, classifier: Classifier, protocol: Protocol, test_points: np.ndarray,
-               test_labels: np.ndarray):
-    self.classifier, self.protocol = classifier, protocol
+               test_labels: np.ndarray, mesh: Any = None):
+    self.classifier, self.protocol, self.mesh = classifier, protocol, mesh
     self.test_points = jnp.asarray(test_points, jnp.float32)
     self.test_labels = jnp.asarray(test_labels, jnp.int32)
     self._train = jax.jit(self._train_block, static_argnames='num_epochs')
     self._test = jax.jit(lambda variables, x, y: training.accuracy(
-        classifier, variables, x, y, protocol.test_batch))
+        classifier, variables, x, y, protocol.test_batch, mesh))
 
   def _train_block(self, variables, opt_state, points, labels, key, num_epochs):
     tx = self.protocol.make_optimizer(points.shape[0])
     return training.train_epochs(self.classifier, tx, variables, opt_state, points, labels, key,
                                  num_epochs=num_epochs, batch_size=self.protocol.batch_size,
-                                 augment=self.protocol.augment)
+                                 augment=self.protocol.augment, mesh=self.mesh)
 
   def train(self, points: np.ndarray, labels: np.ndarray, key: jax.Array,
             on_test: Callable[[int, float], None] | None = None) -> tuple[Any, dict]:

@@ -30,7 +30,8 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, evaluate, records, registry, render, rotator, runner, training
+from dd3d_jax import (devices, distill, evaluate, records, registry, render, rotator, runner,
+                      training)
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
 from dd3d_jax.methods import Context, SmallSet
@@ -128,10 +129,12 @@ def cache_fn(wd: Workdir):
   return cache
 
 
-def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Workdir):
+def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Workdir,
+                mesh=None):
   """`features(epochs) -> [N_train, F]`: the global features of every training cloud
   under a network trained on the whole split by the evaluation protocol for `epochs`
-  epochs (None: eval.epochs), trained once per workdir and cached in features/."""
+  epochs (None: eval.epochs), trained once per workdir and cached in features/; data
+  parallel over `mesh`."""
   memo = {}
 
   def features(epochs: int | None) -> np.ndarray:
@@ -147,11 +150,11 @@ def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Work
     log.info('features: training a network on all %d training clouds for %d epochs.',
              len(dataset.train), epochs)
     evaluator = evaluate.Evaluator(classifier, build_protocol(config, epochs),
-                                   dataset.test.points, dataset.test.labels)
+                                   dataset.test.points, dataset.test.labels, mesh)
     variables, result = evaluator.train(dataset.train.points, dataset.train.labels,
                                         stream(config.seed, 'features', epochs))
     embed = jax.jit(lambda x: training.map_batches(
-        lambda b: classifier.embed(variables, b), x, config.eval.test_batch))
+        lambda b: classifier.embed(variables, b), x, config.eval.test_batch, mesh))
     feats = np.asarray(embed(jnp.asarray(dataset.train.points)), np.float32)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     records.write_npz(path, features=feats, final_oa=result['final_oa'],
@@ -334,9 +337,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
   classifier = build_classifier(config, k)
+  mesh = devices.make_mesh(config.mesh.units)
   context = Context(dataset, classifier, config.distill.cpc,
-                    features_fn(config, classifier, dataset, wd), cache_fn(wd),
-                    distill.make_mesh(config.mesh.units))
+                    features_fn(config, classifier, dataset, wd, mesh), cache_fn(wd), mesh)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real)
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
@@ -347,7 +350,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if (backbone, epochs) not in evaluators:
       evaluators[backbone, epochs] = evaluate.Evaluator(
           build_classifier(config, k, backbone), build_protocol(config, epochs),
-          dataset.test.points, dataset.test.labels)
+          dataset.test.points, dataset.test.labels, mesh)
     return evaluators[backbone, epochs]
 
   with precision:

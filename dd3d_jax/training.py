@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from dd3d_jax import geometry
+from dd3d_jax.devices import shard_batch
 from dd3d_jax.matching import cross_entropy
 
 
@@ -70,7 +71,8 @@ def epoch_batches(key: jax.Array, num_examples: int,
 
 def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: Any,
                  opt_state: Any, points: jax.Array, labels: jax.Array, key: jax.Array, *,
-                 num_epochs: int, batch_size: int, augment: bool) -> tuple[Any, Any, jax.Array]:
+                 num_epochs: int, batch_size: int, augment: bool,
+                 mesh: Any = None) -> tuple[Any, Any, jax.Array]:
   """Trains for `num_epochs` epochs of shuffled mini-batches (pure; jit it).
 
   Args:
@@ -81,6 +83,8 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
     key: PRNG key (shuffling, augmentation, dropout).
     num_epochs, batch_size: static.
     augment: apply `geometry.augment` to every mini-batch (the evaluation recipe).
+    mesh: split every mini-batch over these devices (data parallel: the same
+      function, BatchNorm statistics over the whole batch); None: one device.
   Returns:
     (variables, opt_state, mean training loss per epoch [num_epochs]).
   """
@@ -93,6 +97,7 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
     x = points[idx]
     if augment:
       x = geometry.augment(k_aug, x)
+    x = shard_batch(x, mesh)
 
     def loss_fn(params):
       logits, state = classifier.apply({**variables, 'params': params}, x, train=True,
@@ -115,24 +120,25 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
   return variables, opt_state, losses
 
 
-def map_batches(fn, points: jax.Array, batch_size: int = 256) -> jax.Array:
-  """`fn` over chunks of `batch_size` clouds (the last padded). [N, P, 3] -> [N, ...]."""
+def map_batches(fn, points: jax.Array, batch_size: int = 256, mesh: Any = None) -> jax.Array:
+  """`fn` over chunks of `batch_size` clouds (the last padded), each chunk split over
+  `mesh` if given. [N, P, 3] -> [N, ...]."""
   n = points.shape[0]
   b = min(batch_size, n)
   pad = -n % b
   padded = jnp.concatenate([points, points[:pad]]) if pad else points
-  out = jax.lax.map(fn, padded.reshape(-1, b, *points.shape[1:]))
+  out = jax.lax.map(lambda x: fn(shard_batch(x, mesh)), padded.reshape(-1, b, *points.shape[1:]))
   return out.reshape(-1, *out.shape[2:])[:n]
 
 
-def predict(classifier: Any, variables: Any, points: jax.Array,
-            batch_size: int = 256) -> jax.Array:
+def predict(classifier: Any, variables: Any, points: jax.Array, batch_size: int = 256,
+            mesh: Any = None) -> jax.Array:
   """Predicted classes (inference mode). points: [N, P, 3] -> [N] int32, in chunks."""
-  logits = map_batches(lambda x: classifier.logits(variables, x), points, batch_size)
+  logits = map_batches(lambda x: classifier.logits(variables, x), points, batch_size, mesh)
   return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
 def accuracy(classifier: Any, variables: Any, points: jax.Array, labels: jax.Array,
-             batch_size: int = 256) -> jax.Array:
+             batch_size: int = 256, mesh: Any = None) -> jax.Array:
   """Overall accuracy in [0, 1]. points: [N, P, 3]; labels: [N]."""
-  return jnp.mean(predict(classifier, variables, points, batch_size) == labels)
+  return jnp.mean(predict(classifier, variables, points, batch_size, mesh) == labels)

@@ -3,8 +3,9 @@
 The checks run in a child process that sees 4 or 8 forced CPU devices
 (`--xla_force_host_platform_device_count`, which must be set before JAX starts):
 one outer step of gradient matching, in float64, for a class count that the devices
-divide and one that they do not (6 classes: padded), the DM loss for the latter, and
-a short distillation in float32.
+divide and one that they do not (6 classes: padded), the DM loss for the latter, a
+short distillation in float32, and data-parallel training and testing of a BatchNorm
+network in float64.
 """
 
 import functools
@@ -26,8 +27,8 @@ def run_child(devices: int, check: str):
   assert 'ok' in out.stdout, out.stdout
 
 
-def test_on_4_devices_sharded_steps_and_a_distillation_equal_unsharded():
-  run_child(4, 'step,distill')
+def test_on_4_devices_sharded_steps_a_distillation_and_an_evaluation_equal_unsharded():
+  run_child(4, 'step,distill,eval')
 
 
 def test_on_8_devices_sharded_steps_equal_unsharded():
@@ -35,11 +36,11 @@ def test_on_8_devices_sharded_steps_equal_unsharded():
 
 
 def test_more_units_than_devices_is_a_config_error():
-  from dd3d_jax import distill
+  from dd3d_jax import devices
   from dd3d_jax.errors import ConfigError
   with pytest.raises(ConfigError, match=r'mesh.units is 99, .*set mesh.units to at most'):
-    distill.make_mesh(99)
-  assert distill.make_mesh(1) is None
+    devices.make_mesh(99)
+  assert devices.make_mesh(1) is None
 
 
 # ---- the child process ------------------------------------------------------------------
@@ -63,10 +64,11 @@ def _child_step(devices: int) -> None:
   import numpy as np
 
   from dd3d_jax import distill
+  from dd3d_jax.devices import make_mesh
   from dd3d_jax.methods import dm
 
   assert jax.device_count() == devices
-  mesh = distill.make_mesh(devices)
+  mesh = make_mesh(devices)
   for k, cpc in ((devices, 1), (6, 1)):  # the devices divide the classes; they do not
     with jax.enable_x64(True):
       f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
@@ -104,12 +106,13 @@ def _child_distill(devices: int) -> None:
   import jax
 
   from dd3d_jax import distill
+  from dd3d_jax.devices import make_mesh
   from tests.test_distill import tiny_real
 
   real, _ = tiny_real()
   base = _distiller(3, 2)
   finals = []
-  for d in (base, base._replace(mesh=distill.make_mesh(devices))):
+  for d in (base, base._replace(mesh=make_mesh(devices))):
     state = distill.init_state(d, jax.random.key(0))
     step = distill.make_iteration_fn(d)
     for _ in range(2):
@@ -119,6 +122,37 @@ def _child_distill(devices: int) -> None:
   print('ok')
 
 
+def _child_eval(devices: int) -> None:
+  import chex
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from dd3d_jax import training
+  from dd3d_jax.devices import make_mesh
+  from dd3d_jax.models import make_classifier
+
+  rng = np.random.default_rng(0)
+  labels = jnp.asarray(np.repeat(np.arange(3), 5), jnp.int32)
+  classifier = make_classifier('pointnet_tnet', 3)  # BatchNorm: statistics of the whole batch
+  tx = training.torch_sgd(0.01, 0.9)
+  with jax.enable_x64(True):  # float32 training amplifies summation-order noise (1e-3)
+    points = jnp.asarray(rng.normal(size=(15, 24, 3)) * (1 + np.asarray(labels))[:, None, None])
+    variables = jax.tree.map(lambda a: a.astype(jnp.float64),
+                             classifier.init(jax.random.key(0)))
+    outs = [jax.jit(lambda v, mesh=mesh: training.train_epochs(
+        classifier, tx, v, tx.init(v['params']), points, labels, jax.random.key(1),
+        num_epochs=2, batch_size=8, augment=True, mesh=mesh))(variables)
+        for mesh in (None, make_mesh(devices))]
+    chex.assert_trees_all_close(outs[1], outs[0], rtol=1e-9, atol=1e-12)
+    logits = [jax.jit(lambda x, mesh=mesh: training.map_batches(
+        lambda b: classifier.logits(outs[0][0], b), x, 4, mesh))(points)
+        for mesh in (None, make_mesh(devices))]
+    np.testing.assert_allclose(logits[1], logits[0], rtol=1e-9, atol=1e-12)
+  print('ok')
+
+
 if __name__ == '__main__':
   for check in sys.argv[1].split(','):
-    {'step': _child_step, 'distill': _child_distill}[check](int(sys.argv[2]))
+    {'step': _child_step, 'distill': _child_distill, 'eval': _child_eval}[check](
+        int(sys.argv[2]))

@@ -55,7 +55,7 @@ class Context(NamedTuple):
     cache: `cache(path, make) -> {name: array}`: the arrays stored at `path` (relative
       to the workdir; an absolute path is kept), or `make()`'s, stored there first.
       The default stores nothing.
-    mesh: the devices a method splits its classes over (`distill.make_mesh`); None:
+    mesh: the devices a method splits its classes over (`devices.make_mesh`); None:
       one device.
   """
   dataset: PointCloudDataset

@@ -82,7 +82,7 @@ class DistributionMatching:
   augment: bool
   class_chunk: int
   synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
-  mesh: Any = None         # devices the classes are split over (`distill.make_mesh`)
+  mesh: Any = None         # devices the classes are split over (`devices.make_mesh`)
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
   writes_set = True
 

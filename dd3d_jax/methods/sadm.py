@@ -79,7 +79,7 @@ class SADM:
   class_chunk: int
   synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
   optimizer: str = 'sgd'   # of the set: 'sgd' (with `momentum`, the reference) or 'adam'
-  mesh: Any = None         # devices the classes are split over (`distill.make_mesh`)
+  mesh: Any = None         # devices the classes are split over (`devices.make_mesh`)
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
   writes_set = True
 

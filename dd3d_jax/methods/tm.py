@@ -57,13 +57,14 @@ log = logging.getLogger(__name__)
 
 def train_expert(classifier: Classifier, points: jax.Array, labels: jax.Array, key: jax.Array,
                  *, epochs: int, lr: float, batch_size: int, train_points: int,
-                 augment: bool) -> tuple[Any, jax.Array]:
+                 augment: bool, mesh: Any = None) -> tuple[Any, jax.Array]:
   """One expert trajectory: plain SGD on the whole split (pure; jit it).
 
   Args:
     points: [N, P, 3] training clouds; labels: [N] int.
     key: the expert's key (initialisation, subsampling, shuffling, augmentation).
     epochs, batch_size, train_points: static.
+    mesh: devices each mini-batch is split over (data parallel); None: one device.
   Returns:
     (params with a leading [epochs + 1] axis: the initial ones, then after each epoch;
      mean training loss of each epoch [epochs]).
@@ -80,7 +81,7 @@ def train_expert(classifier: Classifier, points: jax.Array, labels: jax.Array, k
       x = geometry.normalize_to_unit_sphere(geometry.subsample(k_sub, points, train_points))
     variables, opt_state, losses = training.train_epochs(
         classifier, tx, variables, opt_state, x, labels, k_train, num_epochs=1,
-        batch_size=batch_size, augment=augment)
+        batch_size=batch_size, augment=augment, mesh=mesh)
     return (variables, opt_state), (variables['params'], losses[0])
 
   _, (params, losses) = jax.lax.scan(epoch, (variables, tx.init(variables['params'])),
@@ -243,7 +244,7 @@ def experts_fn(settings, context) -> Callable[[], Any]:
   fit = jax.jit(lambda key: train_expert(
       classifier, jnp.asarray(train.points), jnp.asarray(train.labels), key, epochs=epochs,
       lr=settings.expert_lr, batch_size=settings.expert_batch,
-      train_points=settings.train_points, augment=settings.augment))
+      train_points=settings.train_points, augment=settings.augment, mesh=context.mesh))
   memo = []
 
   def one(i: int) -> dict[str, np.ndarray]:
