@@ -132,8 +132,21 @@ def _check_location(root: str) -> None:
                     'another disk.')
 
 
+def _planned_methods(wd: Workdir) -> set[str] | None:
+  """The methods earlier jobs in this workdir set out to run (plan.json), or None."""
+  try:
+    with open(wd.path('plan.json')) as f:
+      return set(json.load(f)['methods'])
+  except (OSError, ValueError, KeyError, TypeError):
+    return None  # absent, or damaged (repaired later): every method's settings count
+
+
 def _check_config(wd: Workdir, config: ml_collections.ConfigDict) -> dict | None:
-  """The saved config (flattened), after refusing one made with other settings."""
+  """The saved config (flattened), after refusing one made with other settings.
+
+  A method's own settings count only if an earlier job here ran that method: a
+  changed default of a method that never ran in this workdir changes no result.
+  """
   path = wd.path('config.json')
   if not os.path.exists(path):
     return None
@@ -154,10 +167,13 @@ def _check_config(wd: Workdir, config: ml_collections.ConfigDict) -> dict | None
   defaults = flatten(json.loads(config_lib.base_config().to_json()))
   saved = {**{k: v for k, v in defaults.items() if added(k)}, **saved}
 
+  planned = _planned_methods(wd)
+
   def compared(k):
     parts = k.split('.')
     return _is_result_field(k) and (parts[0] != 'methods' or (
-        f'methods.{parts[1]}.type' in saved and f'methods.{parts[1]}.type' in now))
+        f'methods.{parts[1]}.type' in saved and f'methods.{parts[1]}.type' in now
+        and (planned is None or parts[1] in planned)))
 
   diffs = [f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in sorted(set(saved) | set(now))
            if compared(k) and saved.get(k) != now.get(k)]

@@ -97,6 +97,13 @@ def test_workdir_of_other_result_settings_is_refused(finished_run):
     pipeline.run(c, workdir)
 
 
+def test_settings_of_a_method_that_never_ran_here_do_not_block_a_resume(finished_run):
+  workdir, _ = finished_run
+  c = tiny_config(ALL)
+  c.methods.tm.expert_lr = 0.5  # TM is not among ALL: no result here depends on it
+  pipeline.run(c, workdir)
+
+
 def test_moving_the_data_or_logging_less_does_not_block_a_resume(finished_run):
   workdir, results = finished_run
   c = tiny_config(ALL)
