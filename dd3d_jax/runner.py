@@ -15,6 +15,7 @@ selection, with `num_steps == 0`, is only initialised):
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any, NamedTuple
@@ -78,6 +79,13 @@ def _mine(record: dict, label: dict) -> bool:
   return all(record.get(k) == v for k, v in label.items())
 
 
+@functools.partial(jax.jit, static_argnums=0, donate_argnums=1)
+def _step(method: Any, state: Any, inputs: Any) -> tuple[Any, dict]:
+  """`method.step`, compiled once per method (a static argument, by its hash and
+  equality), so every distillation index and every resume reuses the program."""
+  return method.step(state, inputs)
+
+
 def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
   """Initialises `method` and runs (or resumes, or just restores) its steps.
 
@@ -102,19 +110,19 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
     # Steps donate their input; a state that shares arrays with the caller (a key kept
     # as it was given) must not lose them, so the runner steps its own copy.
     state = jax.tree.map(lambda x: x.copy() if isinstance(x, jax.Array) else x, state)
-    step = jax.jit(method.step, donate_argnums=0)
     inputs = step_inputs(method, real)
     t_first = None
     for it in range(start + 1, method.num_steps + 1):
       t0 = time.time()
-      state, metrics = step(state, inputs)
+      state, metrics = _step(method, state, inputs)
       loss = float(metrics['loss'])
       seconds = time.time() - t0
       if not np.isfinite(loss):
         raise Diverged(name, it, loss, ckpt.latest_step() or 0)
       if t_first is None:
         t_first = time.time()
-        log.info('%s: first step (with compilation) took %.1fs.', name, seconds)
+        log.info('%s: first step (with compilation, if this process had not compiled it) '
+                 'took %.1fs.', name, seconds)
       records.append_jsonl(run.metrics_path, {**run.label, 'iteration': it, 'loss': loss,
                                               'seconds': round(seconds, 4),
                                               'compiled': it == start + 1})

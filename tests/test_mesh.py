@@ -3,7 +3,8 @@
 The checks run in a child process that sees 4 or 8 forced CPU devices
 (`--xla_force_host_platform_device_count`, which must be set before JAX starts):
 one outer step of gradient matching, in float64, for a class count that the devices
-divide and one that they do not (6 classes: padded), the DM loss for the latter, a
+divide and one that they do not (6 classes: padded), the DM loss for the latter on 4
+devices, a
 short distillation in float32, and data-parallel training and testing of a BatchNorm
 network in float64.
 """
@@ -86,7 +87,7 @@ def _child_step(devices: int) -> None:
       np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
       jax.tree.map(lambda a, b: np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14),
                    grads_a, grads_b)
-      if k == devices:
+      if k == devices or devices != 4:  # DM: the same map_classes; once is enough
         continue
       method = dm.DistributionMatching(
           classifier=base.classifier, num_classes=k, cpc=cpc, train_points=32, batch_real=4,

@@ -17,7 +17,7 @@ K, CPC, N = 3, 2, 16
 
 def tiny_tm(**overrides) -> tm.TrajectoryMatching:
   fields = dict(classifier=make_classifier('pointnet', K), num_classes=K, cpc=CPC,
-                train_points=N, iterations=2, syn_steps=3, batch_syn=4, expert_epochs=1,
+                train_points=N, iterations=2, syn_steps=2, batch_syn=4, expert_epochs=1,
                 max_start_epoch=1, expert_lr=0.01, lr=1e-3, weight_decay=0.0,
                 optimizer='adam', momentum=0.5, lr_lr=1e-5, augment=False, remat=True)
   return tm.TrajectoryMatching(**{**fields, **overrides})
