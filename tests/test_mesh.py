@@ -4,9 +4,8 @@ The checks run in a child process that sees 4 or 8 forced CPU devices
 (`--xla_force_host_platform_device_count`, which must be set before JAX starts):
 one outer step of gradient matching, in float64, for a class count that the devices
 divide and one that they do not (6 classes: padded), the DM loss for the latter on 4
-devices, a
-short distillation in float32, and data-parallel training and testing of a BatchNorm
-network in float64.
+devices, a short distillation in float32, and data-parallel training and testing of a
+BatchNorm network in float64.
 """
 
 import functools
