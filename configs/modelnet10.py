@@ -22,6 +22,8 @@ fit batch 256 in memory; each run file records its protocol), then its table:
         --config.eval.methods=dd3d,gm,dm --config.eval.batch_size=32 \
         --config.eval.backbones=pointnet2,dgcnn,pct,pointmlp,pointnext
     python -m dd3d_jax.tables runs/mn10_cpc10 --table 3
+    # at the README's CPU budget (in a copy of the workdir, so that the 200-epoch PointNet
+    # runs stay): --config.eval.epochs=10 --config.eval.batch_size=8, backbones with pointnet
     # each backbone trained on the whole split (the upper bound per backbone):
     python -m dd3d_jax.main --config=configs/modelnet10.py:full \
         --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_backbones \
