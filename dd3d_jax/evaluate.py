@@ -10,6 +10,7 @@ it, labelled as the paper's protocol.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
@@ -57,6 +58,21 @@ class Protocol:
     return training.torch_sgd(lr, momentum=0.9, weight_decay=self.weight_decay)
 
 
+# Compiled once per (network, recipe, shapes), however many Evaluators a process makes.
+@functools.partial(jax.jit, static_argnames=('classifier', 'protocol', 'num_epochs', 'mesh'))
+def _train_block(variables, opt_state, points, labels, key, *, classifier, protocol, num_epochs,
+                 mesh):
+  tx = protocol.make_optimizer(points.shape[0])
+  return training.train_epochs(classifier, tx, variables, opt_state, points, labels, key,
+                               num_epochs=num_epochs, batch_size=protocol.batch_size,
+                               augment=protocol.augment, mesh=mesh)
+
+
+@functools.partial(jax.jit, static_argnames=('classifier', 'batch_size', 'mesh'))
+def _accuracy(variables, points, labels, *, classifier, batch_size, mesh):
+  return training.accuracy(classifier, variables, points, labels, batch_size, mesh)
+
+
 class Evaluator:
   """Trains and tests networks for one test split; compiled functions are reused.
 
@@ -73,15 +89,14 @@ class Evaluator:
     self.classifier, self.protocol, self.mesh = classifier, protocol, mesh
     self.test_points = jnp.asarray(test_points, jnp.float32)
     self.test_labels = jnp.asarray(test_labels, jnp.int32)
-    self._train = jax.jit(self._train_block, static_argnames='num_epochs')
-    self._test = jax.jit(lambda variables, x, y: training.accuracy(
-        classifier, variables, x, y, protocol.test_batch, mesh))
 
-  def _train_block(self, variables, opt_state, points, labels, key, num_epochs):
-    tx = self.protocol.make_optimizer(points.shape[0])
-    return training.train_epochs(self.classifier, tx, variables, opt_state, points, labels, key,
-                                 num_epochs=num_epochs, batch_size=self.protocol.batch_size,
-                                 augment=self.protocol.augment, mesh=self.mesh)
+  def _train(self, variables, opt_state, points, labels, key, num_epochs):
+    return _train_block(variables, opt_state, points, labels, key, classifier=self.classifier,
+                        protocol=self.protocol, num_epochs=num_epochs, mesh=self.mesh)
+
+  def _test(self, variables, points, labels):
+    return _accuracy(variables, points, labels, classifier=self.classifier,
+                     batch_size=self.protocol.test_batch, mesh=self.mesh)
 
   def train(self, points: np.ndarray, labels: np.ndarray, key: jax.Array,
             on_test: Callable[[int, float], None] | None = None) -> tuple[Any, dict]:
