@@ -72,12 +72,13 @@ def default_methods() -> ml_collections.ConfigDict:
                       batch_real=8, sorted_weight=0.2, mmd_weight=0.001),
       # Trajectory matching of a tensor initialised from real clouds: `num_experts`
       # networks trained on the whole split by SGD (`expert_lr`, `expert_batch`; MTT's 0.01
-      # diverges on DD3D's PointNet, 1e-3 is its inner-loop rate) for
+      # diverges on DD3D's PointNet, 1e-3 is its inner-loop rate; the step size's `lr_lr`
+      # is the low end of MTT's 1e-5..1e-7, as 1e-5 blew it up in 4 updates) for
       # max_start_epoch + expert_epochs epochs, cached in `experts_dir` ('': the
       # workdir's experts/); each iteration `syn_steps` student steps from a random
       # expert epoch < max_start_epoch, matched to `expert_epochs` epochs later.
       'tm': _method('tm', num_experts=5, expert_epochs=2, max_start_epoch=10, syn_steps=20,
-                    expert_lr=1e-3, expert_batch=256, lr_lr=1e-5, optimizer='adam',
+                    expert_lr=1e-3, expert_batch=256, lr_lr=1e-7, optimizer='adam',
                     momentum=0.5, lr=inherit_f(), weight_decay=inherit_f(),
                     iterations=inherit_i(), batch_syn=inherit_i(), augment=True, remat=True,
                     experts_dir=''),
