@@ -1,11 +1,11 @@
 """Classes split over a device mesh give the single-device result.
 
-The checks run in a child process that sees 4 or 8 forced CPU devices
-(`--xla_force_host_platform_device_count`, which must be set before JAX starts):
-one outer step of gradient matching, in float64, for a class count that the devices
-divide and one that they do not (6 classes: padded), the DM loss for the latter on 4
-devices, a short distillation in float32, and data-parallel training and testing of a
-BatchNorm network in float64.
+The checks run in a child process that sees 8 forced CPU devices
+(`--xla_force_host_platform_device_count`, which must be set before JAX starts) and
+builds meshes of 4 and of 8 of them: one outer step of gradient matching, in float64,
+for a class count that both divide (8) and one that neither divides (6: padded), on
+both meshes; on 4 devices the DM loss, a short distillation in float32, and
+data-parallel training and testing of a BatchNorm network in float64.
 """
 
 import functools
@@ -27,12 +27,8 @@ def run_child(devices: int, check: str):
   assert 'ok' in out.stdout, out.stdout
 
 
-def test_on_4_devices_sharded_steps_a_distillation_and_an_evaluation_equal_unsharded():
-  run_child(4, 'step,distill,eval')
-
-
-def test_on_8_devices_sharded_steps_equal_unsharded():
-  run_child(8, 'step')
+def test_on_4_and_8_devices_sharded_steps_a_distillation_and_an_evaluation_equal_unsharded():
+  run_child(8, 'step,distill,eval')  # one process: meshes of its first 4 and of all 8
 
 
 def test_more_units_than_devices_is_a_config_error():
@@ -67,9 +63,9 @@ def _child_step(devices: int) -> None:
   from dd3d_jax.devices import make_mesh
   from dd3d_jax.methods import dm
 
-  assert jax.device_count() == devices
-  mesh = make_mesh(devices)
-  for k, cpc in ((devices, 1), (6, 1)):  # the devices divide the classes; they do not
+  assert jax.device_count() == devices == 8
+  meshes = (make_mesh(4), make_mesh(8))
+  for k, cpc in ((8, 1), (6, 1)):  # 4 and 8 devices divide 8 classes; neither divides 6
     with jax.enable_x64(True):
       f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
       base = _distiller(k, cpc)
@@ -79,23 +75,24 @@ def _child_step(devices: int) -> None:
       points = jnp.asarray(rng.normal(size=(k, 4, 32, 3)))
       weights = jnp.full((k, 4), 0.25, jnp.float64)
       noise = jnp.asarray(rng.uniform(size=(k, cpc, 32, 1)))
-      (loss_a, grads_a), (loss_b, grads_b) = (
+      (loss_a, grads_a), *sharded = (
           jax.jit(functools.partial(distill.matching_loss_and_grad, d))(
               gen_params, net_vars, points, weights, noise)
-          for d in (base, base._replace(mesh=mesh)))
-      np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
-      jax.tree.map(lambda a, b: np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14),
-                   grads_a, grads_b)
-      if k == devices or devices != 4:  # DM: the same map_classes; once is enough
+          for d in (base, *(base._replace(mesh=m) for m in meshes)))
+      for loss_b, grads_b in sharded:
+        np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14),
+                     grads_a, grads_b)
+      if k == 8:
         continue
-      method = dm.DistributionMatching(
+      method = dm.DistributionMatching(  # DM, SADM: the same map_classes; once is enough
           classifier=base.classifier, num_classes=k, cpc=cpc, train_points=32, batch_real=4,
           iterations=1, lr=1e-3, weight_decay=0.0, optimizer='adam', momentum=0.0,
           augment=True, class_chunk=1)
       syn = jnp.asarray(rng.normal(size=(k * cpc, 32, 3)))
       (loss_a, grad_a), (loss_b, grad_b) = (
           jax.jit(m.loss)(syn, net_vars, points, weights, jax.random.key(5))
-          for m in (method, dataclasses.replace(method, mesh=mesh)))
+          for m in (method, dataclasses.replace(method, mesh=meshes[0])))
       np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
       np.testing.assert_allclose(grad_b, grad_a, rtol=1e-10, atol=1e-14)
   print('ok')
@@ -112,7 +109,7 @@ def _child_distill(devices: int) -> None:
   real, _ = tiny_real()
   base = _distiller(3, 2)
   finals = []
-  for d in (base, base._replace(mesh=make_mesh(devices))):
+  for d in (base, base._replace(mesh=make_mesh(4))):
     state = distill.init_state(d, jax.random.key(0))
     step = distill.make_iteration_fn(d)
     for _ in range(2):
@@ -143,11 +140,11 @@ def _child_eval(devices: int) -> None:
     outs = [jax.jit(lambda v, mesh=mesh: training.train_epochs(
         classifier, tx, v, tx.init(v['params']), points, labels, jax.random.key(1),
         num_epochs=2, batch_size=8, augment=True, mesh=mesh))(variables)
-        for mesh in (None, make_mesh(devices))]
+        for mesh in (None, make_mesh(4))]
     chex.assert_trees_all_close(outs[1], outs[0], rtol=1e-9, atol=1e-12)
     logits = [jax.jit(lambda x, mesh=mesh: training.map_batches(
         lambda b: classifier.logits(outs[0][0], b), x, 4, mesh))(points)
-        for mesh in (None, make_mesh(devices))]
+        for mesh in (None, make_mesh(4))]
     np.testing.assert_allclose(logits[1], logits[0], rtol=1e-9, atol=1e-12)
   print('ok')
 
