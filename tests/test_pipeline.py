@@ -152,11 +152,11 @@ def uninterrupted(tmp_path_factory):
   return pipeline.run(config, str(tmp_path_factory.mktemp('whole')))
 
 
-@pytest.mark.parametrize('where', [
+@pytest.mark.parametrize('where', [  # CI: two points (plus a SIGKILL in test_main); all: slow
     ('runner', 'fit', 0),        # before GM's first step
     ('evaluate', 'run', 1),      # in GM's second evaluation run
-    ('evaluate', 'train', 2),    # while training herding's feature network
-    ('evaluate', 'run', 5),      # in the last evaluation of the last method
+    pytest.param(('evaluate', 'train', 2), marks=pytest.mark.slow),  # herding's features
+    pytest.param(('evaluate', 'run', 5), marks=pytest.mark.slow),    # the last evaluation
 ])
 def test_interruption_at_any_point_resumes_to_the_same_results(where, uninterrupted, tmp_path,
                                                               monkeypatch):
@@ -195,6 +195,7 @@ def test_damaged_run_file_is_one_line(tmp_path):
     pipeline.run(tiny_config('random'), str(tmp_path))
 
 
+@pytest.mark.slow  # the cache itself: tests/methods/test_tm.py
 def test_tm_experts_are_trained_once_and_shared_through_experts_dir(tmp_path, caplog):
   shared = str(tmp_path / 'experts')
   config = tiny_config('tm')
