@@ -53,6 +53,20 @@ def torch_sgd(learning_rate, momentum: float = 0.0,
                      optax.scale_by_learning_rate(learning_rate))
 
 
+def per_key(txs: dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
+  """One optimiser per top-level key of a dict of parameters (e.g. a set and its
+  rotations); the state is the dict of their states."""
+  def init(params):
+    return {k: txs[k].init(v) for k, v in params.items()}
+
+  def update(grads, state, params=None):
+    out = {k: txs[k].update(g, state[k], None if params is None else params[k])
+           for k, g in grads.items()}
+    return {k: u for k, (u, _) in out.items()}, {k: s for k, (_, s) in out.items()}
+
+  return optax.GradientTransformation(init, update)
+
+
 def epoch_batches(key: jax.Array, num_examples: int,
                   batch_size: int) -> tuple[jax.Array, jax.Array]:
   """A shuffled epoch as padded mini-batches.

@@ -1,8 +1,10 @@
 """Training utilities: epochs, PyTorch-equivalent schedules and optimisers, prediction."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from dd3d_jax import models, training
@@ -65,3 +67,21 @@ def test_train_epochs_fits_a_separable_problem_and_predict_pads():
   preds = training.predict(clf, params, points, batch_size=5)  # 12 = 5 + 5 + 2 padded
   np.testing.assert_array_equal(preds, jnp.argmax(clf.logits(params, points), -1))
   assert float(training.accuracy(clf, params, points, labels, batch_size=5)) == 1.0
+
+
+def test_per_key_optimiser_steps_each_key_with_its_own_optimiser():
+  txs = {'a': optax.sgd(0.1, momentum=0.5), 'b': optax.adam(0.01)}
+  params = {'a': jnp.arange(3.0), 'b': {'w': jnp.ones((2, 2))}}
+  grads = {'a': jnp.array([1.0, -2.0, 0.5]), 'b': {'w': jnp.full((2, 2), 3.0)}}
+  tx = training.per_key(txs)
+  state = tx.init(params)
+  for _ in range(2):
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  start = {'a': jnp.arange(3.0), 'b': {'w': jnp.ones((2, 2))}}
+  for k in txs:
+    alone, s = start[k], txs[k].init(start[k])
+    for _ in range(2):
+      u, s = txs[k].update(grads[k], s, alone)
+      alone = optax.apply_updates(alone, u)
+    chex.assert_trees_all_close(params[k], alone)

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry, synthetic
+from dd3d_jax import distill, geometry, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
@@ -92,24 +92,23 @@ class SADM:
     return synthetic.or_tensor(self.synthesizer, self.num_classes, self.cpc,
                                self.train_points)
 
-  def txs(self) -> dict[str, optax.GradientTransformation]:
+  def tx(self) -> optax.GradientTransformation:
     """`torch.optim.SGD(momentum)` (or Adam) for the set and, with lr per axis, SGD with
     momentum for the angles."""
     axis_lr = jnp.array([self.lr_rot / 10, self.lr_rot, self.lr_rot / 10])
     set_tx = (optax.sgd(self.lr, momentum=self.momentum) if self.optimizer == 'sgd'
               else optax.adam(self.lr))
-    return {'set': set_tx,
-            'angles': optax.chain(optax.scale_by_learning_rate(axis_lr, flip_sign=True),
-                                  optax.trace(decay=self.momentum))}
+    return training.per_key({
+        'set': set_tx,
+        'angles': optax.chain(optax.scale_by_learning_rate(axis_lr, flip_sign=True),
+                              optax.trace(decay=self.momentum))})
 
   def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
     """`initial(key)`: the set's parameters (a tensor: {'points': [K * cpc, N, 3]})."""
     del real
     params = {'set': self.initial(key),
               'angles': jnp.zeros((self.num_classes * self.cpc, 3), jnp.float32)}
-    txs = self.txs()
-    opt_state = {k: txs[k].init(v) for k, v in params.items()}
-    return distill.DistillState(params, opt_state, jnp.zeros((), jnp.int32),
+    return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
                                 jax.random.key_data(jax.random.fold_in(key, 2)))
 
   def _real(self, key: jax.Array, real: distill.RealData, batch: int):
@@ -163,11 +162,8 @@ class SADM:
     noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
                                  self.train_points)
     loss, grads = jax.value_and_grad(self.loss)(params, variables, batch, weights, noise)
-    txs, new_params, opt_state = self.txs(), {}, {}
-    for k in params:
-      updates, opt_state[k] = txs[k].update(grads[k], state.opt_state[k], params[k])
-      new_params[k] = optax.apply_updates(params[k], updates)
-    return (state.replace(gen_params=new_params, opt_state=opt_state,
+    updates, opt_state = self.tx().update(grads, state.opt_state, params)
+    return (state.replace(gen_params=optax.apply_updates(params, updates), opt_state=opt_state,
                           iteration=state.iteration + 1),
             {'loss': loss / self.num_classes})
 

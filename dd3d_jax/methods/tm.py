@@ -141,10 +141,11 @@ class TrajectoryMatching:
   def num_steps(self) -> int:
     return self.iterations
 
-  def txs(self) -> dict[str, optax.GradientTransformation]:
+  def tx(self) -> optax.GradientTransformation:
     points = (training.torch_sgd(self.lr, self.momentum, self.weight_decay)
               if self.optimizer == 'sgd' else training.torch_adam(self.lr, self.weight_decay))
-    return {'points': points, 'syn_lr': training.torch_sgd(self.lr_lr, SYN_LR_MOMENTUM)}
+    return training.per_key(
+        {'points': points, 'syn_lr': training.torch_sgd(self.lr_lr, SYN_LR_MOMENTUM)})
 
   def inputs(self, real: distill.RealData) -> Any:
     """What `step` gets instead of the real split: the expert trajectories."""
@@ -155,9 +156,7 @@ class TrajectoryMatching:
     del real
     params = {'points': self.initial(key)['points'],
               'syn_lr': jnp.asarray(self.expert_lr, jnp.float32)}
-    txs = self.txs()
-    return distill.DistillState(params, {k: txs[k].init(v) for k, v in params.items()},
-                                jnp.zeros((), jnp.int32),
+    return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
                                 jax.random.key_data(jax.random.fold_in(key, 2)))
 
   def unroll(self, params: Any, start: Any, state: Any, key: jax.Array) -> Any:
@@ -202,12 +201,9 @@ class TrajectoryMatching:
     target = jax.tree.map(lambda a: a[e, t + self.expert_epochs], experts['params'])
     loss, grads = jax.value_and_grad(self.loss)(state.gen_params, start, target,
                                                 experts['state'], k_unroll)
-    txs, new_params, opt_state = self.txs(), {}, {}
-    for k, v in state.gen_params.items():
-      updates, opt_state[k] = txs[k].update(grads[k], state.opt_state[k], v)
-      new_params[k] = optax.apply_updates(v, updates)
-    return (state.replace(gen_params=new_params, opt_state=opt_state,
-                          iteration=state.iteration + 1),
+    updates, opt_state = self.tx().update(grads, state.opt_state, state.gen_params)
+    return (state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
+                          opt_state=opt_state, iteration=state.iteration + 1),
             {'loss': loss})
 
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
