@@ -129,23 +129,14 @@ def cache_fn(wd: Workdir):
   return cache
 
 
-def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Workdir,
-                mesh=None):
+def features_fn(config: ml_collections.ConfigDict, classifier, dataset, cache, mesh=None):
   """`features(epochs) -> [N_train, F]`: the global features of every training cloud
   under a network trained on the whole split by the evaluation protocol for `epochs`
-  epochs (None: eval.epochs), trained once per workdir and cached in features/; data
-  parallel over `mesh`."""
+  epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`cache_fn`)
+  in features/; data parallel over `mesh`."""
   memo = {}
 
-  def features(epochs: int | None) -> np.ndarray:
-    epochs = epochs or config.eval.epochs
-    if epochs in memo:
-      return memo[epochs]
-    path = wd.path('features', f'e{epochs}.npz')
-    if os.path.exists(path):
-      with np.load(path) as f:
-        memo[epochs] = f['features']
-      return memo[epochs]
+  def train(epochs: int) -> dict:
     t0 = time.time()
     log.info('features: training a network on all %d training clouds for %d epochs.',
              len(dataset.train), epochs)
@@ -156,13 +147,17 @@ def features_fn(config: ml_collections.ConfigDict, classifier, dataset, wd: Work
     embed = jax.jit(lambda x: training.map_batches(
         lambda b: classifier.embed(variables, b), x, config.eval.test_batch, mesh))
     feats = np.asarray(embed(jnp.asarray(dataset.train.points)), np.float32)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    records.write_npz(path, features=feats, final_oa=result['final_oa'],
-                      best_oa=result['best_oa'], seconds=time.time() - t0)
     log.info('features: that network reaches %.2f%% test OA (best epoch %.2f%%), %.0fs.',
              result['final_oa'], result['best_oa'], time.time() - t0)
-    memo[epochs] = feats
-    return feats
+    return {'features': feats, 'final_oa': result['final_oa'], 'best_oa': result['best_oa'],
+            'seconds': time.time() - t0}
+
+  def features(epochs: int | None) -> np.ndarray:
+    epochs = epochs or config.eval.epochs
+    if epochs not in memo:
+      memo[epochs] = cache(os.path.join('features', f'e{epochs}.npz'),
+                           lambda: train(epochs))['features']
+    return memo[epochs]
 
   return features
 
@@ -337,9 +332,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
   classifier = build_classifier(config, k)
-  mesh = devices.make_mesh(config.mesh.units)
+  mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
   context = Context(dataset, classifier, config.distill.cpc,
-                    features_fn(config, classifier, dataset, wd, mesh), cache_fn(wd), mesh)
+                    features_fn(config, classifier, dataset, cache, mesh), cache, mesh)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real)
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
