@@ -20,7 +20,14 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import main, pipeline, records, registry, runner
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
-from tests.tiny import tiny_config
+from tests.tiny import tiny_config as _tiny
+
+ITERATIONS = 8  # room for the SIGKILL of test 6 to land in the distillation
+
+
+def tiny_config(methods='dd3d,random'):
+  """The tiny job of every test here (the finished run's, so that compilations are shared)."""
+  return _tiny(methods, iterations=ITERATIONS)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -296,11 +303,10 @@ def test_reevaluation_records_the_new_settings(copy):
 
 
 # 6. A SIGKILL at a random step: the same command resumes to the same bits.
-def test_sigkill_at_a_random_step_resumes_bit_identically(tmp_path):
-  iterations, at = 8, random.randrange(1, 8)
-  whole = pipeline.run(tiny_config(iterations=iterations), str(tmp_path / 'whole'))
+def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path):
+  whole, at = finished, random.randrange(1, ITERATIONS)
   workdir = tmp_path / 'killed'
-  cmd = [sys.executable, '-m', 'dd3d_jax.main', f'--config=tests/tiny.py:iterations={iterations}',
+  cmd = [sys.executable, '-m', 'dd3d_jax.main', f'--config=tests/tiny.py:iterations={ITERATIONS}',
          f'--workdir={workdir}']
   proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   log, t0 = workdir / 'metrics.jsonl', time.time()
@@ -310,8 +316,8 @@ def test_sigkill_at_a_random_step_resumes_bit_identically(tmp_path):
     time.sleep(0.05)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  resumed = pipeline.run(tiny_config(iterations=iterations), str(workdir))
-  assert finals(resumed) == finals(whole), f'killed at step >= {at}'
+  resumed = pipeline.run(tiny_config(), str(workdir))
+  assert finals(resumed) == finals(whole[1]), f'killed at step >= {at}'
   for name in ('dd3d_0.npz', 'random_0.npz'):
-    with np.load(tmp_path / 'whole' / 'sets' / name) as a, np.load(workdir / 'sets' / name) as b:
+    with np.load(os.path.join(whole[0], 'sets', name)) as a, np.load(workdir / 'sets' / name) as b:
       np.testing.assert_array_equal(a['points'], b['points'])

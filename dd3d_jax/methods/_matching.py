@@ -3,6 +3,8 @@ real-cloud initialisation that the tensor methods share."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, Callable
 
 import jax
@@ -48,19 +50,26 @@ def real_clouds(key: jax.Array, context, num_points: int) -> np.ndarray:
   return np.asarray(geometry.normalize_to_unit_sphere(points))
 
 
+@dataclasses.dataclass(frozen=True)
 class MatchingMethod:
   """A synthetic set trained by `distill.iteration` (gradient matching).
 
-  Args:
+  Equal (and hashed) by its distiller alone, so that the runner's jitted step, which
+  takes the method as a static argument, is compiled once per process for a setting
+  and reused by later runs of it (`initial` is only called by `init`, outside jit).
+
+  Attributes:
     distiller: the loop and the synthetic set (0 iterations: the set as initialised).
     initial: `initial(key) -> parameters` of the set, or None for the set's own init.
   """
+  distiller: distill.Distiller
+  initial: Callable[[jax.Array], Any] | None = dataclasses.field(
+      default=None, compare=False, hash=False)
   writes_set = True
 
-  def __init__(self, distiller: distill.Distiller,
-               initial: Callable[[jax.Array], Any] | None = None):
-    self.distiller, self.initial = distiller, initial
-    self.num_steps = distiller.iterations
+  @property
+  def num_steps(self) -> int:
+    return self.distiller.iterations
 
   def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
     del real

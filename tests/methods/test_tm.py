@@ -40,8 +40,8 @@ def problem(dtype=jnp.float32):
 def test_unroll_gradient_matches_finite_differences_in_float64():
   with jax.enable_x64(True):
     method, params, start, target, key = problem(jnp.float64)
-    loss = lambda p: method.loss(p, start, target, {}, key)  # noqa: E731
-    grads = jax.grad(loss)(params)
+    loss = jax.jit(lambda p: method.loss(p, start, target, {}, key))
+    grads = jax.jit(jax.grad(loss))(params)
     rng = np.random.default_rng(0)
     direction = {'points': jnp.asarray(rng.normal(size=params['points'].shape)),
                  'syn_lr': jnp.asarray(rng.normal())}
@@ -57,7 +57,7 @@ def test_unroll_gradient_matches_finite_differences_in_float64():
 
 def test_rematerialised_unroll_gives_the_same_gradient():
   method, params, start, target, key = problem()
-  grad = lambda m: jax.grad(lambda p: m.loss(p, start, target, {}, key))(params)  # noqa: E731
+  grad = lambda m: jax.jit(jax.grad(lambda p: m.loss(p, start, target, {}, key)))(params)  # noqa: E731
   chex.assert_trees_all_close(grad(method), grad(tiny_tm(remat=False)), rtol=1e-5, atol=1e-7)
 
 
