@@ -14,7 +14,7 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import distill, records, registry, runner
-from dd3d_jax.methods import Context, step_inputs
+from dd3d_jax.methods import Context
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
 from dd3d_jax.models import make_classifier
