@@ -87,6 +87,27 @@ def default_methods() -> ml_collections.ConfigDict:
   })
 
 
+# DD3D's init x objective ablation ("beyond the paper"): name -> (init, objective);
+# `dd3d` itself is ('noise', 'gm').
+DD3D_VARIANTS = {'dd3d_real': ('real', 'gm'), 'dd3d_dm': ('noise', 'dm'),
+                 'dd3d_real_dm': ('real', 'dm'), 'dd3d_sadm': ('noise', 'sadm'),
+                 'dd3d_real_sadm': ('real', 'sadm')}
+
+
+def add_dd3d_variants(c: ml_collections.ConfigDict, updates: int) -> ml_collections.ConfigDict:
+  """Adds the methods of `DD3D_VARIANTS`: `dd3d`'s settings with another `init` and
+  `objective`. The distribution objectives make one generator update per iteration, so
+  they get `updates` iterations (give DM's number: the same budget as DM); gradient
+  matching keeps `dd3d`'s loops. Pick them with `eval.methods`."""
+  for name, (init, objective) in DD3D_VARIANTS.items():
+    entry = ml_collections.ConfigDict(c.methods.dd3d.to_dict())
+    entry.update(init=init, objective=objective)
+    if objective != 'gm':
+      entry.iterations = updates
+    c.methods[name] = entry
+  return c
+
+
 def use_dc_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """DC's own settings for GM and DM (Zhao et al., `main.py`, `main_DM.py`): SGD with
   momentum 0.5 and no weight decay on the data, lr 0.1 (GM) and 1 (DM), 256 real clouds

@@ -160,3 +160,21 @@ def test_modelnet10_full_variant_evaluates_only_the_full_data():
   assert c.eval.methods == 'full' and c.eval.num_evals == 1
   with pytest.raises(ConfigError, match='has reference loops for cpc in'):
     get_config('modelnet10', 'cpc=50')
+
+
+def test_beyond_variant_adds_dd3d_variants_that_differ_only_in_init_and_objective():
+  c = get_config('modelnet10', 'cpc=1,beyond')
+  config_lib.validate(c)
+  base = config_lib.method_settings(c, 'dd3d')
+  names = c.eval.methods.split(',')
+  assert {'random', 'dd3d', 'sadm', 'tm'} | set(config_lib.DD3D_VARIANTS) == set(names)
+  for name, (init, objective) in config_lib.DD3D_VARIANTS.items():
+    s = config_lib.method_settings(c, name)
+    assert (s.type, s.init, s.objective) == ('dd3d', init, objective)
+    # gradient matching keeps DD3D's loop; one update per iteration gets DM's updates
+    assert s.iterations == (base.iterations if objective == 'gm'
+                            else config_lib.method_settings(c, 'dm').iterations)
+    differ = {k for k in base if base[k] != s[k]}
+    assert differ <= {'init', 'objective', 'iterations'}
+  assert config_lib.method_settings(c, 'sadm').iterations == 400
+  assert 'dd3d_real' not in get_config('modelnet10', 'cpc=1').methods
