@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from dd3d_jax import devices
 from dd3d_jax.errors import UserError
 
 log = logging.getLogger('dd3d_jax')
@@ -118,7 +119,7 @@ class Checkpointer:
     """Saves when due (or forced) and writes its checksum; returns whether it saved."""
     try:
       saved = self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
-      if saved:
+      if saved and devices.is_writer():  # Orbax itself writes from every process
         step_dir = self._step_dir(step)
         sums, tmp = digest(step_dir), os.path.join(step_dir, CHECKSUM + '.tmp')
         with open(tmp, 'w') as f:

@@ -21,7 +21,7 @@ import jax
 import ml_collections
 from ml_collections import config_dict
 
-from dd3d_jax import registry
+from dd3d_jax import devices, registry
 from dd3d_jax.errors import ConfigError
 
 OPTIMIZERS = ('adam', 'sgd')
@@ -137,7 +137,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
 
   c.mesh = ml_collections.ConfigDict()
-  c.mesh.units = 0                  # local devices the classes are split over (0: all)
+  c.mesh.units = 0                  # devices of the job (every process) classes and batches are split over (0: all)
 
   c.data = ml_collections.ConfigDict()
   c.data.format = 'shapes'          # see dd3d_jax.data.READERS, or 'auto' (detect from path)
@@ -413,9 +413,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check(c.distill.train_points <= c.data.num_points,
          f'distill.train_points ({c.distill.train_points}) exceeds data.num_points '
          f'({c.data.num_points}); lower it or raise data.num_points.')
-  devices = jax.local_device_count()
-  _check(c.mesh.units <= devices, f'mesh.units is {c.mesh.units}, but this process sees '
-         f'{devices} devices; set mesh.units to at most {devices} (0: all of them).')
+  devices.check_units(c.mesh.units)
   _check(c.eval.lr_min <= c.eval.lr,
          f'eval.lr_min ({c.eval.lr_min:g}) exceeds eval.lr ({c.eval.lr:g}); the schedule decays '
          'from eval.lr to eval.lr_min: lower eval.lr_min.')

@@ -13,7 +13,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from dd3d_jax import pipeline, runner
+from dd3d_jax import devices, pipeline, runner
 from dd3d_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.',
@@ -102,6 +102,12 @@ def main(argv):
   log.addHandler(handler)
   log.setLevel(logging.INFO)
   log.propagate = False
+  try:
+    devices.initialize()  # several processes (hosts): join them; one: nothing to do
+  except UserError as e:
+    fail(str(e))
+  if not devices.is_writer():  # process 0 speaks for a job of several
+    log.setLevel(logging.WARNING)
   execute(_CONFIG.value, _WORKDIR.value, sys.argv)
 
 

@@ -1,7 +1,8 @@
 """Records in plain formats: JSON, JSON lines and .npz (no pickles).
 
 Files are written to a temporary name and renamed, so an interrupted write never
-leaves a truncated result in place of a good one.
+leaves a truncated result in place of a good one. In a job of several processes only
+process 0 writes (`devices.is_writer`); the others compute the same and skip.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from dd3d_jax import devices
 from dd3d_jax.errors import UserError
 
 
@@ -31,6 +33,8 @@ def naming(path: str):
 def _replace(tmp: str, path: str, write) -> None:
   """Writes with `write(file)` to `tmp`, then renames it to `path`; a failed write
   leaves `path` as it was and removes `tmp`."""
+  if not devices.is_writer():
+    return
   try:
     with naming(path), open(tmp, 'w') as f:
       write(f)
@@ -48,6 +52,8 @@ def write_json(path: str, obj) -> None:
 
 def append_jsonl(path: str, record: dict) -> None:
   """Appends one JSON line (in one write)."""
+  if not devices.is_writer():
+    return
   with naming(path), open(path, 'a') as f:
     f.write(json.dumps(record) + '\n')
 
@@ -92,6 +98,8 @@ def save_set(path: str, points: np.ndarray, labels: np.ndarray, class_names: Seq
 
 def write_npz(path: str, **arrays) -> None:
   """Atomically writes compressed arrays to `path` (a .npz)."""
+  if not devices.is_writer():
+    return
   tmp = path + '.tmp.npz'
   try:
     with naming(path):

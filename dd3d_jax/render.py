@@ -12,7 +12,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
 
-from dd3d_jax import records  # noqa: E402
+from dd3d_jax import devices, records  # noqa: E402
 
 
 def _scatter3d(ax, cloud: np.ndarray, title: str = '') -> None:
@@ -27,7 +27,11 @@ def _scatter3d(ax, cloud: np.ndarray, title: str = '') -> None:
 
 
 def _save(fig, path: str) -> None:
-  """Writes the figure to a temporary name and renames it: a PNG is whole or absent."""
+  """Writes the figure to a temporary name and renames it: a PNG is whole or absent
+  (process 0 of a job of several writes it)."""
+  if not devices.is_writer():
+    plt.close(fig)
+    return
   tmp = path + '.tmp.png'
   try:
     with records.naming(path):

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from dd3d_jax import records
+from dd3d_jax import devices, records
 from dd3d_jax.checkpoint import Checkpointer
 from dd3d_jax.errors import UserError
 from dd3d_jax.methods import step_inputs
@@ -82,8 +82,11 @@ def _mine(record: dict, label: dict) -> bool:
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=1)
 def _step(method: Any, state: Any, inputs: Any) -> tuple[Any, dict]:
   """`method.step`, compiled once per method (a static argument, by its hash and
-  equality), so every distillation index and every resume reuses the program."""
-  return method.step(state, inputs)
+  equality), so every distillation index and every resume reuses the program. The new
+  state is kept whole on each device of the method's `mesh` (if it has one), so that
+  every process of a job of several can export and checkpoint it."""
+  state, metrics = method.step(state, inputs)
+  return devices.replicate(state, getattr(method, 'mesh', None)), metrics
 
 
 def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:

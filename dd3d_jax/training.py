@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from dd3d_jax import geometry
-from dd3d_jax.devices import shard_batch
+from dd3d_jax.devices import replicate, shard_batch
 from dd3d_jax.matching import cross_entropy
 
 
@@ -136,13 +136,13 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
 
 def map_batches(fn, points: jax.Array, batch_size: int = 256, mesh: Any = None) -> jax.Array:
   """`fn` over chunks of `batch_size` clouds (the last padded), each chunk split over
-  `mesh` if given. [N, P, 3] -> [N, ...]."""
+  `mesh` if given, the result whole on every unit. [N, P, 3] -> [N, ...]."""
   n = points.shape[0]
   b = min(batch_size, n)
   pad = -n % b
   padded = jnp.concatenate([points, points[:pad]]) if pad else points
   out = jax.lax.map(lambda x: fn(shard_batch(x, mesh)), padded.reshape(-1, b, *points.shape[1:]))
-  return out.reshape(-1, *out.shape[2:])[:n]
+  return replicate(out.reshape(-1, *out.shape[2:])[:n], mesh)
 
 
 def predict(classifier: Any, variables: Any, points: jax.Array, batch_size: int = 256,

@@ -9,6 +9,12 @@
 # the job and re-runs it after any failure that is not a user error (exit 2):
 # every re-run resumes from the latest Orbax checkpoint in WORKDIR, and a finished
 # run only reports its results. Keep WORKDIR on a disk that outlives the VM.
+#
+# One host with several GPUs: nothing to add, the job splits its classes and batches
+# over all of them (`mesh.units=0`). Several hosts: run this same line on every host
+# (launch/tpu_slice.sh, launch/slurm.sbatch) with WORKDIR on a disk all of them mount;
+# the processes join each other (dd3d_jax.devices.initialize) and process 0 writes.
+# DRY_RUN=1 prints the commands instead of running them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
@@ -24,6 +30,12 @@ elif [ -e /dev/accel0 ] || [ -n "${TPU_NAME:-}" ]; then
   accel='jax[tpu]'
 else
   accel='jax'
+fi
+if [ -n "${DRY_RUN:-}" ]; then
+  echo "python3 -m pip install -q -U '$accel' && python3 -m pip install -q -e ."
+  printf '%q ' python3 -m dd3d_jax.main --config="$config" --workdir="$workdir" "$@"
+  echo
+  exit 0
 fi
 python3 -m pip install -q -U "$accel" && python3 -m pip install -q -e . || exit 1
 

@@ -11,6 +11,8 @@ The pipeline and the runner name no method; they only use this interface:
     export(state, key, num_points) -> SmallSet
     inputs(real) -> pytree            optional: what `step` gets instead of `real`
                                       (TM: its expert trajectories), called once per run
+    mesh                              optional: the devices `step` splits classes over;
+                                      the runner keeps the state whole on each of them
 
 `real` is the training split on the device (`distill.RealData`). Randomness comes
 only from the keys given, and `step` folds the state's own iteration count into

@@ -71,6 +71,10 @@ class MatchingMethod:
   def num_steps(self) -> int:
     return self.distiller.iterations
 
+  @property
+  def mesh(self):
+    return self.distiller.mesh
+
   def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
     del real
     params = None if self.initial is None else self.initial(key)

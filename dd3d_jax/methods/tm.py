@@ -132,6 +132,7 @@ class TrajectoryMatching:
   lr_lr: float
   augment: bool
   remat: bool
+  mesh: Any = None  # devices the state is kept whole on (the student unroll is not split)
   experts: Callable[[], Any] = dataclasses.field(compare=False, hash=False, default=None)
   initial: Callable[[jax.Array], Any] = dataclasses.field(compare=False, hash=False,
                                                           default=None)
@@ -271,7 +272,7 @@ def from_config(settings, context) -> TrajectoryMatching:
       max_start_epoch=settings.max_start_epoch, expert_lr=settings.expert_lr, lr=settings.lr,
       weight_decay=settings.weight_decay, optimizer=settings.optimizer,
       momentum=settings.momentum, lr_lr=settings.lr_lr, augment=settings.augment,
-      remat=settings.remat, experts=experts_fn(settings, context),
+      remat=settings.remat, mesh=context.mesh, experts=experts_fn(settings, context),
       initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
 
 
