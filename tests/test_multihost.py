@@ -88,3 +88,15 @@ def test_two_processes_of_two_devices_give_the_job_of_one_process_of_four(tmp_pa
   assert sorted(os.listdir(ckpt)) == sorted(os.listdir(one / 'checkpoints' / 'dd3d_0'))
   _job(two, 2, 2, methods)  # the finished job of two processes resumes to its results
   assert json.loads((two / 'results.json').read_text()) == b
+
+
+def test_main_with_a_coordinator_but_no_process_id_is_one_line_and_writes_nothing(tmp_path):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'JAX_COORDINATOR_ADDRESS': 'localhost:1',
+         'JAX_NUM_PROCESSES': '2'}
+  env.pop('JAX_PROCESS_ID', None)
+  out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', '--config=tests/tiny.py',
+                        f'--workdir={tmp_path / "w"}'], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+  assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr
+  assert out.stderr.startswith('error: JAX_COORDINATOR_ADDRESS is set, but JAX_NUM_PROCESSES')
+  assert not (tmp_path / 'w').exists()
