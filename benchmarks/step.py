@@ -2,13 +2,16 @@
 
     python benchmarks/step.py --classes 10 --cpc 1 --batch-real 32 --points 1024
     python benchmarks/step.py --cpc 1 10 --class-chunk 1 0 --json
+    python benchmarks/step.py --classes 40 --points 256 --iterations 3   # + whole iterations
 
 Prints a table, one row per (cpc, class chunk), each measured in a fresh process
 so that its memory figures are its own: median step time over --steps steps,
 compile time, XLA's FLOP count of the step, achieved GFLOP/s against a large
 float32 matmul measured in the same run, the step's scratch memory as XLA plans it
 (`temp_size_in_bytes`), and the process's peak resident memory (on a GPU also the
-device's peak bytes). With --json the last line is `{"step_s", "compile_s", "flops",
+device's peak bytes). `--iterations N` also times N whole iterations (median after
+the first): `--loops` outer steps, each with its inner-loop network updates on the
+regenerated synthetic set, as the reference iteration (ModelNet40 CPC 1: 10, 1). With --json the last line is `{"step_s", "compile_s", "flops",
 "achieved_gflops", "peak_gflops", "peak_fraction", "peak_rss_mb"}` for the last row.
 Data are random; only shapes matter for timing.
 
@@ -55,7 +58,7 @@ def make_distiller(args, cpc: int, chunk: int) -> distill.Distiller:
           gen_lib.ModulatedSiren(num_classes=args.classes, cpc=cpc, w0_initial=100.0)),
       classifier=models.make_classifier('pointnet', args.classes, rot),
       num_classes=args.classes, cpc=cpc, batch_real=args.batch_real, train_points=args.points,
-      outer_loop=10, inner_loop=1, iterations=400, class_chunk=chunk)
+      outer_loop=args.loops[0], inner_loop=args.loops[1], iterations=400, class_chunk=chunk)
 
 
 def step_flops(d: distill.Distiller, args) -> float:
@@ -96,6 +99,20 @@ def time_step(d: distill.Distiller, args) -> dict:
           'xla_temp_mb': compiled.memory_analysis().temp_size_in_bytes / 2**20}
 
 
+def time_iterations(d: distill.Distiller, args) -> float:
+  """Median seconds of a whole iteration (`make_iteration_fn`), after the first."""
+  k, n = d.num_classes, d.num_classes * d.batch_real
+  points = np.random.default_rng(0).uniform(-1, 1, (n, d.train_points, 3)).astype(np.float32)
+  real = distill.make_real_data(points, np.arange(n) % k, k)
+  state, step, times = distill.init_state(d, jax.random.key(0)), distill.make_iteration_fn(d), []
+  for _ in range(args.iterations + 1):
+    t = time.perf_counter()
+    state, metrics = step(state, real)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t)
+  return float(np.median(times[1:]))
+
+
 def peak_memory() -> dict:
   """This process's peak resident memory and, on a GPU, the device's peak bytes, in MB."""
   out = {'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -109,6 +126,8 @@ def child(args) -> None:
   """Measures one (cpc, chunk) in this process; prints one JSON line."""
   d = make_distiller(args, args.cpc[0], args.class_chunk[0])
   row = {**time_step(d, args), **peak_memory()}
+  if args.iterations:
+    row['iteration_s'] = time_iterations(d, args)
   row['flops'] = step_flops(d, args)  # after the memory readings: its compile is not the step's
   print(json.dumps(row))
 
@@ -123,6 +142,8 @@ def main():
                  help='classes per vmapped chunk; 0 = all classes in one vmap')
   p.add_argument('--steps', type=int, default=5)
   p.add_argument('--rotated', action='store_true', help='network behind the sign rotator')
+  p.add_argument('--iterations', type=int, default=0, help='also time whole iterations')
+  p.add_argument('--loops', type=int, nargs=2, default=[10, 1], metavar=('OUTER', 'INNER'))
   p.add_argument('--json', action='store_true')
   p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
   args = p.parse_args()
@@ -142,7 +163,8 @@ def main():
       cmd = [sys.executable, os.path.abspath(__file__), '--child', '--cpc', str(cpc),
              '--class-chunk', str(chunk), '--classes', str(args.classes),
              '--batch-real', str(args.batch_real), '--points', str(args.points),
-             '--steps', str(args.steps)] + (['--rotated'] if args.rotated else [])
+             '--steps', str(args.steps), '--iterations', str(args.iterations),
+             '--loops', *map(str, args.loops)] + (['--rotated'] if args.rotated else [])
       out = subprocess.run(cmd, capture_output=True, text=True)
       if out.returncode != 0:
         print(f'{cpc:>4} {chunk:>5} failed: {out.stderr.strip().splitlines()[-1]}')
@@ -152,11 +174,12 @@ def main():
       row = {'step_s': m['step_s'], 'compile_s': m['compile_s'], 'flops': m['flops'],
              'achieved_gflops': rate, 'peak_gflops': peak, 'peak_fraction': rate / peak,
              'peak_rss_mb': m['peak_rss_mb'], 'xla_temp_mb': m['xla_temp_mb'],
-             **({'device_peak_mb': m['device_peak_mb']} if 'device_peak_mb' in m else {})}
+             **{key: m[key] for key in ('device_peak_mb', 'iteration_s') if key in m}}
       print(f'{cpc:>4} {chunk:>5} {row["step_s"]:>8.3f} {row["compile_s"]:>9.1f} '
             f'{row["flops"] / 1e9:>8.1f} {rate:>8.1f} {rate / peak:>8.1%} '
             f'{row["xla_temp_mb"]:>11.0f} {row["peak_rss_mb"]:>11.0f}'
-            + (f'  device peak {row["device_peak_mb"]:.0f} MB' if 'device_peak_mb' in row else ''),
+            + (f'  device peak {row["device_peak_mb"]:.0f} MB' if 'device_peak_mb' in row else '')
+            + (f'  iteration {row["iteration_s"]:.2f} s' if 'iteration_s' in row else ''),
             flush=True)
   if args.json:
     print(json.dumps(row))

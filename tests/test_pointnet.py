@@ -98,13 +98,14 @@ def test_classifier_traces_once():
     f(params, jax.random.normal(jax.random.key(seed), (2, 32, 3)))
 
 
-def test_instance_norm_max_equals_the_plain_layer_to_second_order():
+@pytest.mark.parametrize('n', [50, 12])  # N > 2K: the moment path; N <= 2K: structured vjp
+def test_instance_norm_max_equals_the_plain_layer_to_second_order(n):
   def plain(x, k, b):
     return pointnet.instance_norm(x @ k + b).max(axis=-2)
 
   with jax.enable_x64(True):
     keys = jax.random.split(jax.random.key(0), 4)
-    x = jax.random.normal(keys[0], (3, 50, 8), jnp.float64)  # N > 2K: the moment path
+    x = jax.random.normal(keys[0], (3, n, 8), jnp.float64)
     k = jax.random.normal(keys[1], (8, 16), jnp.float64)
     b = jax.random.normal(keys[2], (16,), jnp.float64)
     g = jax.random.normal(keys[3], (3, 16), jnp.float64)
