@@ -24,8 +24,8 @@ the random coreset and DD3D, every distribution objective at DM's 400 updates:
     python -m dd3d_jax.tables runs/mn10_cpc1_beyond
 
 Measured (README, "Beyond the paper"): CPC 1, final-epoch OA over 2 x 2 runs: dd3d_dm 81.4,
-dd3d_real_dm 81.0, dd3d_real 72.5 (dd3d 70.7, random 60.3); CPC 10, one run: dd3d_real_dm
-86.7 (random 86.2).
+dd3d_real_dm 81.0, dd3d_real 72.5 (dd3d 70.7, random 60.3); CPC 10, one run: dd3d_dm 87.0,
+dd3d_real_dm 86.7 (random 86.2, dd3d 83.5).
 
 Table 3 (the same sets on the other backbones; batch 32, as the heavier networks do not
 fit batch 256 in memory; each run file records its protocol), then its table:
