@@ -11,8 +11,9 @@ float32 matmul measured in the same run, the step's scratch memory as XLA plans 
 (`temp_size_in_bytes`), and the process's peak resident memory (on a GPU also the
 device's peak bytes). `--iterations N` also times N whole iterations (median after
 the first): `--loops` outer steps, each with its inner-loop network updates on the
-regenerated synthetic set, as the reference iteration (ModelNet40 CPC 1: 10, 1). With --json the last line is `{"step_s", "compile_s", "flops",
-"achieved_gflops", "peak_gflops", "peak_fraction", "peak_rss_mb"}` for the last row.
+regenerated synthetic set, as the reference iteration (ModelNet40 CPC 1: 10, 1). With
+--json the last line is `{"step_s", "compile_s", "flops", "achieved_gflops",
+"peak_gflops", "peak_fraction", "peak_rss_mb"}` (+ "iteration_s") for the last row.
 Data are random; only shapes matter for timing.
 
 FLOPs: XLA's cost analysis counts a loop body once, so the count is taken from the
@@ -72,11 +73,16 @@ def step_flops(d: distill.Distiller, args) -> float:
   return float(cost['flops'])
 
 
-def inputs(d: distill.Distiller):
-  """Random real data of the distiller's shapes, initial generator and network state."""
+def random_real(d: distill.Distiller) -> distill.RealData:
+  """Random real clouds of the distiller's shapes: `batch_real` per class."""
   k, n = d.num_classes, d.num_classes * d.batch_real
   points = np.random.default_rng(0).uniform(-1, 1, (n, d.train_points, 3)).astype(np.float32)
-  real = distill.make_real_data(points, np.arange(n) % k, k)
+  return distill.make_real_data(points, np.arange(n) % k, k)
+
+
+def inputs(d: distill.Distiller):
+  """Random real data of the distiller's shapes, initial generator and network state."""
+  real = random_real(d)
   state = distill.init_state(d, jax.random.key(0))
   net_params = d.classifier.init(jax.random.key(1))
   return state.gen_params, state.opt_state, net_params, real
@@ -101,9 +107,7 @@ def time_step(d: distill.Distiller, args) -> dict:
 
 def time_iterations(d: distill.Distiller, args) -> float:
   """Median seconds of a whole iteration (`make_iteration_fn`), after the first."""
-  k, n = d.num_classes, d.num_classes * d.batch_real
-  points = np.random.default_rng(0).uniform(-1, 1, (n, d.train_points, 3)).astype(np.float32)
-  real = distill.make_real_data(points, np.arange(n) % k, k)
+  real = random_real(d)
   state, step, times = distill.init_state(d, jax.random.key(0)), distill.make_iteration_fn(d), []
   for _ in range(args.iterations + 1):
     t = time.perf_counter()

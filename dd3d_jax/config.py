@@ -137,7 +137,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
 
   c.mesh = ml_collections.ConfigDict()
-  c.mesh.units = 0                  # devices of the job (every process) classes and batches are split over (0: all)
+  c.mesh.units = 0                  # devices of all processes to split over (0: all)
 
   c.data = ml_collections.ConfigDict()
   c.data.format = 'shapes'          # see dd3d_jax.data.READERS, or 'auto' (detect from path)

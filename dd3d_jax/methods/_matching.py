@@ -4,7 +4,6 @@ real-cloud initialisation that the tensor methods share."""
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any, Callable
 
 import jax

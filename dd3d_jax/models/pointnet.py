@@ -82,7 +82,7 @@ def _small_fwd(x, kernel, bias, eps):
 
 
 def _small_bwd(eps, res, g):
-  del eps  # in the residuals
+  del eps  # already inside rs = 1 / sqrt(var + eps)
   x, kernel, rs, winner, out = res
   n = x.shape[-2]
   gs = g * rs                                                            # [B, C]
