@@ -11,6 +11,11 @@ ordered by method type with the full-data upper bound last.
 `--table 3` prints the Table 3 layout instead: rows (dataset, setting, CPC, method),
 columns the evaluation backbones of the plans (`eval.backbones`), PointNet first.
 
+Tables 1 and 3 are for classification workdirs. Segmentation workdirs (`"task":
+"segmentation"` in plan.json; a plan without the key is classification) take `--table 2`,
+the paper's ShapeNet-part layout: rows (dataset, setting, method), and for each CPC the
+final-epoch point OA, instance mIoU and class mIoU.
+
 A missing or damaged input stops with one line on stderr and status 2.
 """
 
@@ -32,11 +37,23 @@ from dd3d_jax.errors import UserError
 TYPE_ORDER = ('random', 'herding', 'kcenter', 'gm', 'dm', 'tm', 'sadm', 'dd3d')
 CAPTION = ("Final-epoch OA % (mean ± std over runs; best-epoch OA, the paper's protocol, "
            'in brackets). Backbone: {backbone}.')
+SEGMENTATION_CAPTION = ('Final-epoch point OA, instance mIoU and class mIoU % (mean ± std over '
+                        'runs). Backbone: {backbone}.')
+# Table 2's columns per CPC: header suffix -> run-file key.
+SEGMENTATION_COLUMNS = {'OA': 'final_oa', 'inst. mIoU': 'final_instance_miou',
+                        'cls. mIoU': 'final_class_miou'}
 _NUMBER = (int, float)
 PLAN_KEYS = {'dataset': str, 'rotated': bool, 'cpc': int, 'methods': list, 'types': dict,
              'backbones': list, 'runs_per_method': dict}
 RUN_KEYS = {'method': str, 'type': str, 'backbone': str, 'distill': int, 'eval': int,
             'final_oa': _NUMBER, 'best_oa': _NUMBER, 'curve': list, 'seconds': _NUMBER}
+# The run-file keys of each plan task (in segmentation runs the OA keys hold point accuracy).
+TASK_RUN_KEYS = {'classification': RUN_KEYS,
+                 'segmentation': {**RUN_KEYS, 'final_instance_miou': _NUMBER,
+                                  'final_class_miou': _NUMBER, 'best_instance_miou': _NUMBER,
+                                  'best_class_miou': _NUMBER}}
+# The --table flags that print the workdirs of each task.
+TASK_TABLES = {'classification': '--table 1 or --table 3', 'segmentation': '--table 2'}
 _LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#',
                   '_': r'\_', '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
                   '^': r'\textasciicircum{}'}
@@ -67,6 +84,8 @@ class Row:
     backbone: the evaluation network whose runs the cells hold.
     workdirs: the workdirs pooled into this row, in the order given.
     cells: method name -> Cell, for the methods this row's plans list.
+    task: the plans' task, 'classification' or 'segmentation' (workdirs of different tasks
+      are never pooled).
   """
   dataset: str
   rotated: bool
@@ -74,6 +93,7 @@ class Row:
   backbone: str
   workdirs: tuple[str, ...]
   cells: dict[str, Cell]
+  task: str = 'classification'
 
   @property
   def setting(self) -> str:
@@ -103,7 +123,8 @@ def _load(path: str, keys: dict, fix: str) -> dict:
 
 
 def read_plan(workdir: str) -> dict:
-  """The validated `plan.json` of a workdir."""
+  """The validated `plan.json` of a workdir, with a missing 'task' set to 'classification'
+  (plans written before segmentation lack it)."""
   if not os.path.isdir(workdir):
     raise UserError(f'workdir {workdir} does not exist or is not a folder; pass the --workdir '
                     'of a dd3d_jax.main run.')
@@ -113,6 +134,9 @@ def read_plan(workdir: str) -> dict:
                     'not started.')
   fix = 'delete it and re-run the pipeline on that workdir to write it again.'
   plan = _load(path, PLAN_KEYS, fix)
+  if plan.setdefault('task', 'classification') not in TASK_RUN_KEYS:
+    raise UserError(f"{path}: 'task' is {plan['task']!r}, not one of {sorted(TASK_RUN_KEYS)}; "
+                    f'{fix}')
   for name in plan['methods']:
     for table in ('types', 'runs_per_method'):
       value = plan[table].get(name) if isinstance(name, str) else None
@@ -121,10 +145,12 @@ def read_plan(workdir: str) -> dict:
   return plan
 
 
-def read_runs(workdir: str, method: str, backbone: str) -> list[dict]:
-  """The finished evaluation runs of one method and backbone, sorted by file name."""
+def read_runs(workdir: str, method: str, backbone: str,
+              task: str = 'classification') -> list[dict]:
+  """The finished evaluation runs of one method and backbone, sorted by file name; the run
+  files must have the keys of the workdir's `task` (TASK_RUN_KEYS)."""
   fix = 'delete it and re-run the pipeline on that workdir to redo that evaluation run.'
-  runs = [_load(p, RUN_KEYS, fix)
+  runs = [_load(p, TASK_RUN_KEYS[task], fix)
           for p in sorted(glob.glob(os.path.join(glob.escape(workdir), 'runs',
                                                  glob.escape(method), '*.json')))]
   return [r for r in runs if r['backbone'] == backbone]
@@ -138,7 +164,8 @@ def _column_key(name: str, kind: str) -> tuple:
 def collect(workdirs: Sequence[str], backbone: str = 'pointnet') -> list[Row]:
   """Reads workdirs into table rows, sorted by dataset, aligned before rotated, then CPC.
 
-  Workdirs whose plan does not evaluate `backbone` are left out.
+  Workdirs whose plan does not evaluate `backbone` are left out; workdirs are pooled into a
+  row when they have the same dataset, setting, CPC and task.
 
   Raises:
     UserError: a workdir is missing or has no plan, a plan or run file is damaged, one
@@ -156,17 +183,17 @@ def collect(workdirs: Sequence[str], backbone: str = 'pointnet') -> list[Row]:
     found = sorted({b for p in plans.values() for b in p['backbones']})
     raise UserError(f'no workdir evaluates backbone {backbone!r} (they have {found}); '
                     'choose one with --backbone.')
-  keys = sorted({(p['dataset'], p['rotated'], p['cpc']) for p in used.values()})
+  key_of = {w: (p['dataset'], p['rotated'], p['cpc'], p['task']) for w, p in used.items()}
   rows = []
-  for key in keys:
-    pooled = [w for w, p in used.items() if (p['dataset'], p['rotated'], p['cpc']) == key]
+  for key in sorted(set(key_of.values())):
+    pooled = [w for w in used if key_of[w] == key]
     cells = {}
     for w in pooled:
       for name in used[w]['methods']:
         cell = cells.get(name, Cell(types[name], [], 0))
-        cells[name] = Cell(cell.type, cell.runs + read_runs(w, name, backbone),
+        cells[name] = Cell(cell.type, cell.runs + read_runs(w, name, backbone, key[3]),
                            cell.expected + used[w]['runs_per_method'][name])
-    rows.append(Row(*key, backbone, tuple(pooled), cells))
+    rows.append(Row(*key[:3], backbone, tuple(pooled), cells, task=key[3]))
   return rows
 
 
@@ -176,27 +203,30 @@ def columns(rows: Sequence[Row]) -> list[str]:
   return sorted(types, key=lambda name: _column_key(name, types[name]))
 
 
-def _mean_final(cell: Cell) -> float:
-  """The mean final-epoch OA as printed (one decimal), so printed ties are bolded together."""
-  return round(float(np.mean([r['final_oa'] for r in cell.runs])), 1)
+def _mean_final(cell: Cell, key: str) -> float:
+  """The mean of the runs' `key` as printed (one decimal), so printed ties are bolded together."""
+  return round(float(np.mean([r[key] for r in cell.runs])), 1)
 
 
-def cell_text(cell: Cell | None) -> str:
-  """`mean ± std (mean best)`, with `[k/N]` when runs are missing; `—` for an unlisted method."""
+def cell_text(cell: Cell | None, key: str = 'final_oa', best_key: str | None = 'best_oa') -> str:
+  """`mean ± std (mean best)` of the runs' `key` and `best_key` (no brackets when `best_key` is
+  None), with `[k/N]` when runs are missing; `—` for an unlisted method."""
   if cell is None:
     return '—'
   count = f' [{len(cell.runs)}/{cell.expected}]' if len(cell.runs) < cell.expected else ''
   if not cell.runs:
     return 'not run' + count
-  final = np.array([r['final_oa'] for r in cell.runs], dtype=float)
+  final = np.array([r[key] for r in cell.runs], dtype=float)
   spread = f' ± {final.std():.1f}' if len(final) > 1 else ''
-  best = np.mean([r['best_oa'] for r in cell.runs])
-  return f'{final.mean():.1f}{spread} ({best:.1f}){count}'
+  best = f' ({np.mean([r[best_key] for r in cell.runs]):.1f})' if best_key else ''
+  return f'{final.mean():.1f}{spread}{best}{count}'
 
 
-def best_methods(row: Row) -> set[str]:
-  """Methods with the row's highest mean final OA, among those with runs, 'full' excluded."""
-  means = {name: _mean_final(c) for name, c in row.cells.items() if c.runs and c.type != 'full'}
+def best_methods(row: Row, key: str = 'final_oa') -> set[str]:
+  """Methods with the row's highest mean of the runs' `key` (final OA), among those with
+  runs, 'full' excluded."""
+  means = {name: _mean_final(c, key) for name, c in row.cells.items()
+           if c.runs and c.type != 'full'}
   top = max(means.values(), default=None)
   return {name for name, m in means.items() if m == top}
 
@@ -211,99 +241,156 @@ def _aligned(lines: list[list[str]]) -> list[list[str]]:
   return [[text.ljust(w) for text, w in zip(line, widths)] for line in lines]
 
 
-def render(rows: Sequence[Row], fmt: str = 'md') -> str:
-  """Table 1 as GitHub markdown (`fmt='md'`) or a LaTeX booktabs tabular (`fmt='latex'`).
+def _styled(text: str, bold: bool, fmt: str) -> str:
+  """A cell's text for format `fmt` ('md' or 'latex'), in bold when `bold`."""
+  if fmt == 'latex':
+    text = text.replace('±', r'$\pm$').replace('—', '--')
+    return rf'\textbf{{{text}}}' if bold else text
+  return f'**{text}**' if bold else text
 
-  The caption goes above the table and a note per pooled row below it.
+
+def _layout(caption: str, header: list[str], body: list[list[str]], labels: int, fmt: str,
+            notes: Sequence[str] = ()) -> str:
+  """A table as GitHub markdown (`fmt='md'`) or a LaTeX booktabs tabular (`fmt='latex'`).
+
+  The first `labels` columns are left-aligned text (escaped for LaTeX), the others
+  right-aligned cells already styled for `fmt`; the caption goes above, the notes below.
   """
   if fmt not in ('md', 'latex'):
     raise ValueError(f'unknown format {fmt!r}; use md or latex.')
-  names = columns(rows)
-  header = ['dataset', 'setting', 'CPC', *names]
-  body = []
-  for row in rows:
-    best = best_methods(row)
-    texts = []
-    for name in names:
-      text = cell_text(row.cells.get(name))
-      if fmt == 'latex':
-        text = text.replace('±', r'$\pm$').replace('—', '--')
-      if name in best:
-        text = rf'\textbf{{{text}}}' if fmt == 'latex' else f'**{text}**'
-      texts.append(text)
-    body.append([row.dataset, row.setting, str(row.cpc), *texts])
-  caption = CAPTION.format(backbone=', '.join(sorted({r.backbone for r in rows})))
-  notes = [f'{r.dataset} {r.setting} CPC {r.cpc}: pooled from {len(r.workdirs)} workdirs'
-           for r in rows if len(r.workdirs) > 1]
   if fmt == 'md':
-    header, rule, *body = _aligned([header, ['---'] * 2 + ['---:'] * (len(header) - 2), *body])
+    header, rule, *body = _aligned(
+        [header, ['---'] * labels + ['---:'] * (len(header) - labels), *body])
     table = ['| ' + ' | '.join(line) + ' |' for line in (header, rule, *body)]
-    return '\n'.join([caption, '', *table, *([''] + notes if notes else [])])
+    return '\n'.join([caption, '', *table, *([''] + list(notes) if notes else [])])
   header = [_latex_escape(h) for h in header]
-  body = [[_latex_escape(t) for t in line[:2]] + line[2:] for line in body]
+  body = [[_latex_escape(t) for t in line[:labels]] + line[labels:] for line in body]
   header, *body = _aligned([header, *body])
-  return '\n'.join([f'% {caption}', r'\begin{tabular}{ll' + 'r' * (len(header) - 2) + '}',
+  return '\n'.join([f'% {caption}',
+                    r'\begin{tabular}{' + 'l' * labels + 'r' * (len(header) - labels) + '}',
                     r'\toprule', ' & '.join(header) + r' \\', r'\midrule',
                     *(' & '.join(line) + r' \\' for line in body), r'\bottomrule',
                     r'\end{tabular}', *(f'% {n}' for n in notes)])
 
 
+def _require_task(rows: Sequence[Row], task: str) -> None:
+  """Raises UserError naming a workdir of the rows whose task is not `task`."""
+  for row in rows:
+    if row.task != task:
+      raise UserError(f'{row.workdirs[0]} is a {row.task} workdir; print its table with '
+                      f'{TASK_TABLES[row.task]}.')
+
+
+def _pool_notes(rows: Sequence[Row]) -> list[str]:
+  """A note for each row pooled from several workdirs."""
+  return [f'{r.dataset} {r.setting} CPC {r.cpc}: pooled from {len(r.workdirs)} workdirs'
+          for r in rows if len(r.workdirs) > 1]
+
+
+def _caption(template: str, rows: Sequence[Row]) -> str:
+  """The caption `template` with the rows' backbones filled in."""
+  return template.format(backbone=', '.join(sorted({r.backbone for r in rows})))
+
+
+def render(rows: Sequence[Row], fmt: str = 'md') -> str:
+  """Table 1 as GitHub markdown (`fmt='md'`) or a LaTeX booktabs tabular (`fmt='latex'`).
+
+  The caption goes above the table and a note per pooled row below it.
+
+  Raises:
+    UserError: a row is of segmentation workdirs (those take Table 2).
+  """
+  _require_task(rows, 'classification')
+  names = columns(rows)
+  body = []
+  for row in rows:
+    best = best_methods(row)
+    body.append([row.dataset, row.setting, str(row.cpc),
+                 *(_styled(cell_text(row.cells.get(name)), name in best, fmt)
+                   for name in names)])
+  return _layout(_caption(CAPTION, rows), ['dataset', 'setting', 'CPC', *names], body, 2, fmt,
+                 _pool_notes(rows))
+
+
+def render_segmentation(rows: Sequence[Row], fmt: str = 'md') -> str:
+  """Table 2: one row per (dataset, setting, method), and per CPC of the rows the columns
+  `CPC k OA`, `CPC k inst. mIoU` and `CPC k cls. mIoU` (final-epoch values); the best class
+  mIoU of each (dataset, setting, CPC) in bold, 'full' excluded.
+
+  The caption goes above the table and a note per pooled row below it.
+
+  Raises:
+    UserError: a row is of classification workdirs (those take Tables 1 and 3).
+  """
+  _require_task(rows, 'segmentation')
+  cpcs = sorted({row.cpc for row in rows})
+  header = ['dataset', 'setting', 'method',
+            *(f'CPC {k} {suffix}' for k in cpcs for suffix in SEGMENTATION_COLUMNS)]
+  body = []
+  for dataset, setting in dict.fromkeys((row.dataset, row.setting) for row in rows):
+    by_cpc = {row.cpc: row for row in rows if (row.dataset, row.setting) == (dataset, setting)}
+    best = {k: best_methods(row, 'final_class_miou') for k, row in by_cpc.items()}
+    for name in columns(list(by_cpc.values())):
+      texts = []
+      for k in cpcs:
+        cell = by_cpc[k].cells.get(name) if k in by_cpc else None
+        texts += [_styled(cell_text(cell, key, None),
+                          key == 'final_class_miou' and name in best.get(k, ()), fmt)
+                  for key in SEGMENTATION_COLUMNS.values()]
+      body.append([dataset, setting, name, *texts])
+  return _layout(_caption(SEGMENTATION_CAPTION, rows), header, body, 3, fmt, _pool_notes(rows))
+
+
 def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
   """Table 3: one row per (dataset, setting, CPC, method), one column per backbone;
-  the best method of each (dataset, setting, CPC) and backbone in bold."""
-  if fmt not in ('md', 'latex'):
-    raise ValueError(f'unknown format {fmt!r}; use md or latex.')
+  the best method of each (dataset, setting, CPC) and backbone in bold.
+
+  Raises:
+    UserError: as `collect`, or a workdir is a segmentation one (those take Table 2).
+  """
   plans = [read_plan(w) for w in dict.fromkeys(os.path.normpath(w) for w in workdirs)]
   found = list(dict.fromkeys(b for p in plans for b in p['backbones']))
   backbones = sorted(found, key=lambda b: (b != 'pointnet', found.index(b)))
-  by_backbone = {b: {(r.dataset, r.setting, r.cpc): r for r in collect(workdirs, b)}
-                 for b in backbones}
+  by_backbone = {}
+  for b in backbones:
+    collected = collect(workdirs, b)
+    _require_task(collected, 'classification')
+    by_backbone[b] = {(r.dataset, r.setting, r.cpc): r for r in collected}
   keys = sorted({k for rows in by_backbone.values() for k in rows},
                 key=lambda k: (k[0], k[1] == 'rotated', k[2]))
-  header = ['dataset', 'setting', 'CPC', 'method', *backbones]
   body = []
   for key in keys:
     rows = {b: by_backbone[b].get(key) for b in backbones}
     best = {b: best_methods(r) if r else set() for b, r in rows.items()}
-    names = columns([r for r in rows.values() if r])
-    for name in names:
-      texts = []
-      for b in backbones:
-        text = cell_text(rows[b].cells.get(name) if rows[b] else None)
-        if fmt == 'latex':
-          text = text.replace('±', r'$\pm$').replace('—', '--')
-        if name in best[b]:
-          text = rf'\textbf{{{text}}}' if fmt == 'latex' else f'**{text}**'
-        texts.append(text)
-      body.append([key[0], key[1], str(key[2]), name, *texts])
+    for name in columns([r for r in rows.values() if r]):
+      body.append([key[0], key[1], str(key[2]), name,
+                   *(_styled(cell_text(rows[b].cells.get(name) if rows[b] else None),
+                             name in best[b], fmt) for b in backbones)])
   caption = ("Final-epoch OA % per evaluation backbone (mean ± std over runs; best-epoch OA, "
              "the paper's protocol, in brackets).")
-  if fmt == 'md':
-    header, rule, *body = _aligned([header, ['---'] * 4 + ['---:'] * len(backbones), *body])
-    return '\n'.join([caption, '', *('| ' + ' | '.join(line) + ' |'
-                                      for line in (header, rule, *body))])
-  header = [_latex_escape(h) for h in header]
-  body = [[_latex_escape(t) for t in line[:4]] + line[4:] for line in body]
-  header, *body = _aligned([header, *body])
-  return '\n'.join([f'% {caption}', r'\begin{tabular}{llll' + 'r' * len(backbones) + '}',
-                    r'\toprule', ' & '.join(header) + r' \\', r'\midrule',
-                    *(' & '.join(line) + r' \\' for line in body), r'\bottomrule',
-                    r'\end{tabular}'])
+  return _layout(caption, ['dataset', 'setting', 'CPC', 'method', *backbones], body, 4, fmt)
 
 
 def main(argv: Sequence[str]) -> int:
-  """Prints Table 1 (or 3) for the given workdirs; returns 0, or 2 after a one-line error."""
+  """Prints Table 1, 2 or 3 for the given workdirs; returns 0, or 2 after a one-line error."""
   parser = argparse.ArgumentParser(prog='python -m dd3d_jax.tables',
-                                   description='Print the Table 1 or 3 layout from run folders.')
+                                   description='Print the Table 1, 2 or 3 layout from run '
+                                               'folders.')
   parser.add_argument('workdirs', nargs='+', metavar='WORKDIR')
   parser.add_argument('--format', choices=('md', 'latex'), default='md')
-  parser.add_argument('--backbone', default='pointnet', help='Table 1: the evaluation network')
-  parser.add_argument('--table', choices=('1', '3'), default='1',
-                      help='1: methods as columns; 3: backbones as columns')
+  parser.add_argument('--backbone', default='pointnet',
+                      help='Tables 1 and 2: the evaluation network')
+  parser.add_argument('--table', choices=('1', '2', '3'), default='1',
+                      help='1: classification, methods as columns; 2: segmentation '
+                           '(ShapeNet-part), OA and mIoUs per CPC as columns; 3: '
+                           'classification, backbones as columns')
   args = parser.parse_args(argv)
   try:
-    text = (render(collect(args.workdirs, args.backbone), args.format) if args.table == '1'
-            else render_backbones(args.workdirs, args.format))
+    if args.table == '3':
+      text = render_backbones(args.workdirs, args.format)
+    else:
+      table = render if args.table == '1' else render_segmentation
+      text = table(collect(args.workdirs, args.backbone), args.format)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -1,4 +1,5 @@
-"""Table 1 from fixture workdirs: cell format, column and row order, pooling, LaTeX, errors."""
+"""Tables 1, 2 and 3 from fixture workdirs: cell format, column and row order, pooling, LaTeX,
+errors."""
 
 from __future__ import annotations
 
@@ -14,20 +15,28 @@ from dd3d_jax.errors import UserError
 
 def make_workdir(root, name: str, methods: dict, runs_per_method: int = 2,
                  dataset: str = 'modelnet10', rotated: bool = False, cpc: int = 1,
-                 backbones=('pointnet',)) -> str:
-  """A workdir with only plan.json; `methods` maps method name -> type."""
+                 backbones=('pointnet',), task: str | None = None) -> str:
+  """A workdir with only plan.json; `methods` maps method name -> type; without `task` the
+  plan has no 'task' key, as plans written before segmentation."""
   workdir = os.path.join(str(root), name)
   os.makedirs(workdir)
   plan = {'dataset': dataset, 'rotated': rotated, 'cpc': cpc, 'methods': list(methods),
           'types': dict(methods), 'backbones': list(backbones),
           'runs_per_method': {m: runs_per_method for m in methods}}
+  if task is not None:
+    plan['task'] = task
   with open(os.path.join(workdir, 'plan.json'), 'w') as f:
     json.dump(plan, f)
   return workdir
 
 
-def add_runs(workdir: str, method: str, finals, bests=None, backbone: str = 'pointnet') -> None:
-  """One run file per final OA (best OA defaults to final + 1), as the pipeline names them."""
+def add_runs(workdir: str, method: str, finals, bests=None, backbone: str = 'pointnet',
+             mious=None) -> None:
+  """One run file per final OA (best OA defaults to final + 1), as the pipeline names them.
+
+  `mious`, one (instance, class) final mIoU pair per run, makes them segmentation runs
+  (best mIoUs final + 1).
+  """
   with open(os.path.join(workdir, 'plan.json')) as f:
     kind = json.load(f)['types'][method]
   folder = os.path.join(workdir, 'runs', method)
@@ -36,6 +45,10 @@ def add_runs(workdir: str, method: str, finals, bests=None, backbone: str = 'poi
   for s, (final, best) in enumerate(zip(finals, bests)):
     run = {'method': method, 'type': kind, 'backbone': backbone, 'distill': 0, 'eval': s,
            'final_oa': final, 'best_oa': best, 'curve': [[50, final]], 'seconds': 1.0}
+    if mious is not None:
+      instance, klass = mious[s]
+      run.update(task='segmentation', final_instance_miou=instance, final_class_miou=klass,
+                 best_instance_miou=instance + 1, best_class_miou=klass + 1)
     with open(os.path.join(folder, f'd0_{backbone}_s{s}.json'), 'w') as f:
       json.dump(run, f)
 
@@ -243,3 +256,105 @@ def test_table3_has_a_column_per_backbone_pointnet_first_and_missing_cells_shown
   assert by_method['dd3d']['dgcnn'] == '**60.0 (61.0)**'
   assert by_method['gm']['pct'] == 'not run [0/1]'
   assert r'\begin{tabular}{llllrrr}' in tables.render_backbones([w], 'latex')
+
+
+SEGMENTATION_METHODS = {'full': 'full', 'dd3d': 'dd3d', 'gm': 'gm', 'random': 'random'}
+
+
+def make_segmentation_workdirs(root) -> tuple[str, str]:
+  """ShapeNet-part workdirs at CPC 1 (gm has one of its two runs) and CPC 10 (no gm)."""
+  one = make_workdir(root, 'seg1', SEGMENTATION_METHODS, dataset='shapenetpart', cpc=1,
+                     task='segmentation')
+  add_runs(one, 'random', [70.0, 72.0], mious=[(60.0, 50.0), (62.0, 54.0)])
+  add_runs(one, 'gm', [74.0], mious=[(63.0, 55.5)])
+  add_runs(one, 'dd3d', [80.0, 80.0], mious=[(70.0, 58.0), (72.0, 60.0)])
+  add_runs(one, 'full', [90.0, 92.0], mious=[(80.0, 75.0), (82.0, 77.0)])
+  ten = make_workdir(root, 'seg10', {'random': 'random', 'dd3d': 'dd3d', 'full': 'full'},
+                     dataset='shapenetpart', cpc=10, task='segmentation')
+  add_runs(ten, 'random', [75.0, 75.0], mious=[(65.0, 61.96), (65.0, 62.04)])  # 62.0 as dd3d
+  add_runs(ten, 'dd3d', [82.0, 84.0], mious=[(74.0, 62.0), (76.0, 62.0)])
+  add_runs(ten, 'full', [93.0, 93.0], mious=[(85.0, 80.0), (85.0, 80.0)])
+  return one, ten
+
+
+def test_table2_has_oa_and_mious_per_cpc_and_bolds_the_best_class_miou(tmp_path):
+  rows = md_table(tables.render_segmentation(tables.collect(make_segmentation_workdirs(tmp_path))))
+  assert list(rows[0]) == ['dataset', 'setting', 'method',
+                           'CPC 1 OA', 'CPC 1 inst. mIoU', 'CPC 1 cls. mIoU',
+                           'CPC 10 OA', 'CPC 10 inst. mIoU', 'CPC 10 cls. mIoU']
+  assert [(r['dataset'], r['setting'], r['method']) for r in rows] == [
+      ('shapenetpart', 'aligned', m) for m in ('random', 'gm', 'dd3d', 'full')]
+  random, gm, dd3d, full = (list(r.values())[3:] for r in rows)
+  assert random == ['71.0 ± 1.0', '61.0 ± 1.0', '52.0 ± 2.0',
+                    '75.0 ± 0.0', '65.0 ± 0.0', '**62.0 ± 0.0**']  # a printed tie with dd3d
+  assert gm == ['74.0 [1/2]', '63.0 [1/2]', '55.5 [1/2]', '—', '—', '—']
+  assert dd3d == ['80.0 ± 0.0', '71.0 ± 1.0', '**59.0 ± 1.0**',
+                  '83.0 ± 1.0', '75.0 ± 1.0', '**62.0 ± 0.0**']
+  assert full == ['91.0 ± 1.0', '81.0 ± 1.0', '76.0 ± 1.0',  # highest, but the upper bound
+                  '93.0 ± 0.0', '85.0 ± 0.0', '80.0 ± 0.0']
+
+
+def test_table2_caption_and_latex(tmp_path):
+  one, ten = make_segmentation_workdirs(tmp_path)
+  rows = tables.collect([one, ten])
+  assert tables.render_segmentation(rows).splitlines()[0] == (
+      'Final-epoch point OA, instance mIoU and class mIoU % (mean ± std over runs). '
+      'Backbone: pointnet.')
+  text = tables.render_segmentation(rows, 'latex')
+  lines = text.splitlines()
+  assert lines[0].startswith('% Final-epoch point OA')
+  assert lines[1] == r'\begin{tabular}{lll' + 'r' * 6 + '}' and lines[-1] == r'\end{tabular}'
+  assert lines[3].split('&')[-1].rstrip(' \\') == ' CPC 10 cls. mIoU'
+  assert r'\textbf{59.0 $\pm$ 1.0}' in text
+  gm = next(l for l in lines if '& gm ' in l)
+  assert [c.strip() for c in gm.rstrip(' \\').split('&')[-3:]] == ['--', '--', '--']
+  assert '±' not in '\n'.join(lines[1:]) and '—' not in text and '**' not in text
+
+
+def test_missing_plan_task_is_classification_and_an_unknown_one_is_refused(tmp_path):
+  old = make_workdir(tmp_path, 'old', {'dd3d': 'dd3d'})
+  assert tables.read_plan(old)['task'] == 'classification'
+  odd = make_workdir(tmp_path, 'odd', {'dd3d': 'dd3d'}, task='detection')
+  with pytest.raises(UserError, match=r"'task' is 'detection', not one of \['classification', "
+                                      r"'segmentation'\]; delete it"):
+    tables.read_plan(odd)
+
+
+@pytest.mark.parametrize('table, wrong', [
+    ('2', 'cls is a classification workdir; print its table with --table 1 or --table 3.'),
+    ('1', 'seg1 is a segmentation workdir; print its table with --table 2.'),
+    ('3', 'seg1 is a segmentation workdir; print its table with --table 2.')])
+def test_cli_refuses_a_workdir_of_the_other_task_in_one_line(tmp_path, capsys, table, wrong):
+  seg1, _ = make_segmentation_workdirs(tmp_path)
+  cls = make_workdir(tmp_path, 'cls', {'dd3d': 'dd3d'})  # its plan has no 'task'
+  add_runs(cls, 'dd3d', [70.0])
+  assert tables.main([seg1, cls, '--table', table]) == 2
+  out, err = capsys.readouterr()
+  assert out == '' and err.startswith('error: ') and err.count('\n') == 1
+  assert f'{tmp_path}{os.sep}{wrong}' in err
+
+
+@pytest.mark.parametrize('damage, words', [(lambda run: run.pop('final_class_miou'),
+                                            " lacks the key 'final_class_miou'; delete it"),
+                                           (lambda run: run.update(best_instance_miou='high'),
+                                            ": 'best_instance_miou' has the wrong type")])
+def test_cli_damaged_segmentation_run_is_one_line_and_status_2(tmp_path, capsys, damage, words):
+  one, _ = make_segmentation_workdirs(tmp_path)
+  path = os.path.join(one, 'runs', 'gm', 'd0_pointnet_s0.json')
+  with open(path) as f:
+    run = json.load(f)
+  damage(run)
+  with open(path, 'w') as f:
+    json.dump(run, f)
+  assert tables.main([one, '--table', '2']) == 2
+  out, err = capsys.readouterr()
+  assert out == '' and err.startswith('error: ') and err.count('\n') == 1
+  assert path + words in err
+
+
+def test_cli_prints_table2(tmp_path, capsys):
+  workdirs = make_segmentation_workdirs(tmp_path)
+  assert tables.main([*workdirs, '--table', '2', '--format', 'latex']) == 0
+  out, err = capsys.readouterr()
+  assert out == tables.render_segmentation(tables.collect(workdirs), 'latex') + '\n'
+  assert err == ''
