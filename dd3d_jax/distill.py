@@ -62,14 +62,16 @@ class RealData(NamedTuple):
     points: [N, P, 3] float32.
     class_index: [K, M] int32, row c lists the clouds of class c, padded.
     class_count: [K] int32, number of valid entries per row.
+    parts: [N, P] int32 part ids (part segmentation), else None.
   """
   points: jax.Array
   class_index: jax.Array
   class_count: jax.Array
+  parts: jax.Array | None = None
 
 
 def make_real_data(points: np.ndarray, labels: np.ndarray, num_classes: int,
-                   min_width: int = 1) -> RealData:
+                   min_width: int = 1, parts: np.ndarray | None = None) -> RealData:
   """Puts the training split on the device once, with a per-class index table."""
   labels = np.asarray(labels)
   counts = np.bincount(labels, minlength=num_classes)
@@ -79,15 +81,16 @@ def make_real_data(points: np.ndarray, labels: np.ndarray, num_classes: int,
     members = np.flatnonzero(labels == c)
     table[c, :len(members)] = members
   return RealData(jnp.asarray(points, jnp.float32), jnp.asarray(table),
-                  jnp.asarray(counts, jnp.int32))
+                  jnp.asarray(counts, jnp.int32),
+                  None if parts is None else jnp.asarray(parts, jnp.int32))
 
 
-def class_balanced_batch(key: jax.Array, real: RealData,
-                         batch: int) -> tuple[jax.Array, jax.Array]:
+def class_balanced_indices(key: jax.Array, real: RealData,
+                           batch: int) -> tuple[jax.Array, jax.Array]:
   """`batch` distinct random clouds of every class (fewer, masked, if a class is smaller).
 
   Returns:
-    points: [K, batch, P, 3].
+    indices: [K, batch] into the N clouds (padding entries point at any cloud).
     weights: [K, batch], 1/(clouds drawn) for drawn clouds and 0 for padding, so a
       weighted mean is the mean over the clouds the reference would draw.
   """
@@ -97,7 +100,14 @@ def class_balanced_batch(key: jax.Array, real: RealData,
   _, order = jax.lax.top_k(scores, batch)
   idx = jnp.take_along_axis(real.class_index, order, axis=1)
   valid = (jnp.arange(batch) < real.class_count[:, None]).astype(jnp.float32)
-  return real.points[idx], valid / valid.sum(axis=1, keepdims=True)
+  return idx, valid / valid.sum(axis=1, keepdims=True)
+
+
+def class_balanced_batch(key: jax.Array, real: RealData,
+                         batch: int) -> tuple[jax.Array, jax.Array]:
+  """`class_balanced_indices`' clouds: points [K, batch, P, 3] and weights [K, batch]."""
+  idx, weights = class_balanced_indices(key, real, batch)
+  return real.points[idx], weights
 
 
 def _map_local(fn, xs, class_chunk: int):

@@ -138,12 +138,21 @@ def subsample(key: jax.Array, points: jax.Array, num_points: int) -> jax.Array:
   Returns:
     [..., num_points, 3].
   """
-  n = points.shape[-2]
+  idx = subsample_indices(key, points.shape[:-1], num_points)
+  return jnp.take_along_axis(points, idx[..., None], axis=-2)
+
+
+def subsample_indices(key: jax.Array, shape: tuple[int, ...], num_points: int) -> jax.Array:
+  """The points `subsample` keeps (so that per-point labels can follow them).
+
+  Args:
+    shape: (..., N) the clouds' batch shape and point count.
+  Returns:
+    [..., num_points] int distinct indices into each cloud's N points.
+  """
+  n = shape[-1]
   if not 0 < num_points <= n:
     raise ValueError(f'subsample: cannot keep {num_points} of {n} points; '
                      f'ask for 1..{n} points.')
-  batch = points.shape[:-2]
   # Sorting i.i.d. uniforms gives each cloud its own random permutation.
-  scores = jax.random.uniform(key, (*batch, n))
-  idx = jnp.argsort(scores, axis=-1)[..., :num_points]
-  return jnp.take_along_axis(points, idx[..., None], axis=-2)
+  return jnp.argsort(jax.random.uniform(key, shape), axis=-1)[..., :num_points]

@@ -35,7 +35,8 @@ from dd3d_jax import (devices, distill, evaluate, records, registry, render, rot
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
 from dd3d_jax.methods import Context, SmallSet
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_classifier, make_segmenter
+from dd3d_jax.tasks import segmentation
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
@@ -50,12 +51,17 @@ def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
 
 
 def build_classifier(config: ml_collections.ConfigDict, num_classes: int,
-                     arch: str | None = None):
+                     arch: str | None = None, layout: segmentation.PartLayout | None = None,
+                     distilling: bool = False):
   """Network `arch` (default `model.arch`, the distillation network), behind the rotator
-  when rotated."""
-  kind = config.model.rotator if config.data.rotated else 'none'
+  when rotated; with a part `layout`, the segmentation PointNet for those parts (which
+  the reference distils without a rotator and evaluates behind one)."""
+  rotated = config.data.rotated and not (layout is not None and distilling)
+  kind = config.model.rotator if rotated else 'none'
   rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
                              config.model.rotator_tau)
+  if layout is not None:
+    return make_segmenter(layout.num_parts, num_classes, rot)
   return make_classifier(arch or config.model.arch, num_classes, rot)
 
 
@@ -103,7 +109,8 @@ def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dat
       log.warning('%s is damaged; writing it anew from this run.', path)
   methods = list(dict.fromkeys([*old['methods'], *(p.name for p in plan)]))
   records.write_json(path, {
-      'dataset': dataset_name, 'rotated': bool(config.data.rotated), 'cpc': config.distill.cpc,
+      'dataset': dataset_name, 'task': config.task, 'rotated': bool(config.data.rotated),
+      'cpc': config.distill.cpc,
       'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
       'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
       'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
@@ -163,14 +170,19 @@ def features_fn(config: ml_collections.ConfigDict, classifier, dataset, cache, m
 
 
 def results_table(results: dict) -> str:
-  """A plain-text table of results.json (and final-epoch OA per backbone, if several)."""
+  """A plain-text table of results.json (and final-epoch OA per backbone, if several);
+  part segmentation adds the final-epoch mIoUs (its OA is point accuracy)."""
+  parts = results.get('meta', {}).get('task') == 'segmentation'
   lines = [f'{"method":<10} {"final-epoch OA %":>18} {"best-epoch OA % (paper protocol)":>34}'
-           f' {"runs":>5}']
+           f' {"runs":>5}' + (f' {"class mIoU %":>16} {"instance mIoU %":>16}' if parts else '')]
   for name, r in results.items():
     if not isinstance(r, dict) or 'final_oa_mean' not in r:
       continue
     lines.append(f'{name:<10} {r["final_oa_mean"]:>11.2f} +- {r["final_oa_std"]:<4.2f} '
-                 f'{r["best_oa_mean"]:>27.2f} +- {r["best_oa_std"]:<4.2f} {len(r["runs"]):>5}')
+                 f'{r["best_oa_mean"]:>27.2f} +- {r["best_oa_std"]:<4.2f} {len(r["runs"]):>5}' + (
+                     f' {r["final_class_miou_mean"]:>9.2f} +- {r["final_class_miou_std"]:<4.2f}'
+                     f' {r["final_instance_miou_mean"]:>9.2f} +- '
+                     f'{r["final_instance_miou_std"]:<4.2f}' if parts else ''))
   by_backbone = results.get('by_backbone', {})
   if by_backbone:
     names = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
@@ -216,7 +228,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
       with np.load(os.path.join(folder, name)) as f:
         networks[name[:-4]] = {k: round(float(f[k]), 2) for k in ('final_oa', 'best_oa',
                                                                    'seconds')}
-  summary['meta'] = {**dataset_meta, 'cpc': config.distill.cpc,
+  summary['meta'] = {**dataset_meta, 'task': config.task, 'cpc': config.distill.cpc,
                      'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
                      'train_points': config.distill.train_points, 'backbone': backbones[0],
                      'distill_network': config.model.arch,
@@ -253,17 +265,26 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
         m for m in records.read_jsonl(metrics_path)
         if not ('test_oa' in m and all(m.get(k) == v for k, v in label.items()))])
     t0 = time.time()
-    result = evaluator.run(small.points, small.labels, stream(seed, f'eval/{backbone}', d, s),
-                           on_test=lambda epoch, oa: records.append_jsonl(
-                               metrics_path, {**label, 'epoch': epoch, 'test_oa': oa}))
-    result = {'method': p.name, 'type': p.type, 'backbone': backbone, 'distill': d, 'eval': s,
-              'set_size': int(len(small.labels)), 'set_points': int(small.points.shape[1]),
-              **result, 'seconds': round(time.time() - t0, 1),
-              'protocol': protocol_record(evaluator.protocol)}
+
+    def on_test(epoch, scores):  # OA, or part segmentation's {'oa', 'instance_miou', ...}
+      scores = scores if isinstance(scores, dict) else {'oa': scores}
+      records.append_jsonl(metrics_path, {**label, 'epoch': epoch,
+                                          **{f'test_{k}': v for k, v in scores.items()}})
+
+    key = stream(seed, f'eval/{backbone}', d, s)
+    task = 'classification' if small.parts is None else 'segmentation'
+    result = (evaluator.run(small.points, small.labels, key, on_test) if small.parts is None
+              else evaluator.run(small.points, small.labels, small.parts, key, on_test))
+    result = {'method': p.name, 'type': p.type, 'task': task, 'backbone': backbone,
+              'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
+              'set_points': int(small.points.shape[1]), **result,
+              'seconds': round(time.time() - t0, 1), 'protocol': protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
-    log.info('eval %s | %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%% | '
+    mious = ('' if small.parts is None else ' | class mIoU %.2f%% | instance mIoU %.2f%%' % (
+        result['final_class_miou'], result['final_instance_miou']))
+    log.info('eval %s | %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%%%s | '
              '%.0fs', p.name, backbone, d, s + 1, p.num_evals, result['final_oa'],
-             result['best_oa'], result['seconds'])
+             result['best_oa'], mious, result['seconds'])
 
 
 def protocol_record(protocol: evaluate.Protocol) -> dict:
@@ -323,6 +344,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       return summary
 
   dataset = data_lib.load(config.data)
+  layout = (segmentation.part_layout(dataset) if config.task == 'segmentation' else None)
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
@@ -331,21 +353,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
-  classifier = build_classifier(config, k)
+  classifier = build_classifier(config, k, layout=layout, distilling=True)
   mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
   context = Context(dataset, classifier, config.distill.cpc,
-                    features_fn(config, classifier, dataset, cache, mesh), cache, mesh)
+                    features_fn(config, classifier, dataset, cache, mesh), cache, mesh, layout)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
-                                min_width=config.distill.batch_real)
+                                min_width=config.distill.batch_real,
+                                parts=None if layout is None else dataset.train.parts)
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
                else jax.default_matmul_precision(config.matmul_precision))
   evaluators = {}  # (backbone, epochs) -> Evaluator (compiled once)
 
-  def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator:
+  def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator | evaluate.SegEvaluator:
     if (backbone, epochs) not in evaluators:
-      evaluators[backbone, epochs] = evaluate.Evaluator(
-          build_classifier(config, k, backbone), build_protocol(config, epochs),
-          dataset.test.points, dataset.test.labels, mesh)
+      network, protocol = build_classifier(config, k, backbone, layout), build_protocol(config,
+                                                                                       epochs)
+      evaluators[backbone, epochs] = (
+          evaluate.Evaluator(network, protocol, dataset.test.points, dataset.test.labels, mesh)
+          if layout is None else
+          evaluate.SegEvaluator(network, protocol, dataset.test, layout, mesh))
     return evaluators[backbone, epochs]
 
   with precision:
@@ -358,7 +384,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         set_file = wd.set_file(p.name, d)
         if method.writes_set and os.path.exists(set_file):
           with np.load(set_file) as f:
-            small = SmallSet(f['points'], f['labels'], f['parts'] if 'parts' in f else None)
+            small = SmallSet(f['points'], f['labels'], f['parts'] if layout else None)
         else:
           fit_run = runner.Run({'method': p.name, 'distill': d},
                                wd.path('checkpoints', f'{p.name}_{d}'), wd.path('metrics.jsonl'),
@@ -369,6 +395,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           except runner.Diverged as e:
             raise e.with_lr(*_lr_field(config, p.name)) from None
           small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
+          if layout is None:  # a coreset of part-labelled data classifies shapes alone
+            small = small._replace(parts=None)
           if method.writes_set:
             os.makedirs(os.path.dirname(set_file), exist_ok=True)
             records.save_set(set_file, small.points, small.labels, dataset.class_names,
@@ -376,7 +404,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if method.writes_set and d == 0 and not os.path.exists(
             wd.path('renders', p.name, 'overview.png')):
           render.render_set(wd.path('renders', p.name), small.points, small.labels,
-                            dataset.class_names)
+                            dataset.class_names, small.parts)
         for b in backbones:
           if d in missing[p.name, b]:
             _evaluate(evaluator(b, _epochs(config, p)), wd, p, d, missing[p.name, b][d], small,

@@ -18,6 +18,7 @@ import optax
 from dd3d_jax import geometry
 from dd3d_jax.devices import replicate, shard_batch
 from dd3d_jax.matching import cross_entropy
+from dd3d_jax.tasks.segmentation import part_cross_entropy
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -85,12 +86,13 @@ def epoch_batches(key: jax.Array, num_examples: int,
 
 def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: Any,
                  opt_state: Any, points: jax.Array, labels: jax.Array, key: jax.Array, *,
-                 num_epochs: int, batch_size: int, augment: bool,
-                 mesh: Any = None) -> tuple[Any, Any, jax.Array]:
+                 num_epochs: int, batch_size: int, augment: bool, mesh: Any = None,
+                 parts: jax.Array | None = None) -> tuple[Any, Any, jax.Array]:
   """Trains for `num_epochs` epochs of shuffled mini-batches (pure; jit it).
 
   Args:
-    classifier: a `dd3d_jax.models.Classifier` (`apply(variables, x, train, key)`).
+    classifier: a `dd3d_jax.models.Classifier` (`apply(variables, x, train, key)`), or
+      with `parts` a `models.Segmenter` (`apply(variables, x, labels, train)`).
     tx: optimiser of `variables['params']`; its schedule counts mini-batch updates.
     variables, opt_state: network variables (all collections) and optimiser state.
     points: [N, P, 3]; labels: [N] int.
@@ -99,6 +101,8 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
     augment: apply `geometry.augment` to every mini-batch (the evaluation recipe).
     mesh: split every mini-batch over these devices (data parallel: the same
       function, BatchNorm statistics over the whole batch); None: one device.
+    parts: [N, P] int part ids: part segmentation (per-point cross-entropy, the
+      network told each cloud's class); None: classification of `labels`.
   Returns:
     (variables, opt_state, mean training loss per epoch [num_epochs]).
   """
@@ -114,8 +118,11 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
     x = shard_batch(x, mesh)
 
     def loss_fn(params):
-      logits, state = classifier.apply({**variables, 'params': params}, x, train=True,
-                                       key=k_drop)
+      v = {**variables, 'params': params}
+      if parts is not None:
+        logits, state = classifier.apply(v, x, labels[idx], train=True)
+        return part_cross_entropy(logits, parts[idx], weights=weights), state
+      logits, state = classifier.apply(v, x, train=True, key=k_drop)
       return cross_entropy(logits, labels[idx], weights), state
 
     (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables['params'])
@@ -134,14 +141,20 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
   return variables, opt_state, losses
 
 
-def map_batches(fn, points: jax.Array, batch_size: int = 256, mesh: Any = None) -> jax.Array:
+def map_batches(fn, points: Any, batch_size: int = 256, mesh: Any = None) -> jax.Array:
   """`fn` over chunks of `batch_size` clouds (the last padded), each chunk split over
-  `mesh` if given, the result whole on every unit. [N, P, 3] -> [N, ...]."""
-  n = points.shape[0]
+  `mesh` if given, the result whole on every unit. [N, P, 3] -> [N, ...]; `points` may
+  be a pytree of arrays with the same leading N (e.g. clouds and their classes)."""
+  n = jax.tree.leaves(points)[0].shape[0]
   b = min(batch_size, n)
   pad = -n % b
-  padded = jnp.concatenate([points, points[:pad]]) if pad else points
-  out = jax.lax.map(lambda x: fn(shard_batch(x, mesh)), padded.reshape(-1, b, *points.shape[1:]))
+
+  def chunks(x):
+    x = jnp.concatenate([x, x[:pad]]) if pad else x
+    return x.reshape(-1, b, *x.shape[1:])
+
+  out = jax.lax.map(lambda x: fn(jax.tree.map(lambda a: shard_batch(a, mesh), x)),
+                    jax.tree.map(chunks, points))
   return replicate(out.reshape(-1, *out.shape[2:])[:n], mesh)
 
 

@@ -226,7 +226,8 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
   saved = _check_config(wd, config)
   records.read_jsonl(wd.path('metrics.jsonl'))  # a damaged line before the last one
   for path in _npz_files(wd.path('sets')):
-    _check_npz(path, ('points', 'labels'), 'the set is exported again from its checkpoint')
+    _check_npz(path, ('points', 'labels', 'parts') if config.task == 'segmentation' else
+               ('points', 'labels'), 'the set is exported again from its checkpoint')
   for path in _npz_files(wd.path('features')):
     _check_npz(path, ('features',), 'the feature network is trained again')
   for path in _npz_files(wd.path('experts')):

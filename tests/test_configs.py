@@ -178,3 +178,36 @@ def test_beyond_variant_adds_dd3d_variants_that_differ_only_in_init_and_objectiv
     assert differ <= {'init', 'objective', 'iterations'}
   assert config_lib.method_settings(c, 'sadm').iterations == 400
   assert 'dd3d_real' not in get_config('modelnet10', 'cpc=1').methods
+
+
+@pytest.mark.parametrize('arg, loops', [('cpc=1', (10, 1)), ('cpc=10', (10, 2)),
+                                        ('cpc=10,rotated', (10, 2))])
+def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):
+  c = get_config('shapenetpart', arg)
+  assert c.task == 'segmentation' and c.data.rotated == ('rotated' in arg)
+  assert (c.distill.outer_loop, c.distill.inner_loop) == loops
+  assert (c.distill.iterations, c.distill.batch_real, c.distill.batch_syn) == (400, 32, 32)
+  assert (c.distill.lr, c.distill.weight_decay, c.methods.dd3d.w0_initial) == (5e-4, 1e-5, 400.0)
+  assert c.data.num_points == c.distill.train_points == 2048
+  e = c.eval
+  assert (e.optimizer, e.lr, e.lr_min, e.weight_decay, e.epochs, e.batch_size) == (
+      'sgd', 1e-2, 1e-3, 1e-2, 1000, 32)
+  assert not e.augment and e.test_every == e.epochs and c.model.w0_sign == 10.0
+  assert e.methods == ','.join(config_lib.PART_METHODS)
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(methods='random,dm'), 'methods.dm (dm) does not do part segmentation'),
+    (dict(objective='dm'), 'for part segmentation DD3D is gradient matching from noise'),
+    (dict(backbones='dgcnn'), 'part segmentation trains and evaluates the segmentation PointNet'),
+])
+def test_segmentation_refuses_what_it_cannot_do(change, message):
+  c = get_config('shapes_parts')
+  if 'methods' in change:
+    c.eval.methods = change['methods']
+  if 'objective' in change:
+    c.methods.dd3d.objective = change['objective']
+  if 'backbones' in change:
+    c.eval.backbones = change['backbones']
+  with pytest.raises(ConfigError, match=re.escape(message)):
+    config_lib.validate(c)

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from dd3d_jax import config as config_lib
 from dd3d_jax import evaluate, pipeline, registry, runner, tables
 from dd3d_jax.errors import ConfigError, UserError
 from tests.tiny import tiny_config
@@ -270,6 +271,7 @@ def test_main_bad_config_is_one_line_and_writes_nothing(tmp_path, args, message)
   assert not (tmp_path / 'w').exists()
 
 
+@pytest.mark.slow  # each backbone's own suite runs in tests/models
 def test_every_set_is_evaluated_on_every_backbone_and_tables_show_them(tmp_path, capsys):
   workdir = str(tmp_path / 'w')
   pipeline.run(tiny_config('random,dd3d'), workdir)
@@ -286,3 +288,41 @@ def test_every_set_is_evaluated_on_every_backbone_and_tables_show_them(tmp_path,
   assert tables.main([workdir, '--table', '3']) == 0
   header = capsys.readouterr().out.splitlines()[2]
   assert [c.strip() for c in header.split('|')[5:7]] == ['pointnet', 'dgcnn']
+
+
+def tiny_segmentation(methods='random,dd3d,full'):
+  c = config_lib.use_segmentation(tiny_config(methods), epochs=2)
+  c.distill.batch_syn = 8
+  c.eval.methods = methods
+  return c
+
+
+def test_part_segmentation_end_to_end(tmp_path, capsys):
+  workdir = str(tmp_path / 'w')
+  results = pipeline.run(tiny_segmentation(), workdir)
+  assert results['meta']['task'] == 'segmentation'
+  for name in ('random', 'dd3d', 'full'):
+    run = read(os.path.join(workdir, 'runs', name, 'd0_pointnet_s0.json'))
+    assert run['task'] == 'segmentation'
+    for key in ('oa', 'instance_miou', 'class_miou'):
+      assert 0 <= run[f'final_{key}'] <= 100 and f'final_{key}_mean' in results[name]
+  with np.load(os.path.join(workdir, 'sets', 'dd3d_0.npz')) as f:
+    assert f['parts'].shape == f['points'].shape[:2]  # the generator's own labels, exported
+  assert os.path.exists(os.path.join(workdir, 'renders', 'dd3d', 'overview.png'))
+  assert tables.main([workdir, '--table', '2']) == 0
+  assert 'cls. mIoU' in capsys.readouterr().out
+  assert pipeline.run(tiny_segmentation(), workdir) == json.loads(json.dumps(results))
+
+
+def test_segmentation_of_data_without_parts_is_one_line_and_writes_nothing(tmp_path):
+  data = tmp_path / 'clouds.npz'
+  rng = np.random.default_rng(0)
+  np.savez(data, train_points=rng.normal(size=(4, 64, 3)), train_labels=np.array([0, 0, 1, 1]),
+           test_points=rng.normal(size=(2, 64, 3)), test_labels=np.array([0, 1]),
+           class_names=np.array(['a', 'b']))
+  c = tiny_segmentation('random')
+  c.data.update(format='npz', path=str(data))
+  with pytest.raises(UserError, match='has no part labels in both splits; part segmentation '
+                                      'needs them'):
+    pipeline.run(c, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()

@@ -59,6 +59,9 @@ class Context(NamedTuple):
       The default stores nothing.
     mesh: the devices a method splits its classes over (`devices.make_mesh`); None:
       one device.
+    layout: part segmentation: the part ids of each class
+      (`tasks.segmentation.PartLayout`), and `classifier` is then a `models.Segmenter`;
+      None: shape classification.
   """
   dataset: PointCloudDataset
   classifier: Classifier
@@ -66,6 +69,7 @@ class Context(NamedTuple):
   embeddings: Callable[[int], np.ndarray]
   cache: Callable[[str, Callable[[], dict]], dict] = lambda path, make: make()
   mesh: Any = None
+  layout: Any = None
 
 
 class Method(Protocol):

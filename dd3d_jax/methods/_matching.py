@@ -1,5 +1,5 @@
-"""Gradient matching of any synthetic set (DD3D's generator, GM's tensor), and the
-real-cloud initialisation that the tensor methods share."""
+"""Gradient matching of any synthetic set (DD3D's generator, GM's tensor), for shape
+classes and for parts, and the real-cloud initialisation that the tensor methods share."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import dataclasses
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry
+from dd3d_jax import distill, distill_parts, geometry
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods.random import random_members
+from dd3d_jax.tasks import segmentation
 
 
 def make_distiller(settings, context, synthesizer) -> distill.Distiller:
@@ -30,7 +32,8 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
       momentum=settings.get('momentum', 0.0), mesh=context.mesh)
 
 
-def real_clouds(key: jax.Array, context, num_points: int) -> np.ndarray:
+def real_clouds(key: jax.Array, context, num_points: int,
+                with_parts: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
   """CPC real training clouds per class at `num_points` points, in the unit sphere.
 
   The clouds are those `random` picks with the same key (a class smaller than CPC
@@ -38,15 +41,19 @@ def real_clouds(key: jax.Array, context, num_points: int) -> np.ndarray:
   distillation index start from the same clouds.
 
   Returns:
-    [K * cpc, num_points, 3] float32, class-major.
+    [K * cpc, num_points, 3] float32, class-major; with `with_parts`, also their
+    points' part ids [K * cpc, num_points] int32.
   """
   train = context.dataset.train
   members = random_members(key, train.labels, context.dataset.num_classes, context.cpc)
   idx = np.concatenate([np.resize(m, context.cpc) for m in members])
-  points = train.points[idx]
+  points, parts = train.points[idx], None if train.parts is None else train.parts[idx]
   if num_points < points.shape[1]:
-    points = geometry.subsample(jax.random.fold_in(key, 1), points, num_points)
-  return np.asarray(geometry.normalize_to_unit_sphere(points))
+    keep = geometry.subsample_indices(jax.random.fold_in(key, 1), points.shape[:2], num_points)
+    points = jnp.take_along_axis(points, keep[..., None], axis=1)
+    parts = None if parts is None else np.take_along_axis(parts, np.asarray(keep), axis=1)
+  points = np.asarray(geometry.normalize_to_unit_sphere(points))
+  return (points, np.asarray(parts, np.int32)) if with_parts else points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,3 +97,80 @@ class MatchingMethod:
     points = distill.generate_set(d, state.gen_params, key, n)
     return SmallSet(np.asarray(points, np.float32),
                     np.asarray(gen_lib.synthetic_labels(d.num_classes, d.cpc)))
+
+
+@dataclasses.dataclass(frozen=True)
+class PartMatchingMethod(MatchingMethod):
+  """DD3D for part segmentation (`distill_parts`): the generator labels its own points,
+  and the exported set carries those part labels.
+
+  Attributes:
+    distiller: a `distill_parts.PartDistiller`.
+    initial: as `MatchingMethod`'s.
+  """
+  distiller: distill_parts.PartDistiller
+
+  @property
+  def num_steps(self) -> int:
+    return self.distiller.base.iterations
+
+  def init(self, key: jax.Array, real: distill.RealData) -> distill.DistillState:
+    del real
+    params = None if self.initial is None else self.initial(key)
+    return distill.init_state(self.distiller.base, jax.random.fold_in(key, 2), params)
+
+  def step(self, state: distill.DistillState,
+           real: distill.RealData) -> tuple[distill.DistillState, dict]:
+    return distill_parts.iteration(self.distiller, state, real)
+
+  def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
+    """The labelled set at `num_points` points, renormalised."""
+    d = self.distiller.base
+    points, parts = self.distiller.labelled_set(state.gen_params, key, num_points)
+    return SmallSet(np.asarray(points, np.float32),
+                    np.asarray(gen_lib.synthetic_labels(d.num_classes, d.cpc)),
+                    np.asarray(parts, np.int32))
+
+
+@dataclasses.dataclass(frozen=True)
+class PartTensorMethod(PartMatchingMethod):
+  """GM for part segmentation: a tensor set whose points keep the part labels of the
+  real clouds it starts from. The state is (`DistillState`, parts [K * cpc, N] int32).
+
+  Attributes:
+    initial_parts: `initial_parts(key) -> [K * cpc, N]` the starting clouds' part ids.
+  """
+  initial_parts: Callable[[jax.Array], np.ndarray] | None = dataclasses.field(
+      default=None, compare=False, hash=False)
+
+  def init(self, key: jax.Array, real: distill.RealData) -> tuple:
+    return super().init(key, real), jnp.asarray(self.initial_parts(key), jnp.int32)
+
+  def step(self, state: tuple, real: distill.RealData) -> tuple[tuple, dict]:
+    state, parts = state
+    state, metrics = distill_parts.iteration(self.distiller, state, real, parts)
+    return (state, parts), metrics
+
+  def export(self, state: tuple, key: jax.Array, num_points: int) -> SmallSet:
+    """The tensor at its own resolution, renormalised, with its part labels."""
+    state, parts = state
+    d = self.distiller.base
+    points, _ = self.distiller.labelled_set(state.gen_params, key, d.synthesizer.resolution,
+                                            parts)
+    return SmallSet(np.asarray(points, np.float32),
+                    np.asarray(gen_lib.synthetic_labels(d.num_classes, d.cpc)),
+                    np.asarray(parts, np.int32))
+
+
+def make_part_method(settings, context, synthesizer, initial=None,
+                     initial_parts=None) -> PartMatchingMethod:
+  """`PartMatchingMethod` of the resolved settings, for a context with a part layout
+  (`PartTensorMethod` when the set's part labels are given by `initial_parts`)."""
+  layout = context.layout
+  proportions = tuple(tuple(float(x) for x in row)
+                      for row in segmentation.class_proportions(context.dataset, layout))
+  distiller = distill_parts.PartDistiller(make_distiller(settings, context, synthesizer), layout,
+                                          proportions)
+  if initial_parts is None:
+    return PartMatchingMethod(distiller, initial)
+  return PartTensorMethod(distiller, initial, initial_parts)

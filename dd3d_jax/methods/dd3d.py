@@ -2,7 +2,9 @@
 
 Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` of the
 generator. It emits any resolution: distilled at `train_points`, exported at the
-evaluation resolution.
+evaluation resolution. For part segmentation (a context with a part layout) the
+generator labels its own points and is trained by `distill_parts` (the authors'
+`seg_inr.py`); `init='real'` and the other objectives are for classification.
 
 `init='real'` (off by default, so that `dd3d` is the paper's method) first fits each
 generator row to a real cloud of its class, the clouds `random` picks with the same
@@ -32,7 +34,8 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, synthetic
 from dd3d_jax.methods import dm, sadm
-from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
+from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_method,
+                                         real_clouds)
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.ops.chamfer import chamfer_distance
 
@@ -100,4 +103,6 @@ def from_config(settings, context) -> MatchingMethod:
         sorted_weight=0.2, mmd_weight=0.001,
         class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
         optimizer='adam', mesh=context.mesh, initial=initial)
+  if context.layout is not None:
+    return make_part_method(settings, context, synth, initial)
   return MatchingMethod(make_distiller(settings, context, synth), initial)

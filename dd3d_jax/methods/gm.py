@@ -4,17 +4,23 @@ The set is a [K * cpc, train_points, 3] tensor initialised from real clouds (tho
 of the random coreset with the same distillation index), trained by DD3D's own loop
 and distance. Settings: the `distill` budget; `optimizer` 'adam' (the paper's Table
 7) or 'sgd' with `momentum` and `lr` (DC's: 0.1, 0.5; `config.use_dc_settings`). A
-tensor has one resolution: it is evaluated at `train_points` points.
+tensor has one resolution: it is evaluated at `train_points` points. For part
+segmentation its points keep the part labels of the real clouds it starts from
+(`distill_parts`, Table 2's GM).
 """
 
 from __future__ import annotations
 
 from dd3d_jax import synthetic
-from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
+from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_method,
+                                         real_clouds)
 
 
 def from_config(settings, context) -> MatchingMethod:
   k, n = context.dataset.num_classes, settings.train_points
-  return MatchingMethod(
-      make_distiller(settings, context, synthetic.TensorSet(k, context.cpc, n)),
-      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+  tensor = synthetic.TensorSet(k, context.cpc, n)
+  initial = lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n))  # noqa: E731
+  if context.layout is not None:
+    return make_part_method(settings, context, tensor, initial,
+                            lambda key: real_clouds(key, context, n, with_parts=True)[1])
+  return MatchingMethod(make_distiller(settings, context, tensor), initial)

@@ -89,3 +89,47 @@ class Classifier:
       return self.net.apply(self._net_variables(variables), points, train=True, method='embed',
                             mutable=list(state))[0]
     return self.net.apply(self._net_variables(variables), points, train=train, method='embed')
+
+
+@dataclasses.dataclass(frozen=True)
+class Segmenter:
+  """A part-segmentation network preceded by a rotator: `Classifier`'s variables and
+  conventions, with the shape class of every cloud as a second input.
+
+  Attributes:
+    net: a Flax module mapping ([B, N, 3], [B] shape classes, train) to part logits
+      [B, N, P] (`models.pointnet.PointNetSeg`).
+    rotator: an init/apply rotator; identity when aligned.
+  """
+  net: nn.Module
+  rotator: Any = IdentityRotator()
+
+  def init(self, key: jax.Array) -> Variables:
+    """Fresh variables (PyTorch-default init; BatchNorm statistics 0 and 1)."""
+    k_net, k_rot = jax.random.split(key)
+    dummy = jnp.zeros((2, 16, 3), jnp.float32)
+    variables = dict(self.net.init(k_net, dummy, jnp.zeros(2, jnp.int32), train=False))
+    return {**variables, 'params': {'net': variables['params'],
+                                    'rotator': self.rotator.init(k_rot)}}
+
+  def apply(self, variables: Variables, points: jax.Array, shape_labels: jax.Array, *,
+            train: bool = False) -> tuple[jax.Array, Variables]:
+    """Part logits and updated state.
+
+    Args:
+      points: [B, N, 3]; shape_labels: [B] int.
+      train: batch statistics, and the running averages updated; else the running ones.
+    Returns:
+      ([B, N, num_parts] logits, state collections).
+    """
+    points = self.rotator.apply(variables['params']['rotator'], points)
+    net_vars = {**state_of(variables), 'params': variables['params']['net']}
+    if train and state_of(variables):
+      return self.net.apply(net_vars, points, shape_labels, train=True,
+                            mutable=list(state_of(variables)))
+    return self.net.apply(net_vars, points, shape_labels, train=train), state_of(variables)
+
+  def logits(self, variables: Variables, points: jax.Array,
+             shape_labels: jax.Array) -> jax.Array:
+    """Inference part logits: [B, N, num_parts]."""
+    return self.apply(variables, points, shape_labels)[0]

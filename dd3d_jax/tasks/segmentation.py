@@ -1,7 +1,7 @@
-"""Part segmentation: the per-point loss and the scores of the ShapeNet-part evaluation.
+"""Part segmentation: the part layout, the per-point loss and the ShapeNet-part scores.
 
 Part ids are global (ShapeNet-part: 50 parts, class c owns ids `offsets[c]` ...
-`offsets[c] + counts[c] - 1`). A prediction is restricted to the parts of the cloud's
+`offsets[c] + counts[c] - 1`; `PartLayout`, read from the data by `part_layout`). A prediction is restricted to the parts of the cloud's
 own class (`restrict_to_class`). A cloud's IoU is the mean over its class's parts of
 |pred = j and true = j| / |pred = j or true = j|, where a part absent from both
 prediction and truth counts IoU 1; instance mIoU averages it over clouds, class mIoU
@@ -11,30 +11,114 @@ points. All in %.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dd3d_jax.data import PointCloudDataset
+from dd3d_jax.data import shapenetpart
+from dd3d_jax.errors import DataError
+from dd3d_jax.generator import part_labels
+
+
+class PartLayout(NamedTuple):
+  """Which global part ids each shape class owns (hashable: a static argument).
+
+  Attributes:
+    offsets: [K] the first part id of each class.
+    counts: [K] the number of parts of each class; class c owns
+      offsets[c] ... offsets[c] + counts[c] - 1.
+    num_parts: the number of part ids (the segmentation network's outputs).
+  """
+  offsets: tuple[int, ...]
+  counts: tuple[int, ...]
+  num_parts: int
+
+  @property
+  def max_count(self) -> int:
+    return max(self.counts)
+
+
+def part_layout(dataset: PointCloudDataset) -> PartLayout:
+  """The part ids of each class, from the part labels of both splits.
+
+  Class c owns the ids from the smallest to the largest it uses (ShapeNet-part and the
+  procedural shapes number each class's parts contiguously).
+
+  Raises:
+    DataError: the data has no part labels, or two classes share part ids.
+  """
+  if dataset.train.parts is None or dataset.test.parts is None:
+    raise DataError(f'{dataset.source or dataset.name} has no part labels in both splits; '
+                    'part segmentation needs them (ShapeNet-part, the procedural shapes, or '
+                    'an .npz with train_parts and test_parts).')
+  k = dataset.num_classes
+  lo, hi = np.full(k, np.iinfo(np.int32).max), np.full(k, -1)
+  for split in (dataset.train, dataset.test):
+    for c in np.unique(split.labels):
+      ids = split.parts[split.labels == c]
+      lo[c], hi[c] = min(lo[c], ids.min()), max(hi[c], ids.max())
+  order = np.argsort(lo)
+  for a, b in zip(order[:-1], order[1:]):
+    if hi[a] >= lo[b]:
+      names = dataset.class_names
+      raise DataError(f'{dataset.source or dataset.name}: classes {names[a]!r} and {names[b]!r} '
+                      f'share part ids ({lo[b]}..{hi[a]}); give every class its own range of '
+                      'global part ids (class c: offset_c ... offset_c + parts_c - 1).')
+  return PartLayout(tuple(int(x) for x in lo), tuple(int(x) for x in hi - lo + 1),
+                    max(int(hi.max()) + 1, dataset.num_parts))
+
+
+def class_proportions(dataset: PointCloudDataset, layout: PartLayout) -> np.ndarray:
+  """Each class's share of each of its parts: the authors' table for ShapeNet-part,
+  else the shares in the training labels. [K, layout.max_count] float32, rows sum to 1
+  (zero past each class's count)."""
+  if dataset.name == 'shapenetpart':
+    return shapenetpart.official_proportions()
+  return shapenetpart.part_proportions(dataset.train.parts, dataset.train.labels,
+                                       dataset.num_classes, layout.offsets, layout.counts)
+
+
+def synthetic_parts(noise: jax.Array, classes: jax.Array, layout: PartLayout,
+                    proportions: jax.Array) -> jax.Array:
+  """The global part id of every generated point, from its noise value (DD3D).
+
+  Args:
+    noise: [B, N, 1] or [B, N] the generator's noise in [0, 1).
+    classes: [B] int shape classes.
+    proportions: [K, Pmax] (`class_proportions`).
+  Returns:
+    [B, N] int32: (0, 1] cut into the class's part shares, offset by its first id.
+  """
+  local = part_labels(noise, jnp.asarray(proportions)[classes])
+  return local + jnp.asarray(layout.offsets, jnp.int32)[classes][:, None]
+
 
 def part_cross_entropy(logits: jax.Array, parts: jax.Array, mask: jax.Array | None = None,
                        weights: jax.Array | None = None) -> jax.Array:
-  """Per-point softmax cross-entropy, averaged over the points that count.
+  """Per-point softmax cross-entropy, the mean over every counted point of the batch.
+
+  As PyTorch's `cross_entropy(logits.view(-1, P), parts.view(-1), ignore_index=-1)` of
+  the reference, where ignored points are those outside `mask`.
 
   Args:
     logits: [B, N, P]; parts: [B, N] int targets.
     mask: optional [B, N] bool or 0/1: points outside it are ignored (the per-part
       matching of DD3D keeps one part's points; the others' labels are ignored).
-    weights: optional [B] per-cloud weights (0 drops a padded cloud); each cloud's
-      loss is the mean over its counted points.
+    weights: optional [B] per-cloud weights (0 drops a padded cloud, as
+      `training.epoch_batches` and `distill.class_balanced_batch` give).
   Returns:
-    Scalar: the mean over clouds (or the `weights`-weighted sum) of each cloud's mean
-    loss over its counted points; a cloud with no counted point contributes 0.
+    Scalar: sum of w_b m_bn loss_bn over sum of w_b m_bn (0 when no point counts).
   """
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, parts)     # [B, N]
   mask = jnp.ones_like(losses) if mask is None else jnp.asarray(mask, losses.dtype)
-  per_cloud = (losses * mask).sum(axis=-1) / jnp.maximum(mask.sum(axis=-1), 1)
-  return per_cloud.mean() if weights is None else jnp.sum(per_cloud * weights)
+  if weights is not None:
+    mask = mask * jnp.asarray(weights, losses.dtype)[:, None]
+  total = mask.sum()
+  return jnp.sum(losses * mask) / jnp.where(total > 0, total, 1.0)
 
 
 def restrict_to_class(logits: jax.Array, labels: jax.Array, offsets, counts) -> jax.Array:

@@ -1,7 +1,9 @@
 """One suite over every registered method: exported sets, single tracing, exact resume.
 
 Each method is built by name from the registry on a tiny procedural dataset, so a
-new method module is tested by this file without being listed here.
+new method module is tested by this file without being listed here; the methods of
+part segmentation (`config.PART_METHODS`) run a second time as `<name>/parts`, on the
+same clouds with their part labels.
 """
 
 import functools
@@ -17,13 +19,14 @@ from dd3d_jax import distill, records, registry, runner
 from dd3d_jax.methods import Context
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_classifier, make_segmenter
+from dd3d_jax.tasks.segmentation import part_layout
 
 CPC, POINTS, TRAIN_POINTS = 2, 48, 32
 
 
-@functools.lru_cache(maxsize=1)
-def tiny_setup():
+@functools.lru_cache(maxsize=2)
+def tiny_setup(task='classification'):
   c = config_lib.base_config()
   c.data.update(format='shapes', num_points=POINTS)
   c.data.shapes.update(num_train_per_class=4, num_test_per_class=1)
@@ -41,18 +44,28 @@ def tiny_setup():
   def cache(path, make):
     return stored[path] if path in stored else stored.setdefault(path, make())
 
-  context = Context(dataset, make_classifier('pointnet', k), CPC, lambda epochs: features, cache)
-  real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=3)
+  if task == 'segmentation':
+    layout = part_layout(dataset)
+    context = Context(dataset, make_segmenter(layout.num_parts, k), CPC, None, cache,
+                      layout=layout)
+    c.distill.batch_syn = 8
+  else:
+    context = Context(dataset, make_classifier('pointnet', k), CPC, lambda epochs: features,
+                      cache)
+  real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=3,
+                                parts=dataset.train.parts if task == 'segmentation' else None)
   return c, context, real
 
 
 def build(name):
-  c, context, real = tiny_setup()
+  """`name`, or `name/parts` for the method's part-segmentation form."""
+  name, _, parts = name.partition('/')
+  c, context, real = tiny_setup('segmentation' if parts else 'classification')
   settings = config_lib.method_settings(c, name)
   return registry.get('methods', name).from_config(settings, context), context, real
 
 
-METHODS = registry.names('methods')
+METHODS = [*registry.names('methods'), *(f'{n}/parts' for n in config_lib.PART_METHODS)]
 
 
 def test_every_table1_method_is_registered():
@@ -65,6 +78,7 @@ def test_export_shapes_dtypes_and_classes(name):
   state = method.init(jax.random.key(0), real)
   small = method.export(state, jax.random.key(1), POINTS)
   k, train = context.dataset.num_classes, context.dataset.train
+  name = name.split('/')[0]
   m = len(train) if name == 'full' else k * CPC
   assert small.points.dtype == np.float32 and small.labels.dtype == np.int32
   assert small.points.shape[0] == small.labels.shape[0] == m and small.points.shape[2] == 3
@@ -74,6 +88,12 @@ def test_export_shapes_dtypes_and_classes(name):
   np.testing.assert_array_equal(np.bincount(small.labels, minlength=k),
                                 np.bincount(train.labels) if name == 'full' else CPC)
   assert (method.num_steps == 0) == (name in ('random', 'herding', 'kcenter', 'full'))
+  if context.layout is None:
+    assert small.parts is None
+    return
+  offsets, counts = (np.asarray(a)[small.labels][:, None] for a in context.layout[:2])
+  assert small.parts.shape == small.points.shape[:2] and small.parts.dtype == np.int32
+  assert ((small.parts >= offsets) & (small.parts < offsets + counts)).all()
 
 
 @pytest.mark.parametrize('name', ['random', 'herding', 'kcenter'])
@@ -105,7 +125,10 @@ def test_tensor_methods_start_from_the_random_coreset_of_the_same_key():
     assert not np.allclose(start, other)
 
 
-STEPPED = [n for n in METHODS if build(n)[0].num_steps > 0]
+# GM for parts runs DD3D-for-parts' loop (`distill_parts`) on a tensor, as GM does DD3D's:
+# its resume is the same code, checked in the slow suite.
+STEPPED = [pytest.param(n, marks=pytest.mark.slow) if n == 'gm/parts' else n
+           for n in METHODS if build(n)[0].num_steps > 0]
 
 
 @pytest.mark.parametrize('name', STEPPED)
@@ -172,3 +195,22 @@ def test_zero_iterations_evaluates_the_initial_set(name, tmp_path):
   np.testing.assert_allclose(small.points, _matching.real_clouds(key, context, TRAIN_POINTS),
                              atol=1e-3)
   assert not (tmp_path / 'c').exists()
+
+
+def test_gm_for_parts_keeps_the_part_labels_of_the_clouds_it_starts_from():
+  from dd3d_jax import geometry
+  method, context, real = build('gm/parts')
+  key = jax.random.key(5)
+  state, parts = method.init(key, real)
+  chosen = np.asarray(build('random/parts')[0].init(key, real)['indices'])
+  train = context.dataset.train
+  keep = np.asarray(geometry.subsample_indices(jax.random.fold_in(key, 1),
+                                               (len(chosen), POINTS), TRAIN_POINTS))
+  np.testing.assert_array_equal(parts, np.take_along_axis(train.parts[chosen], keep, axis=1))
+  np.testing.assert_allclose(
+      state.gen_params['points'],
+      geometry.normalize_to_unit_sphere(np.take_along_axis(train.points[chosen],
+                                                           keep[..., None], axis=1)), atol=1e-6)
+  stepped, _ = jax.jit(method.step)((state, parts), real)
+  np.testing.assert_array_equal(stepped[1], parts)                 # the labels never move
+  assert not np.allclose(stepped[0].gen_params['points'], state.gen_params['points'])

@@ -1,0 +1,35 @@
+"""Part segmentation on the embedded procedural shapes: the segmentation quickstart (CPU).
+
+    python -m dd3d_jax.main --config=configs/shapes_parts.py --workdir=/tmp/dd3d_parts
+
+12 shape classes with 2-3 labelled parts each (30 part ids). DD3D's generator labels
+its own points by its noise and the classes' part proportions, distilled at 128 points
+and evaluated at 256; the evaluation trains the segmentation PointNet with the
+reference recipe (`config.use_segmentation`) for `eval.epochs` epochs. Expected on 2
+CPU cores: see the README's part segmentation section for the measured numbers and time.
+Variants: `configs/shapes_parts.py:cpc=10`, `configs/shapes_parts.py:rotated`.
+"""
+
+from dd3d_jax.config import base_config, parse_variant, use_segmentation
+
+
+def get_config(arg=None):
+  v = parse_variant(arg, {'cpc': int, 'rotated': bool})
+  c = use_segmentation(base_config(), epochs=300)
+  c.data.format = 'shapes'
+  c.data.num_points = 256
+  c.data.rotated = v.get('rotated', False)
+  c.data.shapes.num_train_per_class = 100
+  c.data.shapes.num_test_per_class = 40
+
+  c.distill.cpc = v.get('cpc', 1)
+  c.distill.iterations = 30
+  c.distill.outer_loop, c.distill.inner_loop = 10, 1
+  c.distill.batch_real = 16
+  c.distill.train_points = 128
+  c.methods.dd3d.w0_initial = 100.0
+  c.distill.checkpoint_every = 10
+
+  c.eval.num_evals = 3
+  c.eval.methods = 'random,dd3d'
+  return c
