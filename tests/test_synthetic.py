@@ -36,6 +36,7 @@ def test_tensor_set_refuses_another_resolution():
     synth.generate(synth.init(jax.random.key(0)), jnp.zeros((K * CPC, 64, 1)))
 
 
+@pytest.mark.slow  # the same map_classes as tests/test_distill.py's chunked check
 def test_gm_on_a_tensor_matches_the_per_class_reference():
   synth = synthetic.TensorSet(K, CPC, N)
   clf = models.make_classifier('pointnet', K)

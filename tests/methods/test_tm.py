@@ -55,6 +55,7 @@ def test_unroll_gradient_matches_finite_differences_in_float64():
     assert float(jnp.abs(grads['syn_lr'])) > 0  # the step size is learned too
 
 
+@pytest.mark.slow  # the unroll's gradient is checked against finite differences in the fast suite
 def test_rematerialised_unroll_gives_the_same_gradient():
   method, params, start, target, key = problem()
   grad = lambda m: jax.jit(jax.grad(lambda p: m.loss(p, start, target, {}, key)))(params)  # noqa: E731
