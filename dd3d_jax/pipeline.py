@@ -395,8 +395,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           except runner.Diverged as e:
             raise e.with_lr(*_lr_field(config, p.name)) from None
           small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
-          if layout is None:  # a coreset of part-labelled data classifies shapes alone
-            small = small._replace(parts=None)
           if method.writes_set:
             os.makedirs(os.path.dirname(set_file), exist_ok=True)
             records.save_set(set_file, small.points, small.labels, dataset.class_names,

@@ -16,13 +16,15 @@ class Selection:
   """A method with no steps: `choose(key) -> indices` into the training split.
 
   The state is `{'indices': [M] int32}`; the set is those training clouds as they
-  are (evaluation resolution), with their labels.
+  are (evaluation resolution), with their labels (and their part labels if
+  `with_parts`: part segmentation).
   """
   num_steps = 0
 
   def __init__(self, dataset: PointCloudDataset, choose: Callable[[jax.Array], np.ndarray],
-               writes_set: bool = True):
+               writes_set: bool = True, with_parts: bool = False):
     self.dataset, self.choose, self.writes_set = dataset, choose, writes_set
+    self.with_parts = with_parts
 
   def init(self, key: jax.Array, real=None) -> dict:
     del real
@@ -36,7 +38,7 @@ class Selection:
       raise ValueError(f'the training clouds have {train.points.shape[1]} points, not '
                        f'{num_points}; a selection exports them as they are.')
     return SmallSet(train.points[idx], train.labels[idx].astype(np.int32),
-                    None if train.parts is None else train.parts[idx])
+                    train.parts[idx] if self.with_parts else None)
 
 
 def by_features(select_fn: Callable, settings, context) -> Selection:

@@ -10,4 +10,5 @@ from dd3d_jax.methods._selection import Selection
 def from_config(settings, context) -> Selection:
   del settings
   n = len(context.dataset.train)
-  return Selection(context.dataset, lambda key: np.arange(n), writes_set=False)
+  return Selection(context.dataset, lambda key: np.arange(n), writes_set=False,
+                   with_parts=context.layout is not None)

@@ -26,4 +26,4 @@ def from_config(settings, context) -> Selection:
   del settings
   labels, k = context.dataset.train.labels, context.dataset.num_classes
   return Selection(context.dataset, lambda key: np.concatenate(
-      random_members(key, labels, k, context.cpc)))
+      random_members(key, labels, k, context.cpc)), with_parts=context.layout is not None)
