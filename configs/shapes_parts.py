@@ -23,7 +23,7 @@ def get_config(arg=None):
   c.data.shapes.num_test_per_class = 40
 
   c.distill.cpc = v.get('cpc', 1)
-  c.distill.iterations = 30
+  c.distill.iterations = 25
   c.distill.outer_loop, c.distill.inner_loop = 10, 1
   c.distill.batch_real = 16
   c.distill.train_points = 128
