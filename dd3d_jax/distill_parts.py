@@ -22,7 +22,8 @@ labels of the real clouds it starts from (`fixed_parts`).
 
 Every gradient is of `part_cross_entropy`, PyTorch's mean over the counted points of
 the batch. The network is told each cloud's class (one-hot), as the reference's. The
-part gradients of one batch share one forward pass (a VJP per part).
+part gradients of one batch share one forward pass (a VJP per part), and the parts a
+class lacks (padding up to the widest class) are skipped where classes are looped.
 """
 
 from __future__ import annotations
@@ -83,12 +84,16 @@ def part_masks(parts: jax.Array, first: jax.Array, count: int, per_part: bool) -
 
 
 def part_gradients(apply_fn, net_params: Any, points: jax.Array, labels: jax.Array,
-                   parts: jax.Array, masks: jax.Array, weights: jax.Array | None = None) -> Any:
+                   parts: jax.Array, masks: jax.Array, weights: jax.Array | None = None,
+                   valid: jax.Array | None = None) -> Any:
   """The network gradient of each mask's part cross-entropy, from one forward pass.
 
   Args:
     apply_fn: `apply_fn(params, points, labels) -> [B, N, P]` logits.
     points: [B, N, 3]; labels: [B]; parts: [B, N]; masks: [J, B, N]; weights: [B] or None.
+    valid: optional [J] bool: the masks to compute; the others' gradients are zeros,
+      skipped (a class with fewer parts than the widest class computes fewer VJPs,
+      where the class loop is sequential).
   Returns:
     A pytree shaped like `net_params` with a leading J axis.
   """
@@ -98,7 +103,10 @@ def part_gradients(apply_fn, net_params: Any, points: jax.Array, labels: jax.Arr
     cotangent = jax.grad(lambda z: part_cross_entropy(z, parts, mask, weights))(logits)
     return vjp(cotangent)[0]
 
-  return jax.lax.map(one, masks)
+  if valid is None:
+    return jax.lax.map(one, masks)
+  zeros = jax.tree.map(jnp.zeros_like, net_params)
+  return jax.lax.map(lambda x: jax.lax.cond(x[1], one, lambda _: zeros, x[0]), (masks, valid))
 
 
 def matching_loss_and_grad(pd: PartDistiller, gen_params: Any, net_vars: Any,
@@ -134,12 +142,12 @@ def matching_loss_and_grad(pd: PartDistiller, gen_params: Any, net_vars: Any,
     valid = (jnp.arange(width) < counts[c]) if per_part else jnp.ones(1, bool)
     g_real = jax.lax.stop_gradient(part_gradients(
         apply_net, net_vars['params'], real_c, real_labels, parts_c,
-        part_masks(parts_c, offsets[c], width, per_part), weights_c))
+        part_masks(parts_c, offsets[c], width, per_part), weights_c, valid))
 
     def loss_c(shared, rows_c):
       syn = synth.class_points(shared, rows_c, noise_c)
       g_syn = part_gradients(apply_net, net_vars['params'], syn, syn_labels, syn_parts,
-                             part_masks(syn_parts, offsets[c], width, per_part))
+                             part_masks(syn_parts, offsets[c], width, per_part), valid=valid)
       distances = jax.vmap(functools.partial(matching.match_distance, metric=d.metric))(
           g_real, g_syn)
       return jnp.sum(jnp.where(valid, distances, 0.0))
