@@ -19,7 +19,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -98,7 +97,7 @@ def main():
 
   print(f'{jax.default_backend()}: {k} classes, CPC {args.cpc}, {b} real x {n} points, '
         f'class chunk {args.class_chunk}')
-  print(f'| outer step | seconds | x classification | compile s |\n|---|---:|---:|---:|')
+  print('| outer step | seconds | x classification | compile s |\n|---|---:|---:|---:|')
   for name, seconds, first in rows:
     print(f'| {name} | {seconds:.2f} | {seconds / rows[0][1]:.1f} | {first - seconds:.0f} |')
 
