@@ -296,6 +296,32 @@ def iteration(distiller: Distiller, state: DistillState,
   Returns:
     (next state, {'loss': mean GM distance per class and outer step}).
   """
+  def step(gen_params, opt_state, net_vars, ol, key):
+    del ol
+    k_step, k_inner = jax.random.split(key)
+    gen_params, opt_state, loss = outer_step(distiller, gen_params, opt_state, net_vars, real,
+                                             k_step)
+    return gen_params, opt_state, net_vars, loss, k_inner
+
+  return unrolled_iteration(distiller, state, step, lambda gen_params, key: (
+      generate_set(distiller, gen_params, key, distiller.train_points), None))
+
+
+def unrolled_iteration(distiller: Distiller, state: DistillState, step,
+                       synthetic_set) -> tuple[DistillState, dict]:
+  """The loop of every gradient-matching iteration: a fresh network, then `outer_loop`
+  times `step`, each but the last followed by `inner_loop` epochs of training the network
+  on the regenerated synthetic set (SGD, batch `batch_syn`).
+
+  Args:
+    step: `step(gen_params, opt_state, net_vars, ol, key) -> (gen_params, opt_state,
+      net_vars, loss, inner_key)`: one update of the set at outer step `ol` from the key
+      of that step, and the part of the key it leaves to the inner loop.
+    synthetic_set: `synthetic_set(gen_params, key) -> (points [K * cpc, N, 3], parts
+      [K * cpc, N] or None)`, what the inner loop trains on (parts: part segmentation).
+  Returns:
+    (next state, {'loss': mean loss per class and outer step}).
+  """
   key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
   k_net, k_loop = jax.random.split(key)
   net_tx = distiller.network_optimizer()
@@ -304,17 +330,17 @@ def iteration(distiller: Distiller, state: DistillState,
 
   def inner(net_vars, net_opt, gen_params, key):
     k_gen, k_train = jax.random.split(key)
-    points = generate_set(distiller, gen_params, k_gen, distiller.train_points)
+    points, parts = synthetic_set(gen_params, k_gen)
     net_vars, net_opt, _ = training.train_epochs(
         distiller.classifier, net_tx, net_vars, net_opt, points, syn_labels, k_train,
-        num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn, augment=False)
+        num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn, augment=False,
+        parts=parts)
     return net_vars, net_opt
 
   def outer(carry, ol):
     gen_params, opt_state, net_vars, net_opt = carry
-    k_step, k_inner = jax.random.split(jax.random.fold_in(k_loop, ol))
-    gen_params, opt_state, loss = outer_step(distiller, gen_params, opt_state, net_vars, real,
-                                             k_step)
+    gen_params, opt_state, net_vars, loss, k_inner = step(
+        gen_params, opt_state, net_vars, ol, jax.random.fold_in(k_loop, ol))
     net_vars, net_opt = jax.lax.cond(
         ol < distiller.outer_loop - 1,
         lambda: inner(net_vars, net_opt, gen_params, k_inner),

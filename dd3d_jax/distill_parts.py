@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dd3d_jax import distill, geometry, matching, training
+from dd3d_jax import distill, geometry, matching
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.distill import DistillState, RealData
 from dd3d_jax.tasks.segmentation import PartLayout, part_cross_entropy, synthetic_parts
@@ -210,23 +210,9 @@ def iteration(pd: PartDistiller, state: DistillState, real: RealData,
     (next state, {'loss': mean GM distance per class and outer step}).
   """
   d = pd.base
-  key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
-  k_net, k_loop = jax.random.split(key)
-  net_tx = d.network_optimizer()
-  net_vars = d.classifier.init(k_net)
-  syn_labels = gen_lib.synthetic_labels(d.num_classes, d.cpc)
 
-  def inner(net_vars, net_opt, gen_params, key):
-    k_gen, k_train = jax.random.split(key)
-    points, parts = pd.labelled_set(gen_params, k_gen, d.train_points, fixed_parts)
-    net_vars, net_opt, _ = training.train_epochs(
-        d.classifier, net_tx, net_vars, net_opt, points, syn_labels, k_train,
-        num_epochs=d.inner_loop, batch_size=d.batch_syn, augment=False, parts=parts)
-    return net_vars, net_opt
-
-  def outer(carry, ol):
-    gen_params, opt_state, net_vars, net_opt = carry
-    k_bn, k_real, k_noise, k_inner = jax.random.split(jax.random.fold_in(k_loop, ol), 4)
+  def step(gen_params, opt_state, net_vars, ol, key):
+    k_bn, k_real, k_noise, k_inner = jax.random.split(key, 4)
     net_vars = set_batch_statistics(pd, net_vars, real, k_bn)
     points, parts, weights = real_batch(pd, k_real, real, d.batch_real)
     noise = jax.random.uniform(k_noise, (d.num_classes, d.cpc, d.train_points, 1))
@@ -237,15 +223,7 @@ def iteration(pd: PartDistiller, state: DistillState, real: RealData,
         lambda: matching_loss_and_grad(pd, gen_params, net_vars, points, parts, weights, noise,
                                        True, fixed_parts))
     updates, opt_state = d.generator_optimizer().update(grads, opt_state, gen_params)
-    gen_params = optax.apply_updates(gen_params, updates)
-    net_vars, net_opt = jax.lax.cond(
-        ol < d.outer_loop - 1,
-        lambda: inner(net_vars, net_opt, gen_params, k_inner),
-        lambda: (net_vars, net_opt))
-    return (gen_params, opt_state, net_vars, net_opt), loss
+    return optax.apply_updates(gen_params, updates), opt_state, net_vars, loss, k_inner
 
-  carry = (state.gen_params, state.opt_state, net_vars, net_tx.init(net_vars['params']))
-  (gen_params, opt_state, _, _), losses = jax.lax.scan(outer, carry, jnp.arange(d.outer_loop))
-  new_state = state.replace(gen_params=gen_params, opt_state=opt_state,
-                            iteration=state.iteration + 1)
-  return new_state, {'loss': losses.mean() / d.num_classes}
+  return distill.unrolled_iteration(d, state, step, lambda gen_params, key: pd.labelled_set(
+      gen_params, key, d.train_points, fixed_parts))
