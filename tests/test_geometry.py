@@ -135,6 +135,14 @@ def test_subsample_keeps_distinct_points_of_each_cloud():
   assert not np.array_equal(point_index[0, 0], point_index[0, 1])  # own draw per cloud
 
 
+def test_subsample_indices_are_uniform_subsets_in_random_order():
+  idx = np.asarray(geometry.subsample_indices(jax.random.key(3), (20000, 10), 3))
+  assert all(len(set(row)) == 3 for row in idx[:500])
+  # every point is kept with probability 3/10, and each kept slot is any point alike
+  np.testing.assert_allclose(np.bincount(idx.ravel(), minlength=10) / 20000, 0.3, atol=0.015)
+  np.testing.assert_allclose(np.bincount(idx[:, 0], minlength=10) / 20000, 0.1, atol=0.01)
+
+
 def test_subsample_rejects_too_many_points():
   with pytest.raises(ValueError, match='cannot keep 200 of 100'):
     geometry.subsample(jax.random.key(0), jnp.zeros((100, 3)), 200)
