@@ -18,6 +18,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from dd3d_jax.ops.sorting import sort_descending
+
 
 def _valid(mask: jax.Array | None, n: int, dtype) -> jax.Array:
   return jnp.ones((n,), dtype) if mask is None else jnp.asarray(mask, dtype)
@@ -37,9 +39,9 @@ def sorted_feature_distance(real: jax.Array, syn: jax.Array,
   """
   real, syn = jnp.asarray(real), jnp.asarray(syn)
   valid = _valid(real_mask, real.shape[0], real.dtype)
-  real_sorted = -jnp.sort(-real, axis=-2)                      # [B, N, C], descending
+  real_sorted = sort_descending(real, -2)                       # [B, N, C]
   real_mean = jnp.einsum('b,bnc->nc', valid / valid.sum(), real_sorted)
-  syn_mean = -jnp.sort(-syn, axis=-2).mean(axis=0)
+  syn_mean = sort_descending(syn, -2).mean(axis=0)
   return jnp.sum((real_mean - syn_mean) ** 2, axis=-1).mean()
 
 
