@@ -310,9 +310,12 @@ def _read_results(path: str) -> dict | None:
 
 
 def _lr_field(config: ml_collections.ConfigDict, name: str) -> tuple[str, float]:
-  """The config field that sets method `name`'s learning rate, and its value."""
-  if config.methods[name].get('lr') is not None:
-    return f'methods.{name}.lr', config.methods[name].lr
+  """The setting to lower when method `name`'s loss diverges, and its value: the one its
+  module names (`DIVERGES_WITH`, default 'lr') when set, else `distill.lr`."""
+  settings = config.methods[name]
+  field = getattr(registry.get('methods', settings.type), 'DIVERGES_WITH', 'lr')
+  if settings.get(field) is not None:
+    return f'methods.{name}.{field}', settings[field]
   return 'distill.lr', config.distill.lr
 
 

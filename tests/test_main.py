@@ -259,22 +259,23 @@ def test_damaged_summary_is_rewritten(copy, finished, caplog):
 
 
 # 4. A NaN names the exact command that fixes it.
-@pytest.mark.parametrize('method, field', [('dd3d', 'distill.lr'), ('gm', 'methods.gm.lr')])
-def test_nan_names_the_retry_command(method, field, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize('method, field, lr', [('dd3d', 'distill.lr', 1e-3),
+                                               ('gm', 'methods.gm.lr', 0.05),
+                                               ('tm', 'methods.tm.lr_lr', 1e-7)])
+def test_nan_names_the_retry_command(method, field, lr, tmp_path, monkeypatch, capsys):
   def diverge(*args, **kwargs):
     raise runner.Diverged(f'{method} 0', 3, float('nan'), 2)
   monkeypatch.setattr(runner, 'fit', diverge)
   config = tiny_config(method)
   if method == 'gm':
     config.methods.gm.lr = 0.05
-  lr = 0.05 if method == 'gm' else 1e-3
   argv = ['dd3d_jax.main', '--config=tests/tiny.py', f'--workdir={tmp_path / "w"}']
   line = refused(config, tmp_path / 'w', capsys, argv)
   assert f'the loss became nan at step 3 (the last good state is checkpointed at step 2); ' \
          f'lower {field} (now {lr:g})' in line
   assert line.endswith(f'Run: python -m dd3d_jax.main --config=tests/tiny.py '
                        f'--config.{field}={lr / 10:g} '
-                       f'--workdir={tmp_path / "w"}_lr{lr / 10:g}')
+                       f'--workdir={tmp_path / "w"}_{field.split(".")[-1]}{lr / 10:g}')
 
 
 # 5. Other evaluation settings on finished runs: said, with how to re-evaluate.
