@@ -14,6 +14,9 @@ The pipeline and the runner name no method; they only use this interface:
     mesh                              optional: the devices `step` splits classes over;
                                       the runner keeps the state whole on each of them
 
+and the module may set `DIVERGES_WITH = 'field'`: the setting a non-finite loss tells
+the user to lower (default `lr`, else `distill.lr`; TM: `lr_lr`, its step size's).
+
 `real` is the training split on the device (`distill.RealData`). Randomness comes
 only from the keys given, and `step` folds the state's own iteration count into
 its key, so a resumed run repeats an uninterrupted one exactly.
