@@ -150,9 +150,12 @@ def read_runs(workdir: str, method: str, backbone: str,
   """The finished evaluation runs of one method and backbone, sorted by file name; the run
   files must have the keys of the workdir's `task` (TASK_RUN_KEYS)."""
   fix = 'delete it and re-run the pipeline on that workdir to redo that evaluation run.'
-  runs = [_load(p, TASK_RUN_KEYS[task], fix)
-          for p in sorted(glob.glob(os.path.join(glob.escape(workdir), 'runs',
-                                                 glob.escape(method), '*.json')))]
+  paths = sorted(glob.glob(os.path.join(glob.escape(workdir), 'runs', glob.escape(method),
+                                        '*.json')))
+  runs = [_load(p, TASK_RUN_KEYS[task], fix) for p in paths]
+  for path, run in zip(paths, runs):
+    if run.get('task', 'classification') != task:  # runs written before segmentation lack it
+      raise UserError(f"{path} is a {run['task']!r} run in a {task} workdir; {fix}")
   return [r for r in runs if r['backbone'] == backbone]
 
 

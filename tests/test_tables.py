@@ -337,7 +337,10 @@ def test_cli_refuses_a_workdir_of_the_other_task_in_one_line(tmp_path, capsys, t
 @pytest.mark.parametrize('damage, words', [(lambda run: run.pop('final_class_miou'),
                                             " lacks the key 'final_class_miou'; delete it"),
                                            (lambda run: run.update(best_instance_miou='high'),
-                                            ": 'best_instance_miou' has the wrong type")])
+                                            ": 'best_instance_miou' has the wrong type"),
+                                           (lambda run: run.update(task='classification'),
+                                            " is a 'classification' run in a segmentation "
+                                            "workdir; delete it")])
 def test_cli_damaged_segmentation_run_is_one_line_and_status_2(tmp_path, capsys, damage, words):
   one, _ = make_segmentation_workdirs(tmp_path)
   path = os.path.join(one, 'runs', 'gm', 'd0_pointnet_s0.json')
