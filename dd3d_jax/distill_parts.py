@@ -172,10 +172,8 @@ def real_batch(pd: PartDistiller, key: jax.Array, real: RealData,
   points, parts = real.points[idx], real.parts[idx]
   n = pd.base.train_points
   if n < points.shape[-2]:
-    keep = geometry.subsample_indices(k_sub, parts.shape, n)
-    points = geometry.normalize_to_unit_sphere(
-        jnp.take_along_axis(points, keep[..., None], axis=-2))
-    parts = jnp.take_along_axis(parts, keep, axis=-1)
+    points, parts = geometry.subsample_labelled(k_sub, points, parts, n)
+    points = geometry.normalize_to_unit_sphere(points)
   if pd.base.augment_real:
     points = geometry.augment(k_aug, points)
   return points, parts, weights

@@ -138,8 +138,21 @@ def subsample(key: jax.Array, points: jax.Array, num_points: int) -> jax.Array:
   Returns:
     [..., num_points, 3].
   """
+  return subsample_labelled(key, points, None, num_points)[0]
+
+
+def subsample_labelled(key: jax.Array, points: jax.Array, labels: jax.Array | None,
+                       num_points: int) -> tuple[jax.Array, jax.Array | None]:
+  """`subsample`, with each kept point's label (a part id) kept alongside it.
+
+  Args:
+    points: [..., N, 3]; labels: [..., N] per-point labels, or None.
+  Returns:
+    ([..., num_points, 3], [..., num_points] or None): the same draw as `subsample`.
+  """
   idx = subsample_indices(key, points.shape[:-1], num_points)
-  return jnp.take_along_axis(points, idx[..., None], axis=-2)
+  return (jnp.take_along_axis(points, idx[..., None], axis=-2),
+          None if labels is None else jnp.take_along_axis(jnp.asarray(labels), idx, axis=-1))
 
 
 def subsample_indices(key: jax.Array, shape: tuple[int, ...], num_points: int) -> jax.Array:

@@ -143,6 +143,15 @@ def test_subsample_indices_are_uniform_subsets_in_random_order():
   np.testing.assert_allclose(np.bincount(idx[:, 0], minlength=10) / 20000, 0.1, atol=0.01)
 
 
+def test_subsample_labelled_keeps_each_points_label_and_the_same_draw():
+  pts = jax.random.normal(jax.random.key(1), (2, 3, 50, 3))
+  labels = jnp.broadcast_to(jnp.arange(50), (2, 3, 50))  # a point's label: its index
+  kept, kept_labels = geometry.subsample_labelled(jax.random.key(4), pts, labels, 20)
+  np.testing.assert_array_equal(kept, geometry.subsample(jax.random.key(4), pts, 20))
+  np.testing.assert_array_equal(kept, jnp.take_along_axis(pts, kept_labels[..., None], axis=-2))
+  assert geometry.subsample_labelled(jax.random.key(4), pts, None, 20)[1] is None
+
+
 def test_subsample_rejects_too_many_points():
   with pytest.raises(ValueError, match='cannot keep 200 of 100'):
     geometry.subsample(jax.random.key(0), jnp.zeros((100, 3)), 200)

@@ -49,9 +49,8 @@ def real_clouds(key: jax.Array, context, num_points: int,
   idx = np.concatenate([np.resize(m, context.cpc) for m in members])
   points, parts = train.points[idx], None if train.parts is None else train.parts[idx]
   if num_points < points.shape[1]:
-    keep = geometry.subsample_indices(jax.random.fold_in(key, 1), points.shape[:2], num_points)
-    points = jnp.take_along_axis(points, keep[..., None], axis=1)
-    parts = None if parts is None else np.take_along_axis(parts, np.asarray(keep), axis=1)
+    points, parts = geometry.subsample_labelled(jax.random.fold_in(key, 1), points, parts,
+                                                num_points)
   points = np.asarray(geometry.normalize_to_unit_sphere(points))
   return (points, np.asarray(parts, np.int32)) if with_parts else points
 
