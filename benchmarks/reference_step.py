@@ -13,8 +13,10 @@ step of the generator; then `inner_loop` SGD epochs on the regenerated set. Data
 random of the same shapes. `utils` imports `torchmetrics`, `accelerate` and network
 classes that the released `networks.py` lacks (DGCNN, PointCNN); the timed code uses
 none of them, so they are stubbed when absent. Then ours runs in a fresh process
-(`benchmarks/step.py` with the same shapes and loops), and both are printed as one
-table: median seconds of an outer step and of a whole iteration, after a first one.
+(`benchmarks/step.py` with the same shapes and loops). The two alternate `--repeats`
+times, because the speed of a shared machine drifts over minutes; each pair's ratio is
+printed, then the median ratio: of an outer step and of a whole iteration (median
+seconds after a first, discarded iteration).
 """
 
 from __future__ import annotations
@@ -133,15 +135,22 @@ def main():
   p.add_argument('--batch-real', type=int, default=32)
   p.add_argument('--iterations', type=int, default=2)
   p.add_argument('--loops', type=int, nargs=2, default=[10, 1], metavar=('OUTER', 'INNER'))
+  p.add_argument('--repeats', type=int, default=3,
+                 help='reference/ours pairs, run alternately; the ratios are per pair')
   args = p.parse_args()
-  ref, us = reference(args), ours(args)
+  pairs = [(reference(args), ours(args)) for _ in range(args.repeats)]
   print(f'{args.classes} classes x {args.batch_real} real clouds x {args.points} points, CPC 1, '
-        f'loops {args.loops[0]}/{args.loops[1]}; torch threads {ref["threads"]}')
-  print('| | outer step s | iteration s |\n|---|---|---|')
-  print(f'| reference (PyTorch) | {ref["step_s"]:.2f} | {ref["iteration_s"]:.1f} |')
-  print(f'| dd3d_jax | {us["step_s"]:.2f} | {us["iteration_s"]:.1f} |')
-  print(f'| ratio | {ref["step_s"] / us["step_s"]:.2f}x | '
-        f'{ref["iteration_s"] / us["iteration_s"]:.2f}x |')
+        f'loops {args.loops[0]}/{args.loops[1]}; torch threads {pairs[0][0]["threads"]}; '
+        f'{args.repeats} pairs, each the reference then ours')
+  print('| pair | reference step s | ours step s | ratio | reference iteration s | '
+        'ours iteration s | ratio |\n|---|---|---|---|---|---|---|')
+  ratios = []
+  for i, (ref, us) in enumerate(pairs):
+    ratios.append((ref['step_s'] / us['step_s'], ref['iteration_s'] / us['iteration_s']))
+    print(f'| {i + 1} | {ref["step_s"]:.2f} | {us["step_s"]:.2f} | {ratios[-1][0]:.2f}x | '
+          f'{ref["iteration_s"]:.1f} | {us["iteration_s"]:.1f} | {ratios[-1][1]:.2f}x |')
+  step_ratio, iteration_ratio = np.median(ratios, axis=0)
+  print(f'| median | | | {step_ratio:.2f}x | | | {iteration_ratio:.2f}x |')
 
 
 if __name__ == '__main__':
