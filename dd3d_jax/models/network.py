@@ -1,4 +1,5 @@
-"""`Classifier`: a network behind a rotator, as one pure init/apply pair over all variables.
+"""`Classifier` and `Segmenter`: a network behind a rotator, as one pure init/apply pair
+over all variables.
 
 A network's variables are every Flax collection it has, not only its parameters:
 
@@ -32,30 +33,57 @@ def state_of(variables: Variables) -> Variables:
 
 
 @dataclasses.dataclass(frozen=True)
-class Classifier:
-  """A classification network preceded by a rotator (sign canonicalisation).
-
-  Hashable, so it can be a static argument of `jax.jit`. The rotator's parameters
-  sit beside the network's under 'params', so gradient matching sees the learnable
-  rotator's parameters too (1-D, they add 0 to the 'ours' distance).
+class RotatedNetwork:
+  """A Flax network preceded by a rotator, with all of its variables in one pytree: what
+  `Classifier` and `Segmenter` share. Hashable (a static argument of `jax.jit`).
 
   Attributes:
-    net: a Flax module mapping ([B, N, 3], train) to logits [B, K], with `embed`.
+    net: the Flax module.
     rotator: an init/apply rotator (`dd3d_jax.rotator`); identity when aligned.
   """
   net: nn.Module
   rotator: Any = IdentityRotator()
 
+  def _variables(self, net_variables: Any, rotator_key: jax.Array) -> Variables:
+    """The net's own variables with the rotator's parameters beside its parameters."""
+    net_variables = dict(net_variables)
+    return {**net_variables, 'params': {'net': net_variables['params'],
+                                        'rotator': self.rotator.init(rotator_key)}}
+
+  def _forward(self, variables: Variables, points: jax.Array, *inputs: jax.Array,
+               train: bool, rngs: dict | None = None,
+               method: str | None = None) -> tuple[Any, Variables]:
+    """The net (or its `method`) on rotated points, and its state collections: updated
+    in training mode, the given ones otherwise."""
+    points = self.rotator.apply(variables['params']['rotator'], points)
+    state = state_of(variables)
+    net_variables = {**state, 'params': variables['params']['net']}
+    if train and state:
+      return self.net.apply(net_variables, points, *inputs, train=True, rngs=rngs,
+                            method=method, mutable=list(state))
+    return self.net.apply(net_variables, points, *inputs, train=train, rngs=rngs,
+                          method=method), state
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier(RotatedNetwork):
+  """A classification network preceded by a rotator (sign canonicalisation).
+
+  The rotator's parameters sit beside the network's under 'params', so gradient
+  matching sees the learnable rotator's parameters too (1-D, they add 0 to the 'ours'
+  distance).
+
+  Attributes:
+    net: a Flax module mapping ([B, N, 3], train) to logits [B, K], with `embed`.
+    rotator: an init/apply rotator (`dd3d_jax.rotator`); identity when aligned.
+  """
+
   def init(self, key: jax.Array) -> Variables:
     """Fresh variables (PyTorch-default init for the reference networks)."""
     k_net, k_drop, k_rot = jax.random.split(key, 3)
     dummy = jnp.zeros((2, 16, 3), jnp.float32)
-    variables = dict(self.net.init({'params': k_net, 'dropout': k_drop}, dummy, train=False))
-    return {**variables, 'params': {'net': variables['params'],
-                                    'rotator': self.rotator.init(k_rot)}}
-
-  def _net_variables(self, variables: Variables) -> Variables:
-    return {**state_of(variables), 'params': variables['params']['net']}
+    return self._variables(self.net.init({'params': k_net, 'dropout': k_drop}, dummy,
+                                         train=False), k_rot)
 
   def apply(self, variables: Variables, points: jax.Array, *, train: bool = False,
             key: jax.Array | None = None) -> tuple[jax.Array, Variables]:
@@ -65,13 +93,8 @@ class Classifier:
       train: training mode (batch statistics, dropout); state collections are updated.
       key: dropout key (training mode only; None runs without dropout randomness).
     """
-    points = self.rotator.apply(variables['params']['rotator'], points)
-    rngs = {'dropout': key} if key is not None else {}
-    state = state_of(variables)
-    if train and state:
-      return self.net.apply(self._net_variables(variables), points, train=True, rngs=rngs,
-                            mutable=list(state))
-    return self.net.apply(self._net_variables(variables), points, train=train, rngs=rngs), state
+    return self._forward(variables, points, train=train,
+                         rngs={'dropout': key} if key is not None else {})
 
   def logits(self, variables: Variables, points: jax.Array) -> jax.Array:
     """Inference logits. points: [B, N, 3] -> [B, num_classes]."""
@@ -83,16 +106,11 @@ class Classifier:
     `train=True` uses batch statistics (as distribution matching does with a fresh
     network); state updates are discarded.
     """
-    points = self.rotator.apply(variables['params']['rotator'], points)
-    state = state_of(variables)
-    if train and state:
-      return self.net.apply(self._net_variables(variables), points, train=True, method='embed',
-                            mutable=list(state))[0]
-    return self.net.apply(self._net_variables(variables), points, train=train, method='embed')
+    return self._forward(variables, points, train=train, method='embed')[0]
 
 
 @dataclasses.dataclass(frozen=True)
-class Segmenter:
+class Segmenter(RotatedNetwork):
   """A part-segmentation network preceded by a rotator: `Classifier`'s variables and
   conventions, with the shape class of every cloud as a second input.
 
@@ -101,16 +119,13 @@ class Segmenter:
       [B, N, P] (`models.pointnet.PointNetSeg`).
     rotator: an init/apply rotator; identity when aligned.
   """
-  net: nn.Module
-  rotator: Any = IdentityRotator()
 
   def init(self, key: jax.Array) -> Variables:
     """Fresh variables (PyTorch-default init; BatchNorm statistics 0 and 1)."""
     k_net, k_rot = jax.random.split(key)
     dummy = jnp.zeros((2, 16, 3), jnp.float32)
-    variables = dict(self.net.init(k_net, dummy, jnp.zeros(2, jnp.int32), train=False))
-    return {**variables, 'params': {'net': variables['params'],
-                                    'rotator': self.rotator.init(k_rot)}}
+    return self._variables(self.net.init(k_net, dummy, jnp.zeros(2, jnp.int32), train=False),
+                           k_rot)
 
   def apply(self, variables: Variables, points: jax.Array, shape_labels: jax.Array, *,
             train: bool = False) -> tuple[jax.Array, Variables]:
@@ -122,12 +137,7 @@ class Segmenter:
     Returns:
       ([B, N, num_parts] logits, state collections).
     """
-    points = self.rotator.apply(variables['params']['rotator'], points)
-    net_vars = {**state_of(variables), 'params': variables['params']['net']}
-    if train and state_of(variables):
-      return self.net.apply(net_vars, points, shape_labels, train=True,
-                            mutable=list(state_of(variables)))
-    return self.net.apply(net_vars, points, shape_labels, train=train), state_of(variables)
+    return self._forward(variables, points, shape_labels, train=train)
 
   def logits(self, variables: Variables, points: jax.Array,
              shape_labels: jax.Array) -> jax.Array:
