@@ -1,0 +1,88 @@
+"""Times one compiled update of any configured method, and where its time goes.
+
+    python benchmarks/method_step.py --config=configs/modelnet10.py:cpc=1,beyond \
+        --data=../shared/data/modelnet10_hdf5_1024 --method=sadm
+
+Builds the method as the pipeline does (by its name in `config.methods`, on the real
+training split, with the distillation network, behind its rotator when rotated), compiles its `step`, runs it once,
+times `--steps` more, then traces two under jax.profiler and prints the XLA operations
+that took longest, with the JAX source that produced them (`profile.py`'s tables).
+Methods whose step needs more than the real data (TM's expert trajectories, the
+feature network of herding and k-center) are not handled here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib.util
+import tempfile
+import time
+
+import jax
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import data as data_lib
+from dd3d_jax import distill, pipeline, registry
+from dd3d_jax.methods import Context
+
+from profile import hlo_index, trace_events
+
+
+def load_config(spec: str):
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('config_module', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--config', required=True, help='FILE[:VARIANT], as dd3d_jax.main takes it')
+  p.add_argument('--data', required=True, help='config.data.path')
+  p.add_argument('--method', required=True, help='a name of config.methods')
+  p.add_argument('--steps', type=int, default=3)
+  p.add_argument('--top', type=int, default=10)
+  args = p.parse_args()
+
+  c = load_config(args.config)
+  c.data.path = args.data
+  dataset = data_lib.load(c.data)
+  k = dataset.num_classes
+  context = Context(dataset, pipeline.build_classifier(c, k, distilling=True), c.distill.cpc,
+                    None)
+  real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
+                                min_width=c.distill.batch_real)
+  settings = config_lib.method_settings(c, args.method)
+  method = registry.get('methods', settings.type).from_config(settings, context)
+  state = method.init(jax.random.key(0), real)
+  t = time.perf_counter()
+  step = jax.jit(method.step).lower(state, real).compile()
+  compile_s = time.perf_counter() - t
+  state = jax.block_until_ready(step(state, real)[0])
+  t = time.perf_counter()
+  for _ in range(args.steps):
+    state = jax.block_until_ready(step(state, real)[0])
+  step_s = (time.perf_counter() - t) / args.steps
+  print(f'{args.method} ({settings.type}), {k} classes, CPC {c.distill.cpc}: '
+        f'{step_s:.3f} s per step (compile {compile_s:.1f} s)')
+
+  index = hlo_index(step.as_text())
+  with tempfile.TemporaryDirectory() as trace_dir:
+    with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+      for _ in range(2):
+        state = jax.block_until_ready(step(state, real)[0])
+    per_op = collections.Counter()
+    for e in trace_events(trace_dir):
+      if e['name'] in index:
+        per_op[e['name']] += e.get('dur', 0.0) / 1e6 / 2
+  total = sum(per_op.values())
+  print(f'{total:.3f} s of XLA operations per step; the longest:')
+  for name, sec in per_op.most_common(args.top):
+    kind, op_name = index[name]
+    print(f'{sec:7.3f} s {sec / total:6.1%}  {kind:<10} {op_name[-100:]}')
+
+
+if __name__ == '__main__':
+  main()
