@@ -463,9 +463,9 @@ def _validate_segmentation(c: ml_collections.ConfigDict, methods: tuple[str, ...
     _check(s.type in PART_METHODS, f'methods.{name} ({s.type}) does not do part segmentation; '
                                    f'use methods of the types {", ".join(PART_METHODS)}.')
     if s.type == 'dd3d':
-      _check(s.get('objective', 'gm') == 'gm' and s.get('init', 'noise') == 'noise',
-             f'methods.{name}: for part segmentation DD3D is gradient matching from noise; '
-             f"set methods.{name}.objective='gm' and methods.{name}.init='noise'.")
+      _check(s.get('objective', 'gm') == 'gm',
+             f'methods.{name}: for part segmentation DD3D is trained by gradient matching; '
+             f"set methods.{name}.objective='gm'.")
   _check(c.model.arch == 'pointnet' and eval_backbones(c) == ('pointnet',),
          'part segmentation trains and evaluates the segmentation PointNet; set '
          "model.arch='pointnet' and eval.backbones=''.")

@@ -4,7 +4,9 @@ Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` of the
 generator. It emits any resolution: distilled at `train_points`, exported at the
 evaluation resolution. For part segmentation (a context with a part layout) the
 generator labels its own points and is trained by `distill_parts` (the authors'
-`seg_inr.py`); `init='real'` and the other objectives are for classification.
+`seg_inr.py`); `init='real'` works there too (each part of a row is fitted to the same
+part of its target, the generator's part of a point being given by its noise), and the
+other objectives are for classification.
 
 `init='real'` (off by default, so that `dd3d` is the paper's method) first fits each
 generator row to a real cloud of its class, the clouds `random` picks with the same
@@ -25,9 +27,10 @@ generator at the `distill` learning rate).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from dd3d_jax import config as config_lib
@@ -38,16 +41,23 @@ from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_par
                                          real_clouds)
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.ops.chamfer import chamfer_distance
+from dd3d_jax.tasks import segmentation
 
 
 def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Array,
-                  key: jax.Array, steps: int, lr: float) -> tuple[Any, jax.Array]:
+                  key: jax.Array, steps: int, lr: float, target_parts: jax.Array | None = None,
+                  noise_parts: Callable[[jax.Array], jax.Array] | None = None
+                  ) -> tuple[Any, jax.Array]:
   """Fits every generator row to its target cloud by Adam on the Chamfer distance.
 
   Args:
     synthesizer: the generator; params: its parameters (rows class-major).
     targets: [K * cpc, N, 3] one target per row, in the unit sphere.
     key: noise of each step; steps: Adam steps (static); lr: Adam's learning rate.
+    target_parts, noise_parts: part segmentation: the targets' part ids [K * cpc, N]
+      and the generator's (static) noise -> part id map, [K * cpc, N, 1] -> [K * cpc, N];
+      each part is then fitted to the same part of its target (`chamfer_distance` with
+      labels).
   Returns:
     (fitted parameters, the mean Chamfer distance before each step [steps]).
   """
@@ -56,7 +66,9 @@ def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Arr
   def loss(p, k):
     noise = gen_lib.sample_noise(k, targets.shape[0], targets.shape[1])
     points = geometry.normalize_to_unit_sphere(synthesizer.generate(p, noise))
-    return chamfer_distance(points, targets).mean()
+    if noise_parts is None:
+      return chamfer_distance(points, targets).mean()
+    return chamfer_distance(points, targets, noise_parts(noise), target_parts).mean()
 
   def step(carry, k):
     p, opt_state = carry
@@ -69,20 +81,35 @@ def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Arr
   return params, losses
 
 
+def _noise_parts(context) -> Callable[[jax.Array], jax.Array] | None:
+  """Part segmentation: the generator's noise -> part id map (each class's part shares of
+  u, as `distill_parts` labels its points); None for classification."""
+  if context.layout is None:
+    return None
+  labels = gen_lib.synthetic_labels(context.dataset.num_classes, context.cpc)
+  proportions = jnp.asarray(segmentation.class_proportions(context.dataset, context.layout))
+  return lambda noise: segmentation.synthetic_parts(noise, labels, context.layout, proportions)
+
+
 def from_config(settings, context) -> MatchingMethod:
   module = gen_lib.ModulatedSiren(num_classes=context.dataset.num_classes, cpc=context.cpc,
                                   w0_initial=settings.w0_initial, hidden=settings.hidden,
                                   num_layers=settings.num_layers)
   synth = synthetic.SirenSet(module)
-  fit = jax.jit(fit_to_clouds, static_argnums=(0, 4))
+  fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
+  noise_parts = _noise_parts(context)
 
   def initial(key: jax.Array) -> Any:
     start = synth.init(jax.random.split(jax.random.fold_in(key, 2))[0])  # dd3d's own start
     if settings.get('init', 'noise') == 'noise':
       return start
-    targets = real_clouds(key, context, settings.train_points)
-    return fit(synth, start, targets, jax.random.fold_in(key, 4), settings.init_steps,
-               settings.init_lr)[0]
+    k_fit = jax.random.fold_in(key, 4)
+    if noise_parts is None:
+      targets = real_clouds(key, context, settings.train_points)
+      return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr)[0]
+    targets, parts = real_clouds(key, context, settings.train_points, with_parts=True)
+    return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr, parts,
+               noise_parts)[0]
 
   if settings.get('objective', 'gm') == 'dm':
     return dm.DistributionMatching(

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from dd3d_jax.ops.neighbors import square_distances
 
 
-def chamfer_distance(a: jax.Array, b: jax.Array) -> jax.Array:
+def chamfer_distance(a: jax.Array, b: jax.Array, a_labels: jax.Array | None = None,
+                     b_labels: jax.Array | None = None) -> jax.Array:
   """Symmetric Chamfer distance: the mean squared distance of each point of `a` to its
   nearest point of `b`, plus the same from `b` to `a`.
 
+  With labels (part ids), a point's nearest neighbour is sought among the other
+  cloud's points of its own label, and a point whose label the other cloud lacks is
+  left out of its mean: the sum over labels of each part's Chamfer terms, weighted by
+  the part's share of the points.
+
   Args:
     a: [..., N, 3]; b: [..., M, 3] (same leading axes).
+    a_labels: optional [..., N] int; b_labels: [..., M] int (both or neither).
   Returns:
-    [...] distances (differentiable in both clouds; 0 iff the point sets are equal).
+    [...] distances (differentiable in both clouds; 0 iff the (labelled) point sets
+    are equal).
   """
   d = square_distances(a, b)                                  # [..., N, M]
-  return d.min(axis=-1).mean(axis=-1) + d.min(axis=-2).mean(axis=-1)
+  if a_labels is None:
+    return d.min(axis=-1).mean(axis=-1) + d.min(axis=-2).mean(axis=-1)
+  d = jnp.where(a_labels[..., :, None] == b_labels[..., None, :], d, jnp.inf)
+
+  def mean_nearest(nearest):  # the mean over the points that have a counterpart
+    found = jnp.isfinite(nearest)
+    return (jnp.where(found, nearest, 0.0).sum(axis=-1)
+            / jnp.maximum(found.sum(axis=-1), 1))
+
+  return mean_nearest(d.min(axis=-1)) + mean_nearest(d.min(axis=-2))
