@@ -68,10 +68,13 @@ class PartDistiller(NamedTuple):
     d = self.base
     noise = gen_lib.sample_noise(key, d.num_synthetic, num_points)
     points = geometry.normalize_to_unit_sphere(d.synthesizer.generate(gen_params, noise))
-    if fixed_parts is not None:
-      return points, fixed_parts
-    labels = gen_lib.synthetic_labels(d.num_classes, d.cpc)
-    return points, synthetic_parts(noise, labels, self.layout, jnp.asarray(self.proportions))
+    return points, self.noise_parts(noise) if fixed_parts is None else fixed_parts
+
+  def noise_parts(self, noise: jax.Array) -> jax.Array:
+    """The part id of each point of the whole generated set, from its noise value:
+    [K * cpc, N, 1] -> [K * cpc, N] int32 (rows class-major)."""
+    labels = gen_lib.synthetic_labels(self.base.num_classes, self.base.cpc)
+    return synthetic_parts(noise, labels, self.layout, jnp.asarray(self.proportions))
 
 
 def part_masks(parts: jax.Array, first: jax.Array, count: int, per_part: bool) -> jax.Array:

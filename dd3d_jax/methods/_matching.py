@@ -161,15 +161,20 @@ class PartTensorMethod(PartMatchingMethod):
                     np.asarray(parts, np.int32))
 
 
-def make_part_method(settings, context, synthesizer, initial=None,
-                     initial_parts=None) -> PartMatchingMethod:
-  """`PartMatchingMethod` of the resolved settings, for a context with a part layout
-  (`PartTensorMethod` when the set's part labels are given by `initial_parts`)."""
+def make_part_distiller(settings, context, synthesizer) -> distill_parts.PartDistiller:
+  """`distill_parts.PartDistiller` of the resolved settings, for a context with a part
+  layout (the class proportions of its dataset)."""
   layout = context.layout
   proportions = tuple(tuple(float(x) for x in row)
                       for row in segmentation.class_proportions(context.dataset, layout))
-  distiller = distill_parts.PartDistiller(make_distiller(settings, context, synthesizer), layout,
-                                          proportions)
+  return distill_parts.PartDistiller(make_distiller(settings, context, synthesizer), layout,
+                                     proportions)
+
+
+def make_part_method(distiller: distill_parts.PartDistiller, initial=None,
+                     initial_parts=None) -> PartMatchingMethod:
+  """`PartMatchingMethod` of a part distiller (`PartTensorMethod` when the set's part
+  labels are given by `initial_parts`)."""
   if initial_parts is None:
     return PartMatchingMethod(distiller, initial)
   return PartTensorMethod(distiller, initial, initial_parts)

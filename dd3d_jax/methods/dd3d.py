@@ -30,18 +30,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, synthetic
 from dd3d_jax.methods import dm, sadm
-from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_method,
-                                         real_clouds)
+from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_distiller,
+                                         make_part_method, real_clouds)
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.ops.chamfer import chamfer_distance
-from dd3d_jax.tasks import segmentation
 
 
 def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Array,
@@ -81,35 +79,26 @@ def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Arr
   return params, losses
 
 
-def _noise_parts(context) -> Callable[[jax.Array], jax.Array] | None:
-  """Part segmentation: the generator's noise -> part id map (each class's part shares of
-  u, as `distill_parts` labels its points); None for classification."""
-  if context.layout is None:
-    return None
-  labels = gen_lib.synthetic_labels(context.dataset.num_classes, context.cpc)
-  proportions = jnp.asarray(segmentation.class_proportions(context.dataset, context.layout))
-  return lambda noise: segmentation.synthetic_parts(noise, labels, context.layout, proportions)
-
-
 def from_config(settings, context) -> MatchingMethod:
   module = gen_lib.ModulatedSiren(num_classes=context.dataset.num_classes, cpc=context.cpc,
                                   w0_initial=settings.w0_initial, hidden=settings.hidden,
                                   num_layers=settings.num_layers)
   synth = synthetic.SirenSet(module)
   fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
-  noise_parts = _noise_parts(context)
+  part_distiller = (None if context.layout is None else
+                    make_part_distiller(settings, context, synth))
 
   def initial(key: jax.Array) -> Any:
     start = synth.init(jax.random.split(jax.random.fold_in(key, 2))[0])  # dd3d's own start
     if settings.get('init', 'noise') == 'noise':
       return start
     k_fit = jax.random.fold_in(key, 4)
-    if noise_parts is None:
+    if part_distiller is None:
       targets = real_clouds(key, context, settings.train_points)
       return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr)[0]
     targets, parts = real_clouds(key, context, settings.train_points, with_parts=True)
     return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr, parts,
-               noise_parts)[0]
+               part_distiller.noise_parts)[0]
 
   if settings.get('objective', 'gm') == 'dm':
     return dm.DistributionMatching(
@@ -130,6 +119,6 @@ def from_config(settings, context) -> MatchingMethod:
         sorted_weight=0.2, mmd_weight=0.001,
         class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
         optimizer='adam', mesh=context.mesh, initial=initial)
-  if context.layout is not None:
-    return make_part_method(settings, context, synth, initial)
+  if part_distiller is not None:
+    return make_part_method(part_distiller, initial)
   return MatchingMethod(make_distiller(settings, context, synth), initial)

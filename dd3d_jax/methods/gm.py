@@ -12,8 +12,8 @@ segmentation its points keep the part labels of the real clouds it starts from
 from __future__ import annotations
 
 from dd3d_jax import synthetic
-from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_method,
-                                         real_clouds)
+from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_distiller,
+                                         make_part_method, real_clouds)
 
 
 def from_config(settings, context) -> MatchingMethod:
@@ -21,6 +21,6 @@ def from_config(settings, context) -> MatchingMethod:
   tensor = synthetic.TensorSet(k, context.cpc, n)
   initial = lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n))  # noqa: E731
   if context.layout is not None:
-    return make_part_method(settings, context, tensor, initial,
+    return make_part_method(make_part_distiller(settings, context, tensor), initial,
                             lambda key: real_clouds(key, context, n, with_parts=True)[1])
   return MatchingMethod(make_distiller(settings, context, tensor), initial)

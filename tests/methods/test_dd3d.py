@@ -8,7 +8,6 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import distill, registry
 from dd3d_jax.methods import _matching
-from dd3d_jax.methods import dd3d
 from dd3d_jax.methods.dd3d import fit_to_clouds
 from dd3d_jax.ops.chamfer import chamfer_distance
 from tests.methods.test_methods import CPC, POINTS, TRAIN_POINTS, tiny_setup
@@ -82,7 +81,7 @@ def test_part_real_initialisation_fits_each_part_to_the_same_part():
   state, metrics = jax.jit(fitted.step)(state, real)
   assert np.isfinite(float(metrics['loss']))
   # the same fit blind to the labels leaves the parts further from their own parts
-  synth, noise_parts = plain.distiller.base.synthesizer, dd3d._noise_parts(context)
+  synth, noise_parts = plain.distiller.base.synthesizer, plain.distiller.noise_parts
   start = plain.init(key, real).gen_params
   fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
   blind = fit(synth, start, targets, jax.random.key(2), 100, 3e-3)[0]
