@@ -24,9 +24,10 @@ def normalize_to_unit_sphere(points: jax.Array) -> jax.Array:
   Args:
     points: [..., N, 3].
   Returns:
-    [..., N, 3] float32.
+    [..., N, 3] float32 (float64 stays float64, for gradient checks).
   """
-  points = jnp.asarray(points, jnp.float32)
+  points = jnp.asarray(points)
+  points = points.astype(jnp.promote_types(points.dtype, jnp.float32))
   centred = points - points.mean(axis=-2, keepdims=True)
   radius = jnp.linalg.norm(centred, axis=-1).max(axis=-1)[..., None, None]
   return centred / (radius + 1e-4)

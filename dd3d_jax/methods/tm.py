@@ -168,8 +168,13 @@ class TrajectoryMatching:
     """The student's parameters after `syn_steps` SGD steps from `start` on the set.
 
     params: {'points': [K * cpc, N, 3], 'syn_lr': scalar}; start: network parameters.
+    The student trains on the clouds renormalised to the unit sphere, as they are exported
+    (and as every other method's objective sees its set), so that the loss scores the set
+    that is evaluated: a point of the raw tensor that drifts outwards shrinks the rest of
+    its cloud at export.
     """
-    points, labels = params['points'], gen_lib.synthetic_labels(self.num_classes, self.cpc)
+    points = geometry.normalize_to_unit_sphere(params['points'])
+    labels = gen_lib.synthetic_labels(self.num_classes, self.cpc)
     k_idx, k_steps = jax.random.split(key)
     idx = batch_indices(k_idx, points.shape[0], self.batch_syn, self.syn_steps)
 

@@ -69,6 +69,18 @@ def test_unroll_of_zero_step_size_stays_at_the_start():
   assert float(method.loss({**params, 'syn_lr': jnp.asarray(0.0)}, start, target, {}, key)) == 1.0
 
 
+def test_student_sees_the_set_as_exported():
+  # The student's steps are a function of the renormalised clouds (what `export` writes),
+  # so moving points in a way the exported set does not show cannot change them.
+  method, params, start, target, key = problem()
+  # a scale and shift per cloud (one for all would pass the first BatchNorm unseen)
+  scale = jnp.arange(1.0, K * CPC + 1)[:, None, None]
+  shift = jax.random.normal(jax.random.key(1), (K * CPC, 1, 3))
+  moved = {**params, 'points': scale * params['points'] + shift}
+  step = lambda p: jax.tree.map(jnp.subtract, method.unroll(p, start, {}, key), start)  # noqa: E731
+  chex.assert_trees_all_close(step(moved), step(params), rtol=1e-3, atol=1e-7)
+
+
 def test_squared_distance_against_numpy():
   a = {'w': np.arange(6.0).reshape(2, 3), 'b': np.ones(2)}
   b = {'w': np.zeros((2, 3)), 'b': np.array([0.0, 3.0])}
