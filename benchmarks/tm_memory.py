@@ -32,9 +32,9 @@ def measure(classes: int, cpc: int, points: int, steps: int, remat: bool, run: b
   classifier = make_classifier('pointnet', classes)
   method = tm.TrajectoryMatching(
       classifier=classifier, num_classes=classes, cpc=cpc, train_points=points,
-      iterations=1, syn_steps=steps, batch_syn=256, expert_epochs=2, max_start_epoch=1,
-      expert_lr=1e-3, lr=1e-3, weight_decay=0.0, optimizer='adam', momentum=0.5, lr_lr=1e-5,
-      augment=True, remat=remat)
+      iterations=1, syn_steps=steps, batch_syn=256, expert_epochs=2, min_start_epoch=0,
+      max_start_epoch=1, expert_lr=1e-3, lr=1e-3, weight_decay=0.0, optimizer='adam',
+      momentum=0.5, lr_lr=1e-5, augment=True, remat=remat)
   k_set, k_net, k_unroll = jax.random.split(jax.random.key(0), 3)
   start = classifier.init(k_net)['params']
   target = jax.tree.map(lambda x: x + 0.01, start)

@@ -78,8 +78,10 @@ def default_methods() -> ml_collections.ConfigDict:
       # is the low end of MTT's 1e-5..1e-7, as 1e-5 blew it up in 4 updates) for
       # max_start_epoch + expert_epochs epochs, cached in `experts_dir` ('': the
       # workdir's experts/); each iteration `syn_steps` student steps from a random
-      # expert epoch < max_start_epoch, matched to `expert_epochs` epochs later.
-      'tm': _method('tm', num_experts=5, expert_epochs=2, max_start_epoch=10, syn_steps=20,
+      # expert epoch in [min_start_epoch, max_start_epoch), matched to `expert_epochs`
+      # epochs later (a later window is DATM's remedy for larger sets, Guo et al. 2024).
+      'tm': _method('tm', num_experts=5, expert_epochs=2, min_start_epoch=0,
+                    max_start_epoch=10, syn_steps=20,
                     expert_lr=1e-3, expert_batch=256, lr_lr=1e-7, optimizer='adam',
                     momentum=0.5, lr=inherit_f(), weight_decay=inherit_f(),
                     iterations=inherit_i(), batch_syn=inherit_i(), augment=True, remat=True,
@@ -368,9 +370,9 @@ METHOD_FIELDS = {
     'init_lr': _POSITIVE, 'objective': _choice('gm', 'dm', 'sadm'), 'lr_rot': _POSITIVE,
     'sorted_weight': _NON_NEGATIVE,
     'mmd_weight': _NON_NEGATIVE, 'num_experts': _int(1), 'expert_epochs': _int(1),
-    'max_start_epoch': _int(1), 'syn_steps': _int(1), 'expert_lr': _POSITIVE,
-    'expert_batch': _int(1), 'lr_lr': _NON_NEGATIVE, 'batch_syn': _int(1), 'remat': _BOOL,
-    'experts_dir': _STR,
+    'min_start_epoch': _int(0), 'max_start_epoch': _int(1), 'syn_steps': _int(1),
+    'expert_lr': _POSITIVE, 'expert_batch': _int(1), 'lr_lr': _NON_NEGATIVE, 'batch_syn': _int(1),
+    'remat': _BOOL, 'experts_dir': _STR,
 }
 
 
@@ -449,8 +451,12 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check(len(set(methods)) == len(methods), f'eval.methods {c.eval.methods!r} names a method '
                                             'twice.')
   for name in methods:
-    method_settings(c, name)  # an undefined name
+    settings = method_settings(c, name)  # an undefined name
     _validate_method(c, name)
+    _check(settings.get('min_start_epoch', 0) < settings.get('max_start_epoch', 1),
+           f'methods.{name}.min_start_epoch ({settings.get("min_start_epoch")}) must be below '
+           f'max_start_epoch ({settings.get("max_start_epoch")}); lower it or raise '
+           'max_start_epoch.')
   if c.task == 'segmentation':
     _validate_segmentation(c, methods)
   return c

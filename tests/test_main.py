@@ -109,6 +109,16 @@ def test_bad_config_value(field, value, says, copy, capsys):
   assert snapshot(copy) == before
 
 
+def test_tm_start_window_must_not_be_empty(copy, capsys):
+  config = tiny_config('tm')
+  config.methods.tm.min_start_epoch = 1  # tiny's max_start_epoch is 1
+  before = snapshot(copy)
+  assert refused(config, copy, capsys) == (
+      'error: methods.tm.min_start_epoch (1) must be below max_start_epoch (1); lower it or '
+      'raise max_start_epoch.')
+  assert snapshot(copy) == before
+
+
 def test_every_field_has_a_rule():
   fields = workdir_lib.flatten(json.loads(config_lib.base_config().to_json()))
   assert {k for k in fields if not k.startswith('methods.')} == set(config_lib.FIELDS)

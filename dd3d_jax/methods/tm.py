@@ -12,7 +12,8 @@ Two stages:
    `experts_dir/<fingerprint>_e<i>.npz` (default folder: the workdir's `experts/`; a
    folder given is shared by every workdir that names it): the fingerprint covers every
    input of the experts, so cells of one dataset reuse them and nothing else does.
-2. Each iteration picks an expert and a start epoch t < `max_start_epoch`, takes
+2. Each iteration picks an expert and a start epoch `min_start_epoch` <= t <
+   `max_start_epoch` (a later window is DATM's remedy for larger sets), takes
    `syn_steps` SGD steps from its theta_t on mini-batches of `batch_syn` synthetic
    clouds with a learnable step size `syn_lr` (initially `expert_lr`), and measures
 
@@ -127,6 +128,7 @@ class TrajectoryMatching:
   syn_steps: int
   batch_syn: int
   expert_epochs: int
+  min_start_epoch: int
   max_start_epoch: int
   expert_lr: float
   lr: float
@@ -206,7 +208,7 @@ class TrajectoryMatching:
     k_expert, k_start, k_unroll = jax.random.split(key, 3)
     num_experts = jax.tree.leaves(experts['params'])[0].shape[0]
     e = jax.random.randint(k_expert, (), 0, num_experts)
-    t = jax.random.randint(k_start, (), 0, self.max_start_epoch)
+    t = jax.random.randint(k_start, (), self.min_start_epoch, self.max_start_epoch)
     start = jax.tree.map(lambda a: a[e, t], experts['params'])
     target = jax.tree.map(lambda a: a[e, t + self.expert_epochs], experts['params'])
     loss, grads = jax.value_and_grad(self.loss)(state.gen_params, start, target,
@@ -278,7 +280,8 @@ def from_config(settings, context) -> TrajectoryMatching:
       classifier=context.classifier, num_classes=k, cpc=context.cpc, train_points=n,
       iterations=settings.iterations, syn_steps=settings.syn_steps,
       batch_syn=settings.batch_syn, expert_epochs=settings.expert_epochs,
-      max_start_epoch=settings.max_start_epoch, expert_lr=settings.expert_lr, lr=settings.lr,
+      min_start_epoch=settings.min_start_epoch, max_start_epoch=settings.max_start_epoch,
+      expert_lr=settings.expert_lr, lr=settings.lr,
       weight_decay=settings.weight_decay, optimizer=settings.optimizer,
       momentum=settings.momentum, lr_lr=settings.lr_lr, augment=settings.augment,
       remat=settings.remat, mesh=context.mesh, experts=experts_fn(settings, context),

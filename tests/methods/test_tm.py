@@ -9,7 +9,7 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import geometry
 from dd3d_jax.methods import tm
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_classifier, state_of
 from tests.methods.test_methods import build, tiny_setup
 
 K, CPC, N = 3, 2, 16
@@ -18,7 +18,7 @@ K, CPC, N = 3, 2, 16
 def tiny_tm(**overrides) -> tm.TrajectoryMatching:
   fields = dict(classifier=make_classifier('pointnet', K), num_classes=K, cpc=CPC,
                 train_points=N, iterations=2, syn_steps=2, batch_syn=4, expert_epochs=1,
-                max_start_epoch=1, expert_lr=0.01, lr=1e-3, weight_decay=0.0,
+                min_start_epoch=0, max_start_epoch=1, expert_lr=0.01, lr=1e-3, weight_decay=0.0,
                 optimizer='adam', momentum=0.5, lr_lr=1e-5, augment=False, remat=True)
   return tm.TrajectoryMatching(**{**fields, **overrides})
 
@@ -79,6 +79,24 @@ def test_student_sees_the_set_as_exported():
   moved = {**params, 'points': scale * params['points'] + shift}
   step = lambda p: jax.tree.map(jnp.subtract, method.unroll(p, start, {}, key), start)  # noqa: E731
   chex.assert_trees_all_close(step(moved), step(params), rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize('min_start,poisoned_loss', [(2, False), (0, True)])
+def test_start_epochs_stay_in_their_window(min_start, poisoned_loss):
+  # The experts' epochs before 2 are NaN: a student that started there has a NaN loss.
+  method = tiny_tm(min_start_epoch=min_start, max_start_epoch=3, initial=lambda key: {
+      'points': jax.random.uniform(key, (K * CPC, N, 3), minval=-1, maxval=1)})
+  net = method.classifier.init(jax.random.key(0))
+  epochs = 3 + method.expert_epochs + 1
+  params = jax.tree.map(lambda x: jnp.stack([x + 0.01 * t for t in range(epochs)]),
+                        net['params'])
+  experts = {'params': jax.tree.map(lambda x: jnp.stack([x, x]).at[:, :2].set(jnp.nan), params),
+             'state': state_of(net)}
+  state, step, losses = method.init(jax.random.key(1), None), jax.jit(method.step), []
+  for _ in range(6):
+    state, metrics = step(state, experts)
+    losses.append(float(metrics['loss']))
+  assert np.isnan(losses).any() == poisoned_loss
 
 
 def test_squared_distance_against_numpy():
