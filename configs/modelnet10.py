@@ -46,15 +46,15 @@ fit batch 256 in memory; each run file records its protocol), then its table:
         --config.eval.batch_size=32 --config.eval.test_batch=32 \
         --config.eval.backbones=pointnet2,pointmlp,pointnext,pct,dgcnn
 
-Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400
-at 1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set);
-DM and TM take 400 updates too (one per iteration); TM: 5 experts of 7 epochs, 10
-student steps from an epoch < 5 matched 2 epochs on, 32 synthetic clouds per student
-step (all of them at CPC 1); GM's, DM's and TM's tensors are 256-point clouds; herding and k-center rank the 1,024-d features of a PointNet trained on all
-3,991 clouds for 10 epochs; `full` trains for 10 epochs. At CPC 1, 2 distillations
-(runs differ a lot at this budget) x 2 evaluation seeds for every method, at CPC 10
-one of each; evaluation as the reference (1,024 points, 200 epochs, Adam + cosine)
-with a test pass every 50 epochs.
+Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400 at
+1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set); DM and TM
+take 400 updates too (one per iteration); TM: 5 experts of 7 epochs, 10 student steps from
+an epoch < 5 matched 2 epochs on, 32 synthetic clouds per student step (all of them at CPC
+1); GM's, DM's and TM's tensors are 256-point clouds; herding and k-center rank the 1,024-d
+features of a PointNet trained on all 3,991 clouds for 10 epochs; `full` trains for 10
+epochs. At CPC 1, 2 distillations (runs differ a lot at this budget) x 2 evaluation seeds
+for every method, at CPC 10 one of each; evaluation as the reference (1,024 points, 200
+epochs, Adam + cosine) with a test pass every 50 epochs.
 The authors' code at this budget (aligned, CPC 1): DD3D 71.0 +- 2.8 final-epoch OA
 against a random coreset's 64.3 +- 0.6. Measured numbers: README, "ModelNet10".
 """

@@ -58,7 +58,10 @@ def test_unroll_gradient_matches_finite_differences_in_float64():
 @pytest.mark.slow  # the unroll's gradient is checked against finite differences in the fast suite
 def test_rematerialised_unroll_gives_the_same_gradient():
   method, params, start, target, key = problem()
-  grad = lambda m: jax.jit(jax.grad(lambda p: m.loss(p, start, target, {}, key)))(params)  # noqa: E731
+
+  def grad(m):
+    return jax.jit(jax.grad(lambda p: m.loss(p, start, target, {}, key)))(params)
+
   chex.assert_trees_all_close(grad(method), grad(tiny_tm(remat=False)), rtol=1e-5, atol=1e-7)
 
 
