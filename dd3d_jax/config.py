@@ -453,10 +453,10 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for name in methods:
     settings = method_settings(c, name)  # an undefined name
     _validate_method(c, name)
-    _check(settings.get('min_start_epoch', 0) < settings.get('max_start_epoch', 1),
-           f'methods.{name}.min_start_epoch ({settings.get("min_start_epoch")}) must be below '
-           f'max_start_epoch ({settings.get("max_start_epoch")}); lower it or raise '
-           'max_start_epoch.')
+    if settings.type == 'tm':
+      _check(settings.min_start_epoch < settings.max_start_epoch,
+             f'methods.{name}.min_start_epoch ({settings.min_start_epoch}) must be below '
+             f'max_start_epoch ({settings.max_start_epoch}); lower it or raise max_start_epoch.')
   if c.task == 'segmentation':
     _validate_segmentation(c, methods)
   return c

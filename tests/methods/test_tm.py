@@ -90,7 +90,7 @@ def test_start_epochs_stay_in_their_window(min_start, poisoned_loss):
   method = tiny_tm(min_start_epoch=min_start, max_start_epoch=3, initial=lambda key: {
       'points': jax.random.uniform(key, (K * CPC, N, 3), minval=-1, maxval=1)})
   net = method.classifier.init(jax.random.key(0))
-  epochs = 3 + method.expert_epochs + 1
+  epochs = method.max_start_epoch + method.expert_epochs + 1
   params = jax.tree.map(lambda x: jnp.stack([x + 0.01 * t for t in range(epochs)]),
                         net['params'])
   experts = {'params': jax.tree.map(lambda x: jnp.stack([x, x]).at[:, :2].set(jnp.nan), params),
