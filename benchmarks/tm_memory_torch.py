@@ -1,6 +1,6 @@
 """Memory of one TM update against `syn_steps`, measured in PyTorch (the reference's way).
 
-    pip install torch                                # the CPU build (measured: 2.13.0)
+    pip install torch==2.13.0                        # measured with its CPU build, 1 thread
     python benchmarks/tm_memory_torch.py             # 10 classes x 256 points; CPC 1, CPC 10
     python benchmarks/tm_memory_torch.py --cpc 10 --steps 20 40 --allow-large
 
