@@ -27,8 +27,17 @@ from dd3d_jax.errors import ConfigError
 OPTIMIZERS = ('adam', 'sgd')
 # The methods of the paper's Table 1, in its column order, and the upper bound.
 TABLE1_METHODS = 'random,herding,kcenter,gm,dm,tm,dd3d,full'
-# The method types that distil part-labelled sets (`task = 'segmentation'`).
-PART_METHODS = ('random', 'gm', 'dd3d', 'full')
+# `task`: what the small sets are for.
+TASKS = {'classification': 'shape classification', 'segmentation': 'part segmentation'}
+
+
+def task_methods(task: str) -> tuple[str, ...]:
+  """The method types that do `task` (their module's `TASKS`): Table 1's first, in its
+  order, then the others by name."""
+  order = TABLE1_METHODS.split(',')
+  found = [name for name in registry.names('methods')
+           if task in getattr(registry.get('methods', name), 'TASKS', ('classification',))]
+  return tuple(sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n)))
 
 
 def _method(type_: str, **fields) -> ml_collections.ConfigDict:
@@ -137,14 +146,14 @@ def use_segmentation(c: ml_collections.ConfigDict, epochs: int = 1000) -> ml_col
   """Part segmentation with the reference's evaluation recipe (`seg_inr.py`,
   `utils.evaluate_segment`): SGD lr 1e-2, momentum 0.9, L2 1e-2, cosine to 1e-3 over
   `epochs` (1,000 in the paper), batch 32, no augmentation, tested after the last epoch;
-  inner-loop batches of 32; the methods `PART_METHODS`; in the
-  rotated setting the evaluation rotator has w0 10."""
+  inner-loop batches of 32; the methods that do part segmentation (`task_methods`); in
+  the rotated setting the evaluation rotator has w0 10."""
   c.task = 'segmentation'
   c.eval.update(optimizer='sgd', lr=1e-2, lr_min=1e-3, weight_decay=1e-2, schedule='cosine',
                 epochs=epochs, batch_size=32, augment=False, test_every=epochs)
   c.distill.batch_syn = 32
   c.model.w0_sign = 10.0
-  c.eval.methods = ','.join(PART_METHODS)
+  c.eval.methods = ','.join(task_methods('segmentation'))
   return c
 
 
@@ -152,7 +161,7 @@ def base_config() -> ml_collections.ConfigDict:
   """Defaults: the authors' code (ModelNet40 values where they depend on the dataset)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.task = 'classification'         # or 'segmentation' (part labels: methods PART_METHODS)
+  c.task = 'classification'         # or 'segmentation' (part labels: `task_methods`)
   c.num_distills = 1                # independent distillations (paper: 2)
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
 
@@ -334,7 +343,7 @@ _NON_NEGATIVE = _num(0)
 
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
-    'seed': _int(0), 'task': _choice('classification', 'segmentation'), 'num_distills': _int(1),
+    'seed': _int(0), 'task': _choice(*TASKS), 'num_distills': _int(1),
     'matmul_precision': _choice('default', 'high', 'highest'), 'mesh.units': _int(0),
     'data.format': _registered('data formats'), 'data.path': _STR,
     'data.variant': _choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
@@ -453,25 +462,14 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for name in methods:
     settings = method_settings(c, name)  # an undefined name
     _validate_method(c, name)
-    if settings.type == 'tm':
-      _check(settings.min_start_epoch < settings.max_start_epoch,
-             f'methods.{name}.min_start_epoch ({settings.min_start_epoch}) must be below '
-             f'max_start_epoch ({settings.max_start_epoch}); lower it or raise max_start_epoch.')
+    module = registry.get('methods', settings.type)
+    _check(c.task in getattr(module, 'TASKS', ('classification',)),
+           f'methods.{name} ({settings.type}) does not do {TASKS[c.task]}; use methods of the '
+           f'types {", ".join(task_methods(c.task))}.')
+    if hasattr(module, 'check'):
+      module.check(settings, c, f'methods.{name}')
   if c.task == 'segmentation':
-    _validate_segmentation(c, methods)
+    _check(c.model.arch == 'pointnet' and eval_backbones(c) == ('pointnet',),
+           'part segmentation trains and evaluates the segmentation PointNet; set '
+           "model.arch='pointnet' and eval.backbones=''.")
   return c
-
-
-def _validate_segmentation(c: ml_collections.ConfigDict, methods: tuple[str, ...]) -> None:
-  """Part segmentation: its methods and its one network."""
-  for name in methods:
-    s = method_settings(c, name)
-    _check(s.type in PART_METHODS, f'methods.{name} ({s.type}) does not do part segmentation; '
-                                   f'use methods of the types {", ".join(PART_METHODS)}.')
-    if s.type == 'dd3d':
-      _check(s.get('objective', 'gm') == 'gm',
-             f'methods.{name}: for part segmentation DD3D is trained by gradient matching; '
-             f"set methods.{name}.objective='gm'.")
-  _check(c.model.arch == 'pointnet' and eval_backbones(c) == ('pointnet',),
-         'part segmentation trains and evaluates the segmentation PointNet; set '
-         "model.arch='pointnet' and eval.backbones=''.")

@@ -14,8 +14,15 @@ The pipeline and the runner name no method; they only use this interface:
     mesh                              optional: the devices `step` splits classes over;
                                       the runner keeps the state whole on each of them
 
-and the module may set `DIVERGES_WITH = 'field'`: the setting a non-finite loss tells
-the user to lower (default `lr`, else `distill.lr`; TM: `lr_lr`, its step size's).
+and the module may set
+    DIVERGES_WITH = 'field'           the setting a non-finite loss tells the user to lower
+                                      (default `lr`, else `distill.lr`; TM: `lr_lr`)
+    TASKS = ('classification', ...)   the tasks (`config.task`) it does (default: only
+                                      'classification'; random, GM, DD3D, full: also
+                                      'segmentation')
+    check(settings, config, where)    raises `ConfigError` for settings that are each in
+                                      range but not together (`config.validate` calls it;
+                                      `where` is 'methods.NAME')
 
 `real` is the training split on the device (`distill.RealData`). Randomness comes
 only from the keys given, and `step` folds the state's own iteration count into

@@ -35,12 +35,23 @@ import optax
 from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, synthetic
+from dd3d_jax.errors import ConfigError
 from dd3d_jax.methods import dm, sadm
 from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_distiller,
                                          make_part_method, real_clouds)
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.ops.chamfer import chamfer_distance
 
+
+# The tasks (`config.task`) it does.
+TASKS = ('classification', 'segmentation')
+
+
+def check(settings, config, where: str) -> None:
+  """Part segmentation trains the generator by gradient matching only."""
+  if config.task == 'segmentation' and settings.get('objective', 'gm') != 'gm':
+    raise ConfigError(f'{where}: for part segmentation DD3D is trained by gradient matching; '
+                      f"set {where}.objective='gm'.")
 
 def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Array,
                   key: jax.Array, steps: int, lr: float, target_parts: jax.Array | None = None,

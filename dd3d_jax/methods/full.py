@@ -7,6 +7,10 @@ import numpy as np
 from dd3d_jax.methods._selection import Selection
 
 
+# The tasks (`config.task`) it does.
+TASKS = ('classification', 'segmentation')
+
+
 def from_config(settings, context) -> Selection:
   del settings
   n = len(context.dataset.train)

@@ -16,6 +16,10 @@ from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_par
                                          make_part_method, real_clouds)
 
 
+# The tasks (`config.task`) it does.
+TASKS = ('classification', 'segmentation')
+
+
 def from_config(settings, context) -> MatchingMethod:
   k, n = context.dataset.num_classes, settings.train_points
   tensor = synthetic.TensorSet(k, context.cpc, n)

@@ -8,6 +8,10 @@ import numpy as np
 from dd3d_jax.methods._selection import Selection
 
 
+# The tasks (`config.task`) it does.
+TASKS = ('classification', 'segmentation')
+
+
 def random_members(key: jax.Array, labels: np.ndarray, num_classes: int,
                    cpc: int) -> list[np.ndarray]:
   """Per class, `cpc` distinct random members (all of a smaller class), in random order.

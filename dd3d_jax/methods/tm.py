@@ -47,6 +47,7 @@ import optax
 from dd3d_jax import distill, geometry, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import synthetic
+from dd3d_jax.errors import ConfigError
 from dd3d_jax.matching import cross_entropy
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
@@ -273,6 +274,14 @@ def experts_fn(settings, context) -> Callable[[], Any]:
 
   return experts
 
+
+def check(settings, config, where: str) -> None:
+  """The start epochs are drawn from [min_start_epoch, max_start_epoch)."""
+  del config
+  if settings.min_start_epoch >= settings.max_start_epoch:
+    raise ConfigError(f'{where}.min_start_epoch ({settings.min_start_epoch}) must be below '
+                      f'max_start_epoch ({settings.max_start_epoch}); lower it or raise '
+                      'max_start_epoch.')
 
 def from_config(settings, context) -> TrajectoryMatching:
   k, n = context.dataset.num_classes, settings.train_points

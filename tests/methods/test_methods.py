@@ -2,8 +2,8 @@
 
 Each method is built by name from the registry on a tiny procedural dataset, so a
 new method module is tested by this file without being listed here; the methods of
-part segmentation (`config.PART_METHODS`) run a second time as `<name>/parts`, on the
-same clouds with their part labels.
+part segmentation (those whose `TASKS` name it) run a second time as `<name>/parts`, on
+the same clouds with their part labels.
 """
 
 import functools
@@ -65,11 +65,23 @@ def build(name):
   return registry.get('methods', name).from_config(settings, context), context, real
 
 
-METHODS = [*registry.names('methods'), *(f'{n}/parts' for n in config_lib.PART_METHODS)]
+METHODS = [*registry.names('methods'),
+           *(f'{n}/parts' for n in config_lib.task_methods('segmentation'))]
 
 
 def test_every_table1_method_is_registered():
   assert set(config_lib.TABLE1_METHODS.split(',')) <= set(METHODS)
+
+
+@pytest.mark.parametrize('name', registry.names('methods'))
+def test_optional_module_fields_are_well_formed(name):
+  module = registry.get('methods', name)
+  assert set(getattr(module, 'TASKS', ('classification',))) <= set(config_lib.TASKS)
+  assert 'classification' in getattr(module, 'TASKS', ('classification',))
+  c = config_lib.base_config()
+  settings = config_lib.method_settings(c, name)  # the defaults pass the method's own check
+  getattr(module, 'check', lambda *args: None)(settings, c, f'methods.{name}')
+  assert getattr(module, 'DIVERGES_WITH', 'lr') in settings
 
 
 @pytest.mark.parametrize('name', METHODS)
