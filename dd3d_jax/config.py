@@ -459,13 +459,13 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                         f'{", ".join(c.methods)}, comma-separated.')
   _check(len(set(methods)) == len(methods), f'eval.methods {c.eval.methods!r} names a method '
                                             'twice.')
+  doers = task_methods(c.task)
   for name in methods:
     settings = method_settings(c, name)  # an undefined name
     _validate_method(c, name)
+    _check(settings.type in doers, f'methods.{name} ({settings.type}) does not do '
+                                   f'{TASKS[c.task]}; use methods of the types {", ".join(doers)}.')
     module = registry.get('methods', settings.type)
-    _check(c.task in getattr(module, 'TASKS', ('classification',)),
-           f'methods.{name} ({settings.type}) does not do {TASKS[c.task]}; use methods of the '
-           f'types {", ".join(task_methods(c.task))}.')
     if hasattr(module, 'check'):
       module.check(settings, c, f'methods.{name}')
   if c.task == 'segmentation':

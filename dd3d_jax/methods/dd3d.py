@@ -53,6 +53,7 @@ def check(settings, config, where: str) -> None:
     raise ConfigError(f'{where}: for part segmentation DD3D is trained by gradient matching; '
                       f"set {where}.objective='gm'.")
 
+
 def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Array,
                   key: jax.Array, steps: int, lr: float, target_parts: jax.Array | None = None,
                   noise_parts: Callable[[jax.Array], jax.Array] | None = None

@@ -283,6 +283,7 @@ def check(settings, config, where: str) -> None:
                       f'max_start_epoch ({settings.max_start_epoch}); lower it or raise '
                       'max_start_epoch.')
 
+
 def from_config(settings, context) -> TrajectoryMatching:
   k, n = context.dataset.num_classes, settings.train_points
   return TrajectoryMatching(

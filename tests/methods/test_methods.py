@@ -76,8 +76,8 @@ def test_every_table1_method_is_registered():
 @pytest.mark.parametrize('name', registry.names('methods'))
 def test_optional_module_fields_are_well_formed(name):
   module = registry.get('methods', name)
-  assert set(getattr(module, 'TASKS', ('classification',))) <= set(config_lib.TASKS)
-  assert 'classification' in getattr(module, 'TASKS', ('classification',))
+  tasks = getattr(module, 'TASKS', ('classification',))
+  assert 'classification' in tasks and set(tasks) <= set(config_lib.TASKS)
   c = config_lib.base_config()
   settings = config_lib.method_settings(c, name)  # the defaults pass the method's own check
   getattr(module, 'check', lambda *args: None)(settings, c, f'methods.{name}')
