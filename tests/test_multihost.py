@@ -54,8 +54,8 @@ def _free_port() -> int:
 
 
 def _job(workdir, processes: int, devices_each: int, methods: str):
-  env = {**os.environ, 'JAX_PLATFORMS': 'cpu',
-         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices_each}'}
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices_each}"
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'XLA_FLAGS': flags}
   cmd = [sys.executable, '-m', 'dd3d_jax.main', '--config=tests/tiny.py', f'--workdir={workdir}',
          f'--config.eval.methods={methods}', '--config.methods.sadm.iterations=3']
   port = _free_port()
