@@ -89,7 +89,8 @@ def main() -> None:
         env = dict(os.environ)
         if not args.real:
           env.update(JAX_PLATFORMS='cpu',
-                     XLA_FLAGS=f'--xla_force_host_platform_device_count={max(args.devices)}')
+                     XLA_FLAGS=f"{env.get('XLA_FLAGS', '')} "
+                               f'--xla_force_host_platform_device_count={max(args.devices)}')
         cmd = [sys.executable, __file__, '--child', '--devices', str(n_dev), '--classes',
                str(k), '--cpc', str(cpc), '--points', str(args.points), '--batch-real',
                str(args.batch_real), '--class-chunk', str(args.class_chunk), '--steps',
