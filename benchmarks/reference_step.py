@@ -61,20 +61,22 @@ def reference(args) -> dict:
 
   torch.manual_seed(0)
   np.random.seed(0)
+  device = torch.device(getattr(args, 'device', 'cpu'))
+  sync = torch.cuda.synchronize if device.type == 'cuda' else lambda: None
   k, cpc, n_train = args.classes, 1, args.points
   outer_loop, inner_loop = args.loops
   clouds_all = torch.rand(k * args.batch_real, 1024, 3) * 2 - 1
   indices_class = [list(range(c, k * args.batch_real, k)) for c in range(k)]
-  syn_label = torch.tensor([[i] * cpc for i in range(k)]).long().view(-1)
+  syn_label = torch.tensor([[i] * cpc for i in range(k)], device=device).long().view(-1)
   siren = SirenNet(dim_in=1, dim_hidden=256, dim_out=3, num_layers=2, w0_initial=100.0,
                    final_activation=torch.nn.Tanh())
-  wrapper = SirenWrapper(siren, k, cpc, 256, num_layers=2)
+  wrapper = SirenWrapper(siren, k, cpc, 256, num_layers=2).to(device)
   optimizer = torch.optim.Adam(wrapper.parameters(), lr=1e-3, weight_decay=5e-4)
-  criterion = torch.nn.CrossEntropyLoss()
+  criterion = torch.nn.CrossEntropyLoss().to(device)
   steps, iterations = [], []
   for _ in range(args.iterations + 1):
     t_it = time.perf_counter()
-    net = PointNet(input_dim=3, output_dim=k)
+    net = PointNet(input_dim=3, output_dim=k).to(device)
     net_parameters = list(net.parameters())
     optimizer_net = torch.optim.SGD(net.parameters(), lr=1e-3)
     scheduler_net = StepLR(optimizer_net, step_size=max(1, outer_loop * inner_loop // 2),
@@ -82,14 +84,15 @@ def reference(args) -> dict:
     for ol in range(outer_loop):
       t_step = time.perf_counter()
       net.train()
-      dd_loss = torch.tensor(0.0)
+      dd_loss = torch.tensor(0.0, device=device)
       for c in range(k):
         cld_real = get_clouds(clouds_all, indices_class, c, args.batch_real)
-        lab_real = torch.ones((cld_real.shape[0],), dtype=torch.long) * c
+        lab_real = torch.ones((cld_real.shape[0],), device=device, dtype=torch.long) * c
         ind = torch.randperm(1024)[:n_train]
         cld_real = torch.from_numpy(provider.normalize_data(cld_real[:, ind, :].numpy())).float()
-        indices = torch.tensor(list(range(c * cpc, (c + 1) * cpc))).long()
-        cld_syn = wrapper(torch.rand(len(indices), n_train, 1), indices)
+        cld_real = cld_real.to(device)
+        indices = torch.tensor(list(range(c * cpc, (c + 1) * cpc))).long().to(device)
+        cld_syn = wrapper(torch.rand(len(indices), n_train, 1, device=device), indices)
         gw_real = torch.autograd.grad(criterion(net(cld_real), lab_real), net_parameters)
         gw_real = [g.detach().clone() for g in gw_real]
         gw_syn = torch.autograd.grad(criterion(net(cld_syn), syn_label[indices]), net_parameters,
@@ -98,12 +101,13 @@ def reference(args) -> dict:
       optimizer.zero_grad()
       dd_loss.backward()
       optimizer.step()
+      sync()
       steps.append(time.perf_counter() - t_step)
       if ol == outer_loop - 1:
         break
-      indices = torch.arange(syn_label.shape[0])
-      syn = wrapper(torch.rand(len(indices), n_train, 1), indices).detach()
-      syn = torch.tensor(provider.normalize_data(syn.numpy())).float()
+      indices = torch.arange(syn_label.shape[0], device=device)
+      syn = wrapper(torch.rand(len(indices), n_train, 1, device=device), indices).detach()
+      syn = torch.tensor(provider.normalize_data(syn.cpu().numpy())).float().to(device)
       loader = torch.utils.data.DataLoader(TensorDataset(syn, syn_label), batch_size=256,
                                            shuffle=True)
       for _ in range(inner_loop):
@@ -114,6 +118,7 @@ def reference(args) -> dict:
           loss.backward()
           optimizer_net.step()
         scheduler_net.step()
+    sync()
     iterations.append(time.perf_counter() - t_it)
   return {'step_s': float(np.median(steps[outer_loop:])),
           'iteration_s': float(np.median(iterations[1:])), 'threads': torch.get_num_threads()}
@@ -135,6 +140,7 @@ def main():
   p.add_argument('--batch-real', type=int, default=32)
   p.add_argument('--iterations', type=int, default=2)
   p.add_argument('--loops', type=int, nargs=2, default=[10, 1], metavar=('OUTER', 'INNER'))
+  p.add_argument('--device', default='cpu', help="the reference's torch device ('cuda')")
   p.add_argument('--repeats', type=int, default=3,
                  help='reference/ours pairs, run alternately; the ratios are per pair')
   args = p.parse_args()
