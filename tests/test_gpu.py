@@ -99,11 +99,16 @@ def check_exact(name, reference, device):
 
 
 def check_close(name, reference, device, rtol=0.0, atol=0.0):
-  """max |device - reference| / (atol + rtol |reference|) <= 1 over all leaves."""
+  """max |device - reference| / (atol + rtol |reference|) <= 1 over all leaves; the
+  report gives the largest relative error (rtol) or absolute error (atol alone)."""
+  pairs = list(zip(jax.tree.leaves(reference), jax.tree.leaves(device)))
   worst = max(float(np.max(np.abs(b - a) / (atol + rtol * np.abs(a)), initial=0.0))
-              for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(device)))
-  error = max(float(np.max(np.abs(b - a), initial=0.0))
-              for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(device)))
+              for a, b in pairs)
+  if rtol:
+    error = max(float(np.max(np.abs(b - a) / np.maximum(np.abs(a), atol or 1e-30),
+                             initial=0.0)) for a, b in pairs)
+  else:
+    error = max(float(np.max(np.abs(b - a), initial=0.0)) for a, b in pairs)
   report(name, error, rtol or atol, worst <= 1, unit='relative' if rtol else 'absolute')
   assert worst <= 1, f'{name}: max difference {error:.3g} exceeds rtol {rtol} / atol {atol}'
 
