@@ -75,6 +75,8 @@ def main():
   p.add_argument('--class-chunk', type=int, default=1)
   p.add_argument('--rotated', action='store_true')
   p.add_argument('--steps', type=int, default=3)
+  p.add_argument('--loops', type=int, nargs=2, default=[10, 1], metavar=('OUTER', 'INNER'),
+                 help="the distiller's loops (they set its learning-rate schedule only)")
   p.add_argument('--top', type=int, default=20)
   p.add_argument('--trace-dir', default='/tmp/dd3d_step_trace')
   args = p.parse_args()

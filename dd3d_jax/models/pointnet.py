@@ -73,8 +73,9 @@ def _instance_norm_max_small(x: jax.Array, kernel: jax.Array, bias: jax.Array,
 
 
 def _small_fwd(x, kernel, bias, eps):
-  y = x @ kernel + bias                                                  # [B, N, C]
-  mean = y.mean(axis=-2)
+  del bias  # it cancels in the norm, so no pass over [B, N, C] adds it
+  y = x @ kernel                                                         # [B, N, C]
+  mean = x.mean(axis=-2) @ kernel                                        # = y's, K x C
   rs = jax.lax.rsqrt(jnp.square(y - mean[:, None, :]).mean(axis=-2) + eps)   # 1 / s
   winner = argmax_points(y)                                              # [B, C]
   out = (jnp.take_along_axis(y, winner[:, None, :], axis=-2)[:, 0] - mean) * rs
