@@ -2,12 +2,17 @@
 
     python benchmarks/method_step.py --config=configs/modelnet10.py:cpc=1,beyond \
         --data=../shared/data/modelnet10_hdf5_1024 --method=sadm
+    python benchmarks/method_step.py --config=configs/modelnet10.py:cpc=1,beyond \
+        --data=random:40 --method=sadm      # 40 classes of random clouds, ModelNet40's size
 
 Builds the method as the pipeline does (by its name in `config.methods`, on the real
 training split, with the distillation network, behind its rotator when rotated), compiles its `step`, runs it once,
 times `--steps` more, then traces two under jax.profiler and prints the XLA operations
 that took longest, with the JAX source that produced them (`profile.py`'s tables).
-Methods whose step needs more than the real data (TM's expert trajectories, the
+`--data=random:K` stands for K classes of random clouds (1,024 points, ModelNet40's 9,843
+training clouds spread over them, ModelNet40's 64-889 clouds per class when K = 40), to
+time a step at any class count without the data set. Methods whose step needs more than
+the real data (TM's expert trajectories, the
 feature network of herding and k-center) are not handled here.
 """
 
@@ -20,6 +25,7 @@ import tempfile
 import time
 
 import jax
+import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
@@ -37,18 +43,39 @@ def load_config(spec: str):
   return module.get_config(arg or None)
 
 
+def random_dataset(num_classes: int, num_points: int = 1024) -> data_lib.PointCloudDataset:
+  """K classes of random clouds: 9,843 training clouds, 64 to 889 per class (ModelNet40's
+  smallest and largest), 2 test clouds per class."""
+  rng = np.random.default_rng(0)
+  counts = np.linspace(64, 889, num_classes) if num_classes > 1 else np.ones(1)
+  counts = np.maximum(1, np.round(counts * 9843 / counts.sum())).astype(int)
+  labels = np.repeat(np.arange(num_classes), counts)
+  test = np.repeat(np.arange(num_classes), 2)
+
+  def clouds(n):
+    return rng.uniform(-1, 1, (n, num_points, 3)).astype(np.float32)
+
+  return data_lib.PointCloudDataset(
+      f'random{num_classes}', tuple(f'c{i}' for i in range(num_classes)),
+      {'train': data_lib.Split(clouds(len(labels)), labels.astype(np.int32)),
+       'test': data_lib.Split(clouds(len(test)), test.astype(np.int32))})
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--config', required=True, help='FILE[:VARIANT], as dd3d_jax.main takes it')
-  p.add_argument('--data', required=True, help='config.data.path')
+  p.add_argument('--data', required=True, help='config.data.path, or random:K (K classes)')
   p.add_argument('--method', required=True, help='a name of config.methods')
   p.add_argument('--steps', type=int, default=3)
   p.add_argument('--top', type=int, default=10)
   args = p.parse_args()
 
   c = load_config(args.config)
-  c.data.path = args.data
-  dataset = data_lib.load(c.data)
+  if args.data.startswith('random:'):
+    dataset = random_dataset(int(args.data.split(':')[1]), c.data.num_points)
+  else:
+    c.data.path = args.data
+    dataset = data_lib.load(c.data)
   k = dataset.num_classes
   context = Context(dataset, pipeline.build_classifier(c, k, distilling=True), c.distill.cpc,
                     None)
