@@ -29,13 +29,13 @@ import numpy as np
 import optax
 
 from dd3d_jax import registry
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_network
 
 
 def measure(name: str, batch: int, points: int, steps: int, classes: int = 40) -> dict:
   """One network's training step: time, compile time, FLOPs, memory, parameters."""
-  classifier = make_classifier(name, classes)
-  variables = classifier.init(jax.random.key(0))
+  network = make_network(name, classes)
+  variables = network.init(jax.random.key(0))
   tx = optax.adam(1e-3)
   opt_state = tx.init(variables['params'])
   x = jax.random.uniform(jax.random.key(1), (batch, points, 3), minval=-1, maxval=1)
@@ -43,7 +43,7 @@ def measure(name: str, batch: int, points: int, steps: int, classes: int = 40) -
 
   def step(variables, opt_state, key):
     def loss_fn(params):
-      logits, state = classifier.apply({**variables, 'params': params}, x, train=True, key=key)
+      logits, state = network.apply({**variables, 'params': params}, x, train=True, key=key)
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), state
     (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables['params'])
     updates, opt_state = tx.update(grads, opt_state, variables['params'])

@@ -38,7 +38,7 @@ def child(args) -> None:
                                                       w0_initial=100.0))
   else:
     synth = synthetic.TensorSet(k, cpc, n_points)
-  d = distill.Distiller(synthesizer=synth, classifier=models.make_classifier('pointnet', k),
+  d = distill.Distiller(synthesizer=synth, network=models.make_network('pointnet', k),
                         num_classes=k, cpc=cpc, batch_real=args.batch_real,
                         train_points=n_points, outer_loop=1, inner_loop=1, iterations=1,
                         class_chunk=args.class_chunk)

@@ -77,7 +77,7 @@ def main():
     c.data.path = args.data
     dataset = data_lib.load(c.data)
   k = dataset.num_classes
-  context = Context(dataset, pipeline.build_classifier(c, k, distilling=True), c.distill.cpc,
+  context = Context(dataset, pipeline.build_network(c, k, distilling=True), c.distill.cpc,
                     None)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=c.distill.batch_real)

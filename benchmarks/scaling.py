@@ -37,7 +37,7 @@ def child(args) -> None:
   d = distill.Distiller(
       synthesizer=synthetic.SirenSet(gen_lib.ModulatedSiren(num_classes=k, cpc=cpc,
                                                             w0_initial=100.0)),
-      classifier=models.make_classifier('pointnet', k), num_classes=k, cpc=cpc,
+      network=models.make_network('pointnet', k), num_classes=k, cpc=cpc,
       batch_real=args.batch_real, train_points=n, outer_loop=10, inner_loop=1,
       iterations=400, class_chunk=args.class_chunk, mesh=mesh)
   rng = np.random.default_rng(0)
@@ -45,7 +45,7 @@ def child(args) -> None:
   real = distill.make_real_data(rng.normal(size=(len(labels), n, 3)).astype(np.float32),
                                 labels, k)
   state = distill.init_state(d, jax.random.key(0))
-  net_vars = d.classifier.init(jax.random.key(1))
+  net_vars = d.network.init(jax.random.key(1))
   step = jax.jit(functools.partial(distill.outer_step, d))
   t0 = time.perf_counter()
   compiled = step.lower(state.gen_params, state.opt_state, net_vars, real,

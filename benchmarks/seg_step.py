@@ -58,7 +58,7 @@ def main():
                                                     w0_initial=400.0))
 
   def base(network):
-    return distill.Distiller(synthesizer=siren, classifier=network, num_classes=k, cpc=args.cpc,
+    return distill.Distiller(synthesizer=siren, network=network, num_classes=k, cpc=args.cpc,
                              batch_real=b, train_points=n, outer_loop=10, inner_loop=1,
                              iterations=400, class_chunk=args.class_chunk)
 
@@ -71,9 +71,9 @@ def main():
   key = jax.random.key(0)
   rows = []
 
-  cls = base(models.make_classifier('pointnet', k))
+  cls = base(models.make_network('pointnet', k))
   state = distill.init_state(cls, key)
-  net_vars = cls.classifier.init(jax.random.key(1))
+  net_vars = cls.network.init(jax.random.key(1))
   step = jax.jit(lambda g, o: distill.outer_step(cls, g, o, net_vars, real, key))
   rows.append(('classification (PointNet, InstanceNorm)',
                *timed(step, (state.gen_params, state.opt_state), args.steps)))
@@ -82,7 +82,7 @@ def main():
                                    proportions)
   state = distill.init_state(pd.base, key)
   net_vars = distill_parts.set_batch_statistics(
-      pd, pd.base.classifier.init(jax.random.key(1)), real, key)
+      pd, pd.base.network.init(jax.random.key(1)), real, key)
   tx = pd.base.generator_optimizer()
   for per_part in (False, True):
     def seg_step(g, o, per_part=per_part):

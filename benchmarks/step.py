@@ -57,7 +57,7 @@ def make_distiller(args, cpc: int, chunk: int) -> distill.Distiller:
   return distill.Distiller(
       synthesizer=synthetic.SirenSet(
           gen_lib.ModulatedSiren(num_classes=args.classes, cpc=cpc, w0_initial=100.0)),
-      classifier=models.make_classifier('pointnet', args.classes, rot),
+      network=models.make_network('pointnet', args.classes, rot),
       num_classes=args.classes, cpc=cpc, batch_real=args.batch_real, train_points=args.points,
       outer_loop=args.loops[0], inner_loop=args.loops[1], iterations=400, class_chunk=chunk)
 
@@ -84,7 +84,7 @@ def inputs(d: distill.Distiller):
   """Random real data of the distiller's shapes, initial generator and network state."""
   real = random_real(d)
   state = distill.init_state(d, jax.random.key(0))
-  net_params = d.classifier.init(jax.random.key(1))
+  net_params = d.network.init(jax.random.key(1))
   return state.gen_params, state.opt_state, net_params, real
 
 

@@ -25,18 +25,18 @@ import jax
 import jax.numpy as jnp
 
 from dd3d_jax.methods import tm
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_network
 
 
 def measure(classes: int, cpc: int, points: int, steps: int, remat: bool, run: bool) -> dict:
-  classifier = make_classifier('pointnet', classes)
+  network = make_network('pointnet', classes)
   method = tm.TrajectoryMatching(
-      classifier=classifier, num_classes=classes, cpc=cpc, train_points=points,
+      network=network, num_classes=classes, cpc=cpc, train_points=points,
       iterations=1, syn_steps=steps, batch_syn=256, expert_epochs=2, min_start_epoch=0,
       max_start_epoch=1, expert_lr=1e-3, lr=1e-3, weight_decay=0.0, optimizer='adam',
       momentum=0.5, lr_lr=1e-5, augment=True, remat=remat)
   k_set, k_net, k_unroll = jax.random.split(jax.random.key(0), 3)
-  start = classifier.init(k_net)['params']
+  start = network.init(k_net)['params']
   target = jax.tree.map(lambda x: x + 0.01, start)
   params = {'points': jax.random.uniform(k_set, (classes * cpc, points, 3), minval=-1, maxval=1),
             'syn_lr': jnp.asarray(1e-3)}

@@ -58,13 +58,13 @@ def measure(classes: int, cpc: int, points: int, steps: int, seed: int) -> dict:
     def __init__(self, k: int):
       super().__init__()
       self.conv1, self.conv2 = nn.Conv1d(3, 64, 1), nn.Conv1d(64, 128, 1)
-      self.conv3, self.classifier = nn.Conv1d(128, 1024, 1), nn.Linear(1024, k)
+      self.conv3, self.network = nn.Conv1d(128, 1024, 1), nn.Linear(1024, k)
 
     def forward(self, x):                                        # [B, N, 3] -> [B, K]
       x = x.permute(0, 2, 1)
       x = F.relu(F.instance_norm(self.conv1(x)))
       x = F.relu(F.instance_norm(self.conv2(x)))
-      return self.classifier(F.instance_norm(self.conv3(x)).amax(dim=2))
+      return self.network(F.instance_norm(self.conv3(x)).amax(dim=2))
 
   net = PointNet(classes)
   names = [n for n, _ in net.named_parameters()]

@@ -36,7 +36,7 @@ from jax.sharding import PartitionSpec as P
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, matching, synthetic, training
 from dd3d_jax.devices import UNITS
-from dd3d_jax.models import Classifier
+from dd3d_jax.models import Network
 
 
 @flax.struct.dataclass
@@ -146,7 +146,7 @@ class Distiller(NamedTuple):
 
   Attributes:
     synthesizer: the synthetic set (`synthetic.SirenSet` or `synthetic.TensorSet`).
-    classifier: network (behind its rotator) whose gradients are matched.
+    network: network (behind its rotator) whose gradients are matched.
     num_classes, cpc: synthetic set shape.
     batch_real: real clouds per class per outer step.
     train_points: resolution at distillation (real clouds are subsampled to it).
@@ -162,7 +162,7 @@ class Distiller(NamedTuple):
     mesh: devices the classes are split over (`devices.make_mesh`); None: one device.
   """
   synthesizer: synthetic.SirenSet | synthetic.TensorSet
-  classifier: Classifier
+  network: Network
   num_classes: int
   cpc: int
   batch_real: int
@@ -228,7 +228,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
   statistics) are read, not updated, as in DC.
 
   Args:
-    net_vars: the network's variables (`Classifier.init`).
+    net_vars: the network's variables (`Network.init`).
     real_points: [K, batch_real, P, 3]; real_weights: [K, batch_real].
     noise: [K, cpc, P, 1].
   Returns:
@@ -239,7 +239,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
   net_params = net_vars['params']
 
   def apply_net(params, points):
-    return distiller.classifier.apply({**net_vars, 'params': params}, points, train=True)[0]
+    return distiller.network.apply({**net_vars, 'params': params}, points, train=True)[0]
 
   def per_class(xs):
     part_c, real_c, weights_c, noise_c, c = xs
@@ -325,14 +325,14 @@ def unrolled_iteration(distiller: Distiller, state: DistillState, step,
   key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
   k_net, k_loop = jax.random.split(key)
   net_tx = distiller.network_optimizer()
-  net_vars = distiller.classifier.init(k_net)
+  net_vars = distiller.network.init(k_net)
   syn_labels = gen_lib.synthetic_labels(distiller.num_classes, distiller.cpc)
 
   def inner(net_vars, net_opt, gen_params, key):
     k_gen, k_train = jax.random.split(key)
     points, parts = synthetic_set(gen_params, k_gen)
     net_vars, net_opt, _ = training.train_epochs(
-        distiller.classifier, net_tx, net_vars, net_opt, points, syn_labels, k_train,
+        distiller.network, net_tx, net_vars, net_opt, points, syn_labels, k_train,
         num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn, augment=False,
         parts=parts)
     return net_vars, net_opt

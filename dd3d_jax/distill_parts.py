@@ -46,7 +46,7 @@ class PartDistiller(NamedTuple):
 
   Attributes:
     base: the loop, the budget and the synthetic set (`distill.Distiller`), whose
-      `classifier` is a `models.Segmenter`.
+      `network` is a `models.Network`.
     layout: the part ids of each class.
     proportions: [K][Pmax] each class's part shares (`class_proportions`), as tuples.
     bn_clouds: real clouds per class that set the BatchNorm statistics (8, as DC).
@@ -135,7 +135,7 @@ def matching_loss_and_grad(pd: PartDistiller, gen_params: Any, net_vars: Any,
   proportions = jnp.asarray(pd.proportions)
 
   def apply_net(params, points, labels):
-    return d.classifier.apply({**net_vars, 'params': params}, points, labels)[0]
+    return d.network.apply({**net_vars, 'params': params}, points, labels)[0]
 
   def per_class(xs):
     rows_c, real_c, parts_c, weights_c, noise_c, fixed_c, c = xs
@@ -197,7 +197,7 @@ def set_batch_statistics(pd: PartDistiller, net_vars: Any, real: RealData,
         geometry.subsample(k_sub, points, pd.base.train_points))
   k = pd.base.num_classes
   labels = jnp.repeat(jnp.arange(k), pd.bn_clouds)
-  _, state = pd.base.classifier.apply(net_vars, points.reshape(-1, *points.shape[2:]), labels,
+  _, state = pd.base.network.apply(net_vars, points.reshape(-1, *points.shape[2:]), labels,
                                       train=True)
   return {**net_vars, **state}
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dd3d_jax import training
-from dd3d_jax.models import Classifier, Segmenter
+from dd3d_jax.models import Network
 from dd3d_jax.tasks import segmentation
 
 
@@ -65,21 +65,21 @@ class Protocol:
 
 
 # Compiled once per (network, recipe, shapes), however many Evaluators a process makes.
-@functools.partial(jax.jit, static_argnames=('classifier', 'protocol', 'num_epochs', 'mesh'))
-def _train_block(variables, opt_state, points, labels, key, parts=None, *, classifier, protocol,
+@functools.partial(jax.jit, static_argnames=('network', 'protocol', 'num_epochs', 'mesh'))
+def _train_block(variables, opt_state, points, labels, key, parts=None, *, network, protocol,
                  num_epochs, mesh):
   tx = protocol.make_optimizer(points.shape[0])
-  return training.train_epochs(classifier, tx, variables, opt_state, points, labels, key,
+  return training.train_epochs(network, tx, variables, opt_state, points, labels, key,
                                num_epochs=num_epochs, batch_size=protocol.batch_size,
                                augment=protocol.augment, mesh=mesh, parts=parts)
 
 
-@functools.partial(jax.jit, static_argnames=('segmenter', 'layout', 'batch_size', 'mesh'))
-def _predict_parts(variables, points, labels, *, segmenter, layout, batch_size, mesh):
+@functools.partial(jax.jit, static_argnames=('network', 'layout', 'batch_size', 'mesh'))
+def _predict_parts(variables, points, labels, *, network, layout, batch_size, mesh):
   """Each point's part among its cloud's class's parts: [T, N] int32."""
   def chunk(batch):
     x, y = batch
-    return segmentation.restrict_to_class(segmenter.logits(variables, x, y), y,
+    return segmentation.restrict_to_class(network.logits(variables, x, y), y,
                                           layout.offsets, layout.counts)
   return training.map_batches(chunk, (points, labels), batch_size, mesh)
 
@@ -97,7 +97,7 @@ def _train_and_test(network: Any, protocol: Protocol, mesh: Any, points: jax.Arr
     block = min(protocol.test_every, protocol.epochs - epoch)
     variables, opt_state, _ = _train_block(
         variables, opt_state, points, labels, jax.random.fold_in(k_train, epoch), parts,
-        classifier=network, protocol=protocol, num_epochs=block, mesh=mesh)
+        network=network, protocol=protocol, num_epochs=block, mesh=mesh)
     epoch += block
     tested.append((epoch, test(variables)))
     if on_test:
@@ -105,31 +105,31 @@ def _train_and_test(network: Any, protocol: Protocol, mesh: Any, points: jax.Arr
   return variables, tested
 
 
-@functools.partial(jax.jit, static_argnames=('classifier', 'batch_size', 'mesh'))
-def _accuracy(variables, points, labels, *, classifier, batch_size, mesh):
-  return training.accuracy(classifier, variables, points, labels, batch_size, mesh)
+@functools.partial(jax.jit, static_argnames=('network', 'batch_size', 'mesh'))
+def _accuracy(variables, points, labels, *, network, batch_size, mesh):
+  return training.accuracy(network, variables, points, labels, batch_size, mesh)
 
 
 class Evaluator:
   """Trains and tests networks for one test split; compiled functions are reused.
 
   Args:
-    classifier: network (behind its rotator) to train from scratch.
+    network: network (behind its rotator) to train from scratch.
     protocol: the training recipe.
     test_points: [T, P, 3] real test clouds; test_labels: [T].
     mesh: devices every training and test batch is split over (`devices.make_mesh`);
       None: one device.
   """
 
-  def __init__(self, classifier: Classifier, protocol: Protocol, test_points: np.ndarray,
+  def __init__(self, network: Network, protocol: Protocol, test_points: np.ndarray,
                test_labels: np.ndarray, mesh: Any = None):
-    self.classifier, self.protocol, self.mesh = classifier, protocol, mesh
+    self.network, self.protocol, self.mesh = network, protocol, mesh
     self.test_points = jnp.asarray(test_points, jnp.float32)
     self.test_labels = jnp.asarray(test_labels, jnp.int32)
 
   def _test(self, variables) -> float:
     return 100.0 * float(_accuracy(variables, self.test_points, self.test_labels,
-                                   classifier=self.classifier,
+                                   network=self.network,
                                    batch_size=self.protocol.test_batch, mesh=self.mesh))
 
   def train(self, points: np.ndarray, labels: np.ndarray, key: jax.Array,
@@ -146,7 +146,7 @@ class Evaluator:
        {'final_oa': %, 'best_oa': % (max over tested epochs), 'curve': [[epoch, %], ...]}).
     """
     variables, tested = _train_and_test(
-        self.classifier, self.protocol, self.mesh, jnp.asarray(points, jnp.float32),
+        self.network, self.protocol, self.mesh, jnp.asarray(points, jnp.float32),
         jnp.asarray(labels, jnp.int32), None, key, self._test, on_test)
     curve = [[epoch, oa] for epoch, oa in tested]
     return variables, {'final_oa': curve[-1][1], 'best_oa': max(oa for _, oa in curve),
@@ -163,16 +163,16 @@ class SegEvaluator:
   interface; a set needs its part labels).
 
   Args:
-    segmenter: network (behind its rotator) to train from scratch.
+    network: network (behind its rotator) to train from scratch.
     protocol: the training recipe.
     test: the real test split (`data.Split` with parts).
     layout: the part ids of each class (`tasks.segmentation.part_layout`).
     mesh: devices every batch is split over; None: one device.
   """
 
-  def __init__(self, segmenter: Segmenter, protocol: Protocol, test: Any,
+  def __init__(self, network: Network, protocol: Protocol, test: Any,
                layout: segmentation.PartLayout, mesh: Any = None):
-    self.segmenter, self.protocol, self.layout, self.mesh = segmenter, protocol, layout, mesh
+    self.network, self.protocol, self.layout, self.mesh = network, protocol, layout, mesh
     self.test_points = jnp.asarray(test.points, jnp.float32)
     self.test_labels = jnp.asarray(test.labels, jnp.int32)
     self.test_parts = np.asarray(test.parts)
@@ -180,7 +180,7 @@ class SegEvaluator:
   def scores(self, variables: Any) -> dict[str, float]:
     """{'oa' (point accuracy), 'instance_miou', 'class_miou'} in % on the test split."""
     pred = _predict_parts(variables, self.test_points, self.test_labels,
-                          segmenter=self.segmenter, layout=self.layout,
+                          network=self.network, layout=self.layout,
                           batch_size=self.protocol.test_batch, mesh=self.mesh)
     m = segmentation.part_metrics(pred, self.test_parts, self.test_labels,
                                   self.layout.offsets, self.layout.counts)
@@ -202,7 +202,7 @@ class SegEvaluator:
       best = the maximum over tested epochs of each score.
     """
     variables, tested = _train_and_test(
-        self.segmenter, self.protocol, self.mesh, jnp.asarray(points, jnp.float32),
+        self.network, self.protocol, self.mesh, jnp.asarray(points, jnp.float32),
         jnp.asarray(labels, jnp.int32), jnp.asarray(parts, jnp.int32), key, self.scores,
         on_test)
     curve = [[epoch, s['oa'], s['instance_miou'], s['class_miou']] for epoch, s in tested]

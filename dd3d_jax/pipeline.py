@@ -35,7 +35,7 @@ from dd3d_jax import (devices, distill, evaluate, records, registry, render, rot
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
 from dd3d_jax.methods import Context, SmallSet
-from dd3d_jax.models import make_classifier, make_segmenter
+from dd3d_jax.models import make_network, make_segmenter
 from dd3d_jax.tasks import segmentation
 from dd3d_jax.workdir import Workdir
 
@@ -50,7 +50,7 @@ def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
   return key
 
 
-def build_classifier(config: ml_collections.ConfigDict, num_classes: int,
+def build_network(config: ml_collections.ConfigDict, num_classes: int,
                      arch: str | None = None, layout: segmentation.PartLayout | None = None,
                      distilling: bool = False):
   """Network `arch` (default `model.arch`, the distillation network), behind the rotator
@@ -62,7 +62,7 @@ def build_classifier(config: ml_collections.ConfigDict, num_classes: int,
                              config.model.rotator_tau)
   if layout is not None:
     return make_segmenter(layout.num_parts, num_classes, rot)
-  return make_classifier(arch or config.model.arch, num_classes, rot)
+  return make_network(arch or config.model.arch, num_classes, rot)
 
 
 def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
@@ -136,7 +136,7 @@ def cache_fn(wd: Workdir):
   return cache
 
 
-def features_fn(config: ml_collections.ConfigDict, classifier, dataset, cache, mesh=None):
+def features_fn(config: ml_collections.ConfigDict, network, dataset, cache, mesh=None):
   """`features(epochs) -> [N_train, F]`: the global features of every training cloud
   under a network trained on the whole split by the evaluation protocol for `epochs`
   epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`cache_fn`)
@@ -147,12 +147,12 @@ def features_fn(config: ml_collections.ConfigDict, classifier, dataset, cache, m
     t0 = time.time()
     log.info('features: training a network on all %d training clouds for %d epochs.',
              len(dataset.train), epochs)
-    evaluator = evaluate.Evaluator(classifier, build_protocol(config, epochs),
+    evaluator = evaluate.Evaluator(network, build_protocol(config, epochs),
                                    dataset.test.points, dataset.test.labels, mesh)
     variables, result = evaluator.train(dataset.train.points, dataset.train.labels,
                                         stream(config.seed, 'features', epochs))
     embed = jax.jit(lambda x: training.map_batches(
-        lambda b: classifier.embed(variables, b), x, config.eval.test_batch, mesh))
+        lambda b: network.embed(variables, b), x, config.eval.test_batch, mesh))
     feats = np.asarray(embed(jnp.asarray(dataset.train.points)), np.float32)
     log.info('features: that network reaches %.2f%% test OA (best epoch %.2f%%), %.0fs.',
              result['final_oa'], result['best_oa'], time.time() - t0)
@@ -356,10 +356,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
-  classifier = build_classifier(config, k, layout=layout, distilling=True)
+  network = build_network(config, k, layout=layout, distilling=True)
   mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
-  context = Context(dataset, classifier, config.distill.cpc,
-                    features_fn(config, classifier, dataset, cache, mesh), cache, mesh, layout)
+  context = Context(dataset, network, config.distill.cpc,
+                    features_fn(config, network, dataset, cache, mesh), cache, mesh, layout)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real,
                                 parts=None if layout is None else dataset.train.parts)
@@ -369,7 +369,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator | evaluate.SegEvaluator:
     if (backbone, epochs) not in evaluators:
-      network, protocol = build_classifier(config, k, backbone, layout), build_protocol(config,
+      network, protocol = build_network(config, k, backbone, layout), build_protocol(config,
                                                                                        epochs)
       evaluators[backbone, epochs] = (
           evaluate.Evaluator(network, protocol, dataset.test.points, dataset.test.labels, mesh)

@@ -1,4 +1,4 @@
-"""Training a classifier on clouds held on the device, and testing it; all jitted.
+"""Training a network on clouds held on the device, and testing it; all jitted.
 
 Used twice: by distillation's inner loop (SGD on regenerated synthetic clouds) and
 by evaluation (Adam on a distilled set or a coreset, then the real test split).
@@ -84,15 +84,15 @@ def epoch_batches(key: jax.Array, num_examples: int,
   return idx, valid / valid.sum(axis=1, keepdims=True)
 
 
-def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: Any,
+def train_epochs(network: Any, tx: optax.GradientTransformation, variables: Any,
                  opt_state: Any, points: jax.Array, labels: jax.Array, key: jax.Array, *,
                  num_epochs: int, batch_size: int, augment: bool, mesh: Any = None,
                  parts: jax.Array | None = None) -> tuple[Any, Any, jax.Array]:
   """Trains for `num_epochs` epochs of shuffled mini-batches (pure; jit it).
 
   Args:
-    classifier: a `dd3d_jax.models.Classifier` (`apply(variables, x, train, key)`), or
-      with `parts` a `models.Segmenter` (`apply(variables, x, labels, train)`).
+    network: a `dd3d_jax.models.Network` (`apply(variables, x, train, key)`), or
+      with `parts` a `models.Network` (`apply(variables, x, labels, train)`).
     tx: optimiser of `variables['params']`; its schedule counts mini-batch updates.
     variables, opt_state: network variables (all collections) and optimiser state.
     points: [N, P, 3]; labels: [N] int.
@@ -120,9 +120,9 @@ def train_epochs(classifier: Any, tx: optax.GradientTransformation, variables: A
     def loss_fn(params):
       v = {**variables, 'params': params}
       if parts is not None:
-        logits, state = classifier.apply(v, x, labels[idx], train=True)
+        logits, state = network.apply(v, x, labels[idx], train=True)
         return part_cross_entropy(logits, parts[idx], weights=weights), state
-      logits, state = classifier.apply(v, x, train=True, key=k_drop)
+      logits, state = network.apply(v, x, train=True, key=k_drop)
       return cross_entropy(logits, labels[idx], weights), state
 
     (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables['params'])
@@ -158,14 +158,14 @@ def map_batches(fn, points: Any, batch_size: int = 256, mesh: Any = None) -> jax
   return replicate(out.reshape(-1, *out.shape[2:])[:n], mesh)
 
 
-def predict(classifier: Any, variables: Any, points: jax.Array, batch_size: int = 256,
+def predict(network: Any, variables: Any, points: jax.Array, batch_size: int = 256,
             mesh: Any = None) -> jax.Array:
   """Predicted classes (inference mode). points: [N, P, 3] -> [N] int32, in chunks."""
-  logits = map_batches(lambda x: classifier.logits(variables, x), points, batch_size, mesh)
+  logits = map_batches(lambda x: network.logits(variables, x), points, batch_size, mesh)
   return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
-def accuracy(classifier: Any, variables: Any, points: jax.Array, labels: jax.Array,
+def accuracy(network: Any, variables: Any, points: jax.Array, labels: jax.Array,
              batch_size: int = 256, mesh: Any = None) -> jax.Array:
   """Overall accuracy in [0, 1]. points: [N, P, 3]; labels: [N]."""
-  return jnp.mean(predict(classifier, variables, points, batch_size, mesh) == labels)
+  return jnp.mean(predict(network, variables, points, batch_size, mesh) == labels)

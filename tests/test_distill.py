@@ -17,7 +17,7 @@ K, CPC, P = 3, 2, 32
 def tiny_distiller(**kw):
   module = gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=32)
   defaults = dict(synthesizer=synthetic.SirenSet(module),
-                  classifier=models.make_classifier('pointnet', K, rotator.SignRotator()),
+                  network=models.make_network('pointnet', K, rotator.SignRotator()),
                   num_classes=K, cpc=CPC, batch_real=4, train_points=P, outer_loop=2,
                   inner_loop=1, iterations=4, class_chunk=1)
   return distill.Distiller(**{**defaults, **kw})
@@ -65,7 +65,7 @@ def test_chunked_matching_equals_per_class_reference(chunks):
     d = tiny_distiller()
     f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
     gen_params = f64(gen.init_params(d.synthesizer.module, jax.random.key(0)))
-    net_params = f64(d.classifier.init(jax.random.key(1)))
+    net_params = f64(d.network.init(jax.random.key(1)))
     real, _ = tiny_real()
     points, weights = f64(distill.class_balanced_batch(jax.random.key(2), real, 4))
     noise = jax.random.uniform(jax.random.key(3), (K, CPC, P, 1), jnp.float64)
@@ -78,7 +78,7 @@ def test_chunked_matching_equals_per_class_reference(chunks):
             gp, net_params, points[c, :n], jnp.full(n, c), noise[c],
             jnp.arange(c * CPC, (c + 1) * CPC), jnp.full(CPC, c),
             gen_apply=functools.partial(gen.generate, d.synthesizer.module),
-            net_apply=d.classifier.logits)
+            net_apply=d.network.logits)
       return total
 
     ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)

@@ -21,7 +21,7 @@ PROPORTIONS = ((0.5, 0.5, 0.0), (0.2, 0.3, 0.5))
 def tiny():
   module = gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=16)
   base = distill.Distiller(
-      synthesizer=synthetic.SirenSet(module), classifier=make_segmenter(5, K), num_classes=K,
+      synthesizer=synthetic.SirenSet(module), network=make_segmenter(5, K), num_classes=K,
       cpc=CPC, batch_real=3, train_points=N, outer_loop=2, inner_loop=1, iterations=2,
       batch_syn=4)
   rng = np.random.default_rng(0)
@@ -34,7 +34,7 @@ def tiny():
 
 def test_part_gradients_are_one_gradient_per_mask_and_ignore_other_points_labels():
   pd, real = tiny()
-  seg = pd.base.classifier
+  seg = pd.base.network
   with jax.enable_x64(True):
     variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), seg.init(jax.random.key(0)))
     points = jnp.asarray(real.points[3:6], jnp.float64)
@@ -57,7 +57,7 @@ def test_part_gradients_are_one_gradient_per_mask_and_ignore_other_points_labels
 @pytest.mark.parametrize('per_part', [pytest.param(False, marks=pytest.mark.slow), True])
 def test_matching_equals_a_per_class_reference_in_inference_mode(per_part):
   pd, real = tiny()
-  seg, synth = pd.base.classifier, pd.base.synthesizer
+  seg, synth = pd.base.network, pd.base.synthesizer
   with jax.enable_x64(True):
     f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
     gen_params = f64(synth.init(jax.random.key(1)))
@@ -98,7 +98,7 @@ def test_batch_statistics_are_the_running_average_of_real_clouds():
   pd = pd._replace(bn_clouds=3)
   real = real._replace(class_index=real.class_index[:, :3], class_count=jnp.array([3, 3]))
   chosen = np.asarray(real.points)[[0, 1, 2, 3, 4, 5]]     # 3 clouds of each class: all used
-  seg = pd.base.classifier
+  seg = pd.base.network
   variables = seg.init(jax.random.key(0))
   updated = distill_parts.set_batch_statistics(pd, variables, real, jax.random.key(5))
   chex.assert_trees_all_equal(updated['params'], variables['params'])

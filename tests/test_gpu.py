@@ -42,7 +42,7 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import evaluate, geometry, registry, rotator
 from dd3d_jax.methods import step_inputs
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_network
 from dd3d_jax.ops import chamfer, neighbors, sampling, sorting
 
 from tests.methods.test_methods import METHODS, tiny_setup
@@ -173,14 +173,14 @@ def tiny_classification():
 def test_evaluation_epoch():
   dataset = tiny_classification()
   k = dataset.num_classes
-  net = make_classifier('pointnet', k)
+  net = make_network('pointnet', k)
   protocol = evaluate.Protocol(epochs=1, batch_size=8, test_every=1)
   points, labels = dataset.train.points[:16], dataset.train.labels[:16]  # two batches
   variables = net.init(jax.random.key(0))
   opt_state = protocol.make_optimizer(len(points)).init(variables['params'])
 
   def epoch(variables, opt_state, points, labels, key):
-    return evaluate._train_block(variables, opt_state, points, labels, key, classifier=net,
+    return evaluate._train_block(variables, opt_state, points, labels, key, network=net,
                                  protocol=protocol, num_epochs=1, mesh=None)
 
   with jax.default_matmul_precision('highest'):
@@ -193,7 +193,7 @@ def test_evaluation_epoch():
 @pytest.mark.parametrize('name', registry.names('networks'))
 def test_network_logits(name):
   rehearsed(f'{name} logits')
-  net = make_classifier(name, 5)
+  net = make_network(name, 5)
   points = jax.random.uniform(jax.random.key(2), (4, 64, 3), minval=-1, maxval=1)
   variables = net.init(jax.random.key(3))
   with jax.default_matmul_precision('highest'):

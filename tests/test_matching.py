@@ -85,7 +85,7 @@ def test_zero_gradient_row_has_finite_second_order_gradient():
 def tiny_problem(dtype):
   """A GM loss of one class with a small generator and the reference PointNet."""
   module = gen.ModulatedSiren(num_classes=2, cpc=2, w0_initial=30.0, hidden=16)
-  clf = models.make_classifier('pointnet', 2)
+  clf = models.make_network('pointnet', 2)
   cast = functools.partial(jax.tree.map, lambda x: x.astype(dtype))
   gen_params = cast(gen.init_params(module, jax.random.key(0)))
   net_params = cast(clf.init(jax.random.key(1)))

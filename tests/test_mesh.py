@@ -57,7 +57,7 @@ def _distiller(k: int, cpc: int, **kw):
   module = gen.ModulatedSiren(num_classes=k, cpc=cpc, w0_initial=30.0, hidden=32)
   return distill.Distiller(
       synthesizer=synthetic.SirenSet(module),
-      classifier=models.make_classifier('pointnet', k, rotator.SignRotator()), num_classes=k,
+      network=models.make_network('pointnet', k, rotator.SignRotator()), num_classes=k,
       cpc=cpc, batch_real=4, train_points=32, outer_loop=2, inner_loop=1, iterations=4,
       class_chunk=1, **kw)
 
@@ -81,7 +81,7 @@ def _child_step(devices: int) -> None:
       f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
       base = _distiller(k, cpc)
       gen_params = f64(base.synthesizer.init(jax.random.key(0)))
-      net_vars = f64(base.classifier.init(jax.random.key(1)))
+      net_vars = f64(base.network.init(jax.random.key(1)))
       rng = np.random.default_rng(k)
       points = jnp.asarray(rng.normal(size=(k, 4, 32, 3)))
       weights = jnp.full((k, 4), 0.25, jnp.float64)
@@ -97,7 +97,7 @@ def _child_step(devices: int) -> None:
       if k == 8:
         continue
       method = dm.DistributionMatching(  # DM, SADM: the same map_classes; once is enough
-          classifier=base.classifier, num_classes=k, cpc=cpc, train_points=32, batch_real=4,
+          network=base.network, num_classes=k, cpc=cpc, train_points=32, batch_real=4,
           iterations=1, lr=1e-3, weight_decay=0.0, optimizer='adam', momentum=0.0,
           augment=True, class_chunk=1)
       syn = jnp.asarray(rng.normal(size=(k * cpc, 32, 3)))
@@ -138,23 +138,23 @@ def _child_eval(devices: int) -> None:
 
   from dd3d_jax import training
   from dd3d_jax.devices import make_mesh
-  from dd3d_jax.models import make_classifier
+  from dd3d_jax.models import make_network
 
   rng = np.random.default_rng(0)
   labels = jnp.asarray(np.repeat(np.arange(3), 5), jnp.int32)
-  classifier = make_classifier('pointnet_tnet', 3)  # BatchNorm: statistics of the whole batch
+  network = make_network('pointnet_tnet', 3)  # BatchNorm: statistics of the whole batch
   tx = training.torch_sgd(0.01, 0.9)
   with jax.enable_x64(True):  # float32 training amplifies summation-order noise (1e-3)
     points = jnp.asarray(rng.normal(size=(15, 24, 3)) * (1 + np.asarray(labels))[:, None, None])
     variables = jax.tree.map(lambda a: a.astype(jnp.float64),
-                             classifier.init(jax.random.key(0)))
+                             network.init(jax.random.key(0)))
     outs = [jax.jit(lambda v, mesh=mesh: training.train_epochs(
-        classifier, tx, v, tx.init(v['params']), points, labels, jax.random.key(1),
+        network, tx, v, tx.init(v['params']), points, labels, jax.random.key(1),
         num_epochs=2, batch_size=8, augment=True, mesh=mesh))(variables)
         for mesh in (None, make_mesh(4))]
     chex.assert_trees_all_close(outs[1], outs[0], rtol=1e-9, atol=1e-12)
     logits = [jax.jit(lambda x, mesh=mesh: training.map_batches(
-        lambda b: classifier.logits(outs[0][0], b), x, 4, mesh))(points)
+        lambda b: network.logits(outs[0][0], b), x, 4, mesh))(points)
         for mesh in (None, make_mesh(4))]
     np.testing.assert_allclose(logits[1], logits[0], rtol=1e-9, atol=1e-12)
   print('ok')

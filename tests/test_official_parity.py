@@ -157,7 +157,7 @@ def test_class_summed_gradient_on_every_generator_leaf(official):
   d = distill.Distiller(
       synthesizer=synthetic.SirenSet(gen_lib.ModulatedSiren(num_classes=K, cpc=CPC,
                                                             w0_initial=W0)),
-      classifier=models.make_classifier('pointnet', K), num_classes=K, cpc=CPC,
+      network=models.make_network('pointnet', K), num_classes=K, cpc=CPC,
       batch_real=b, train_points=n, outer_loop=1, inner_loop=1, iterations=1, class_chunk=2)
   with jax.enable_x64(True):
     f64 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tree)

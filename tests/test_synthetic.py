@@ -39,8 +39,8 @@ def test_tensor_set_refuses_another_resolution():
 @pytest.mark.slow  # the same map_classes as tests/test_distill.py's chunked check
 def test_gm_on_a_tensor_matches_the_per_class_reference():
   synth = synthetic.TensorSet(K, CPC, N)
-  clf = models.make_classifier('pointnet', K)
-  d = distill.Distiller(synthesizer=synth, classifier=clf, num_classes=K, cpc=CPC, batch_real=4,
+  clf = models.make_network('pointnet', K)
+  d = distill.Distiller(synthesizer=synth, network=clf, num_classes=K, cpc=CPC, batch_real=4,
                         train_points=N, outer_loop=1, inner_loop=1, iterations=1)
   params = synthetic.TensorSet.from_clouds(jax.random.normal(jax.random.key(0), (K * CPC, N, 3)))
   net = clf.init(jax.random.key(1))

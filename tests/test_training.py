@@ -53,7 +53,7 @@ def test_torch_sgd_momentum_and_decay():
 
 
 def test_train_epochs_fits_a_separable_problem_and_predict_pads():
-  clf = models.make_classifier('pointnet', 2)
+  clf = models.make_network('pointnet', 2)
   key = jax.random.key(0)
   base = jax.random.normal(key, (12, 32, 3))
   labels = jnp.arange(12) % 2

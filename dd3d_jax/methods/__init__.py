@@ -38,7 +38,7 @@ import numpy as np
 
 from dd3d_jax.data import PointCloudDataset
 from dd3d_jax.distill import RealData
-from dd3d_jax.models import Classifier
+from dd3d_jax.models import Network
 
 
 class SmallSet(NamedTuple):
@@ -59,7 +59,7 @@ class Context(NamedTuple):
 
   Attributes:
     dataset: the prepared dataset (host arrays, evaluation resolution).
-    classifier: the distillation network behind its rotator.
+    network: the distillation network behind its rotator.
     cpc: clouds per class of the small set.
     embeddings: `embeddings(epochs) -> [N_train, F]` features of every training cloud
       from a network trained on the whole training split for `epochs` epochs (trained
@@ -70,11 +70,11 @@ class Context(NamedTuple):
     mesh: the devices a method splits its classes over (`devices.make_mesh`); None:
       one device.
     layout: part segmentation: the part ids of each class
-      (`tasks.segmentation.PartLayout`), and `classifier` is then a `models.Segmenter`;
+      (`tasks.segmentation.PartLayout`), and `network` is then a `models.Network`;
       None: shape classification.
   """
   dataset: PointCloudDataset
-  classifier: Classifier
+  network: Network
   cpc: int
   embeddings: Callable[[int], np.ndarray]
   cache: Callable[[str, Callable[[], dict]], dict] = lambda path, make: make()

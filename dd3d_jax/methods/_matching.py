@@ -22,7 +22,7 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
   """DD3D's loop (REFERENCE section 5) around `synthesizer`, from resolved settings."""
   k = context.dataset.num_classes
   return distill.Distiller(
-      synthesizer=synthesizer, classifier=context.classifier, num_classes=k, cpc=context.cpc,
+      synthesizer=synthesizer, network=context.network, num_classes=k, cpc=context.cpc,
       batch_real=min(settings.batch_real, len(context.dataset.train)),
       train_points=settings.train_points, outer_loop=settings.outer_loop,
       inner_loop=settings.inner_loop, iterations=settings.iterations, metric=settings.metric,

@@ -114,7 +114,7 @@ def from_config(settings, context) -> MatchingMethod:
 
   if settings.get('objective', 'gm') == 'dm':
     return dm.DistributionMatching(
-        classifier=context.classifier, num_classes=context.dataset.num_classes,
+        network=context.network, num_classes=context.dataset.num_classes,
         cpc=context.cpc, train_points=settings.train_points,
         batch_real=min(settings.batch_real, len(context.dataset.train)),
         iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,

@@ -30,7 +30,7 @@ from dd3d_jax import distill, geometry, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
-from dd3d_jax.models import Classifier
+from dd3d_jax.models import Network
 
 
 def mean_feature_distance(real_features: jax.Array, real_weights: jax.Array,
@@ -57,19 +57,19 @@ def shared_augment(key: jax.Array, real: jax.Array, syn: jax.Array) -> tuple[jax
   return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
 
 
-def class_loss(classifier: Classifier, net_vars: Any, real: jax.Array, weights: jax.Array,
+def class_loss(network: Network, net_vars: Any, real: jax.Array, weights: jax.Array,
                syn: jax.Array, key: jax.Array | None) -> jax.Array:
   """DM loss of one class; `key` None: no augmentation. real: [B, N, 3]; syn: [C, N', 3]."""
   if key is not None:
     real, syn = shared_augment(key, real, syn)
-  return mean_feature_distance(classifier.embed(net_vars, real, train=True), weights,
-                               classifier.embed(net_vars, syn, train=True))
+  return mean_feature_distance(network.embed(net_vars, real, train=True), weights,
+                               network.embed(net_vars, syn, train=True))
 
 
 @dataclasses.dataclass(frozen=True)
 class DistributionMatching:
   """DM on a tensor; see the module docstring. Hashable (jit-static)."""
-  classifier: Classifier
+  network: Network
   num_classes: int
   cpc: int
   train_points: int
@@ -120,7 +120,7 @@ class DistributionMatching:
     def one(xs):
       syn_c, real_c, weights_c, k_c = xs
       return jax.value_and_grad(lambda s: class_loss(
-          self.classifier, net_vars, real_c, weights_c, s, k_c if self.augment else None))(syn_c)
+          self.network, net_vars, real_c, weights_c, s, k_c if self.augment else None))(syn_c)
 
     keys = jax.random.split(key, self.num_classes)
     losses, grads = distill.map_classes(one, (per_class, real, weights, keys), self.class_chunk,
@@ -131,7 +131,7 @@ class DistributionMatching:
            real: distill.RealData) -> tuple[distill.DistillState, dict]:
     key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
     k_net, k_pick, k_sub, k_aug = jax.random.split(key, 4)
-    net_vars = self.classifier.init(k_net)
+    net_vars = self.network.init(k_net)
     batch, weights = distill.class_balanced_batch(k_pick, real, self.batch_real)
     if self.train_points < batch.shape[-2]:
       batch = geometry.normalize_to_unit_sphere(
@@ -158,7 +158,7 @@ class DistributionMatching:
 def from_config(settings, context) -> DistributionMatching:
   n = settings.train_points
   return DistributionMatching(
-      classifier=context.classifier, num_classes=context.dataset.num_classes, cpc=context.cpc,
+      network=context.network, num_classes=context.dataset.num_classes, cpc=context.cpc,
       train_points=n, batch_real=min(settings.batch_real, len(context.dataset.train)),
       iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
       optimizer=settings.optimizer, momentum=settings.momentum, augment=settings.augment,

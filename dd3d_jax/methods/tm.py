@@ -51,7 +51,7 @@ from dd3d_jax.errors import ConfigError
 from dd3d_jax.matching import cross_entropy
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
-from dd3d_jax.models import Classifier, state_of
+from dd3d_jax.models import Network, state_of
 
 SYN_LR_MOMENTUM = 0.5  # of the step size's SGD (the reference's)
 # The setting a divergence names (`pipeline`): a step size that grows makes the student
@@ -61,7 +61,7 @@ DIVERGES_WITH = 'lr_lr'
 log = logging.getLogger(__name__)
 
 
-def train_expert(classifier: Classifier, points: jax.Array, labels: jax.Array, key: jax.Array,
+def train_expert(network: Network, points: jax.Array, labels: jax.Array, key: jax.Array,
                  *, epochs: int, lr: float, batch_size: int, train_points: int,
                  augment: bool, mesh: Any = None) -> tuple[Any, jax.Array]:
   """One expert trajectory: plain SGD on the whole split (pure; jit it).
@@ -76,7 +76,7 @@ def train_expert(classifier: Classifier, points: jax.Array, labels: jax.Array, k
      mean training loss of each epoch [epochs]).
   """
   k_init, k_epochs = jax.random.split(key)
-  variables = classifier.init(k_init)
+  variables = network.init(k_init)
   tx = training.torch_sgd(lr)
 
   def epoch(carry, k):
@@ -86,7 +86,7 @@ def train_expert(classifier: Classifier, points: jax.Array, labels: jax.Array, k
     if train_points < points.shape[1]:
       x = geometry.normalize_to_unit_sphere(geometry.subsample(k_sub, points, train_points))
     variables, opt_state, losses = training.train_epochs(
-        classifier, tx, variables, opt_state, x, labels, k_train, num_epochs=1,
+        network, tx, variables, opt_state, x, labels, k_train, num_epochs=1,
         batch_size=batch_size, augment=augment, mesh=mesh)
     return (variables, opt_state), (variables['params'], losses[0])
 
@@ -121,7 +121,7 @@ class TrajectoryMatching:
   `experts()` returns {'params': every leaf [E, max_start_epoch + expert_epochs + 1,
   ...], 'state': the network's other collections}: what `step` gets (`inputs`).
   """
-  classifier: Classifier
+  network: Network
   num_classes: int
   cpc: int
   train_points: int
@@ -187,7 +187,7 @@ class TrajectoryMatching:
       x = geometry.augment(k_aug, points[i]) if self.augment else points[i]
 
       def ce(p):
-        logits, _ = self.classifier.apply({**state, 'params': p}, x, train=True, key=k_drop)
+        logits, _ = self.network.apply({**state, 'params': p}, x, train=True, key=k_drop)
         return cross_entropy(logits, labels[i])
 
       grads = jax.grad(ce)(theta)
@@ -233,8 +233,11 @@ def fingerprint(settings, context) -> str:
   train = context.dataset.train
   digest = hashlib.sha256(np.ascontiguousarray(train.points, np.float32).tobytes())
   digest.update(np.ascontiguousarray(train.labels, np.int64).tobytes())
+  # The network as this key has named it since before `Network` had its current name, so
+  # that experts cached by earlier versions are found again.
+  network = f'Classifier(net={context.network.net!r}, rotator={context.network.rotator!r})'
   digest.update(json.dumps({
-      'network': repr(context.classifier), 'train_points': settings.train_points,
+      'network': network, 'train_points': settings.train_points,
       'epochs': settings.max_start_epoch + settings.expert_epochs,
       'lr': settings.expert_lr, 'batch': settings.expert_batch,
       'augment': settings.augment}, sort_keys=True).encode())
@@ -243,15 +246,15 @@ def fingerprint(settings, context) -> str:
 
 def experts_fn(settings, context) -> Callable[[], Any]:
   """`experts()`: every expert, trained (or read from its cached file) on first call."""
-  train, classifier = context.dataset.train, context.classifier
+  train, network = context.dataset.train, context.network
   epochs = settings.max_start_epoch + settings.expert_epochs
-  template = classifier.init(jax.random.key(0))
+  template = network.init(jax.random.key(0))
   treedef = jax.tree.structure(template['params'])
   # A given folder is the user's (relative to the current directory); else the workdir's.
   folder = os.path.abspath(settings.experts_dir) if settings.experts_dir else 'experts'
   name = fingerprint(settings, context)
   fit = jax.jit(lambda key: train_expert(
-      classifier, jnp.asarray(train.points), jnp.asarray(train.labels), key, epochs=epochs,
+      network, jnp.asarray(train.points), jnp.asarray(train.labels), key, epochs=epochs,
       lr=settings.expert_lr, batch_size=settings.expert_batch,
       train_points=settings.train_points, augment=settings.augment, mesh=context.mesh))
   memo = []
@@ -287,7 +290,7 @@ def check(settings, config, where: str) -> None:
 def from_config(settings, context) -> TrajectoryMatching:
   k, n = context.dataset.num_classes, settings.train_points
   return TrajectoryMatching(
-      classifier=context.classifier, num_classes=k, cpc=context.cpc, train_points=n,
+      network=context.network, num_classes=k, cpc=context.cpc, train_points=n,
       iterations=settings.iterations, syn_steps=settings.syn_steps,
       batch_syn=settings.batch_syn, expert_epochs=settings.expert_epochs,
       min_start_epoch=settings.min_start_epoch, max_start_epoch=settings.max_start_epoch,

@@ -10,7 +10,7 @@ import pytest
 
 from dd3d_jax import geometry
 from dd3d_jax.methods import dm
-from dd3d_jax.models import make_classifier
+from dd3d_jax.models import make_network
 
 K, CPC, B, N = 3, 2, 4, 24
 
@@ -28,7 +28,7 @@ def test_mean_feature_distance_matches_numpy():
 
 def make(class_chunk=1, augment=False):
   return dm.DistributionMatching(
-      classifier=make_classifier('pointnet', K), num_classes=K, cpc=CPC, train_points=N,
+      network=make_network('pointnet', K), num_classes=K, cpc=CPC, train_points=N,
       batch_real=B, iterations=4, lr=1e-3, weight_decay=0.0, optimizer='adam', momentum=0.0,
       augment=augment, class_chunk=class_chunk)
 
@@ -37,7 +37,7 @@ def make(class_chunk=1, augment=False):
 def test_summed_loss_and_gradient_match_a_numpy_reference(chunk):
   with jax.enable_x64(True):
     method = make(chunk)
-    clf = method.classifier
+    clf = method.network
     f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
     net = f64(clf.init(jax.random.key(0)))
     syn = jax.random.normal(jax.random.key(1), (K * CPC, N, 3), jnp.float64)
@@ -73,7 +73,7 @@ def test_shared_augmentation_draws_one_transform_for_real_and_synthetic():
 
 def test_a_step_lowers_the_loss_on_a_fixed_network():
   method = make()
-  net = method.classifier.init(jax.random.key(0))
+  net = method.network.init(jax.random.key(0))
   real = jax.random.normal(jax.random.key(2), (K, B, N, 3))
   weights = jnp.full((K, B), 1 / B)
   points = jax.random.normal(jax.random.key(1), (K * CPC, N, 3))

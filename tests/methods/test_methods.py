@@ -19,7 +19,7 @@ from dd3d_jax import distill, records, registry, runner
 from dd3d_jax.methods import Context
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
-from dd3d_jax.models import make_classifier, make_segmenter
+from dd3d_jax.models import make_network, make_segmenter
 from dd3d_jax.tasks.segmentation import part_layout
 
 CPC, POINTS, TRAIN_POINTS = 2, 48, 32
@@ -50,7 +50,7 @@ def tiny_setup(task='classification'):
                       layout=layout)
     c.distill.batch_syn = 8
   else:
-    context = Context(dataset, make_classifier('pointnet', k), CPC, lambda epochs: features,
+    context = Context(dataset, make_network('pointnet', k), CPC, lambda epochs: features,
                       cache)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=3,
                                 parts=dataset.train.parts if task == 'segmentation' else None)

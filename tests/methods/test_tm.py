@@ -9,14 +9,14 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import geometry
 from dd3d_jax.methods import tm
-from dd3d_jax.models import make_classifier, state_of
+from dd3d_jax.models import make_network, state_of
 from tests.methods.test_methods import build, tiny_setup
 
 K, CPC, N = 3, 2, 16
 
 
 def tiny_tm(**overrides) -> tm.TrajectoryMatching:
-  fields = dict(classifier=make_classifier('pointnet', K), num_classes=K, cpc=CPC,
+  fields = dict(network=make_network('pointnet', K), num_classes=K, cpc=CPC,
                 train_points=N, iterations=2, syn_steps=2, batch_syn=4, expert_epochs=1,
                 min_start_epoch=0, max_start_epoch=1, expert_lr=0.01, lr=1e-3, weight_decay=0.0,
                 optimizer='adam', momentum=0.5, lr_lr=1e-5, augment=False, remat=True)
@@ -26,7 +26,7 @@ def tiny_tm(**overrides) -> tm.TrajectoryMatching:
 def problem(dtype=jnp.float32):
   method = tiny_tm()
   k_set, k_net, k_target, k_unroll = jax.random.split(jax.random.key(0), 4)
-  start = method.classifier.init(k_net)['params']
+  start = method.network.init(k_net)['params']
   leaves, treedef = jax.tree.flatten(start)
   noise = jax.random.split(k_target, len(leaves))
   target = jax.tree.unflatten(treedef, [x + 0.05 * jax.random.normal(k, x.shape)
@@ -89,7 +89,7 @@ def test_start_epochs_stay_in_their_window(min_start, poisoned_loss):
   # The experts' epochs before 2 are NaN: a student that started there has a NaN loss.
   method = tiny_tm(min_start_epoch=min_start, max_start_epoch=3, initial=lambda key: {
       'points': jax.random.uniform(key, (K * CPC, N, 3), minval=-1, maxval=1)})
-  net = method.classifier.init(jax.random.key(0))
+  net = method.network.init(jax.random.key(0))
   epochs = method.max_start_epoch + method.expert_epochs + 1
   params = jax.tree.map(lambda x: jnp.stack([x + 0.01 * t for t in range(epochs)]),
                         net['params'])
@@ -118,16 +118,16 @@ def test_batch_indices_cover_every_cloud_once_per_pass(num_clouds, batch, steps)
 
 
 def test_expert_trajectory_starts_at_the_init_and_lowers_the_loss():
-  classifier = make_classifier('pointnet', K)
+  network = make_network('pointnet', K)
   rng = np.random.default_rng(0)
   labels = jnp.asarray(np.repeat(np.arange(K), 4))
   points = geometry.normalize_to_unit_sphere(jnp.asarray(
       rng.normal(size=(len(labels), 24, 3)) * (1 + np.asarray(labels)[:, None, None])))
   key = jax.random.key(3)
   params, losses = jax.jit(lambda k: tm.train_expert(
-      classifier, points, labels, k, epochs=6, lr=1e-3, batch_size=4, train_points=N,
+      network, points, labels, k, epochs=6, lr=1e-3, batch_size=4, train_points=N,
       augment=False))(key)
-  init = classifier.init(jax.random.split(key)[0])['params']
+  init = network.init(jax.random.split(key)[0])['params']
   chex.assert_trees_all_equal(jax.tree.map(lambda x: x[0], params), init)
   assert jax.tree.leaves(params)[0].shape[0] == 7 and losses.shape == (6,)
   assert float(losses[-1]) < float(losses[0])

@@ -25,7 +25,7 @@ import optax
 import pytest
 
 from dd3d_jax import registry
-from dd3d_jax.models import Classifier
+from dd3d_jax.models import Network
 
 __all__ = ['net', 'test_is_registered_and_gives_logits_and_features',
            'test_output_does_not_depend_on_point_order', 'test_traced_once',
@@ -39,16 +39,16 @@ K, B, N = 5, 4, 16
 def net(backbone):
   name, overrides, dropout = backbone
   module = registry.get('networks', name)
-  classifier = Classifier(module.make(K, **overrides))
-  variables = jax.jit(classifier.init)(jax.random.key(0))  # compiled: faster than eager
+  network = Network(module.make(K, **overrides))
+  variables = jax.jit(network.init)(jax.random.key(0))  # compiled: faster than eager
   traces = []
 
   def apply(variables, points, train, key):
     traces.append(train)
-    return classifier.apply(variables, points, train=train, key=key)
+    return network.apply(variables, points, train=train, key=key)
 
   points = jax.random.normal(jax.random.key(1), (B, N, 3))
-  return types.SimpleNamespace(name=name, dropout=dropout, classifier=classifier,
+  return types.SimpleNamespace(name=name, dropout=dropout, network=network,
                                variables=variables,
                                apply=jax.jit(apply, static_argnames='train'), traces=traces,
                                points=points / jnp.linalg.norm(points, axis=-1).max())
@@ -57,7 +57,7 @@ def net(backbone):
 def test_is_registered_and_gives_logits_and_features(net):
   assert net.name in registry.names('networks')
   logits, _ = net.apply(net.variables, net.points, False, None)
-  features = jax.jit(net.classifier.embed)(net.variables, net.points)
+  features = jax.jit(net.network.embed)(net.variables, net.points)
   assert logits.shape == (B, K) and features.ndim == 2 and features.shape[0] == B
   assert jnp.isfinite(logits).all() and jnp.isfinite(features).all()
 
@@ -100,7 +100,7 @@ def test_a_few_steps_lower_the_loss(net):
   tx = optax.adam(1e-3)
 
   def loss_fn(params, variables, key):
-    logits, state = net.classifier.apply({**variables, 'params': params}, net.points, train=True,
+    logits, state = net.network.apply({**variables, 'params': params}, net.points, train=True,
                                          key=key)
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), state
 

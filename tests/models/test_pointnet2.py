@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from dd3d_jax.models import Classifier, pointnet2
+from dd3d_jax.models import Network, pointnet2
 from tests.models.backbone_suite import *  # noqa: F401,F403  (the common tests)
 
 
@@ -18,10 +18,10 @@ def backbone():
 
 @pytest.mark.slow
 def test_full_size_network():
-  classifier = Classifier(pointnet2.make(40))
-  variables = classifier.init(jax.random.key(0))
+  network = Network(pointnet2.make(40))
+  variables = network.init(jax.random.key(0))
   points = jax.random.uniform(jax.random.key(1), (2, 1024, 3), minval=-1.0, maxval=1.0)
-  logits, _ = classifier.apply(variables, points)
+  logits, _ = network.apply(variables, points)
   assert logits.shape == (2, 40) and jnp.isfinite(logits).all()
   # 1,475,688 as the authors' TensorFlow code and the yanx27 PyTorch port (conv and fc
   # biases, BatchNorm scale and shift): the ~1.48 M usually quoted for PointNet++ SSG.

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from dd3d_jax.models import Classifier, pointnext
+from dd3d_jax.models import Network, pointnext
 from tests.models.backbone_suite import *  # noqa: F401,F403  (the common tests)
 
 
@@ -18,10 +18,10 @@ def backbone():
 
 @pytest.mark.slow
 def test_full_size_network():
-  classifier = Classifier(pointnext.make(40))
-  variables = classifier.init(jax.random.key(0))
+  network = Network(pointnext.make(40))
+  variables = network.init(jax.random.key(0))
   points = jax.random.uniform(jax.random.key(1), (2, 1024, 3), minval=-1.0, maxval=1.0)
-  logits, _ = classifier.apply(variables, points)
+  logits, _ = network.apply(variables, points)
   assert logits.shape == (2, 40) and jnp.isfinite(logits).all()
   # 1,373,512; the released config (cfgs/modelnet40ply2048/pointnext-s.yaml) reports
   # 1.374 M, the PointNeXt paper 1.4 M.
