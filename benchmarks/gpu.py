@@ -11,9 +11,9 @@ part leaves unused goes to the next), appending each measurement to `rows.jsonl`
 is made, so a part stopped at its limit keeps what it measured; after each part it
 rewrites `gpu.json` (everything) and `gpu.md` (the tables) under `--out`:
 
-  install       the package and the carried wheels into a folder of their own, without
-                the network (`pip --no-index`; the tree itself on PYTHONPATH if pip
-                cannot), then the versions, the devices and `nvidia-smi -L`
+  install       the package (copied: it is pure Python) and the carried wheels
+                (`pip --no-index`) into a folder of their own, without the network, then
+                the versions, the devices and `nvidia-smi -L`
   correctness   `pytest -m gpu` (tests/test_gpu.py): every method's step, an evaluation
                 epoch, every network's logits, the canonical pose, the sorting network,
                 the point ops, each on the device against its CPU on the same inputs
@@ -70,15 +70,19 @@ def part_install(args, emit):
   """The package (and carried wheels) into `site(args)` without the network; versions;
   devices."""
   wheels = sorted(glob.glob(os.path.join(args.carried or '', 'whl', '*.whl')))
-  cmd = [sys.executable, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps',
-         '--no-build-isolation', '--no-compile', '--upgrade', '--target', site(args), ROOT,
-         *wheels]
-  out = subprocess.run(cmd, capture_output=True, text=True)
-  emit({'what': 'pip install', 'ok': out.returncode == 0, 'wheels': [os.path.basename(w)
-                                                                   for w in wheels],
-        'detail': (out.stderr.strip().splitlines() or [''])[-1][:300]})
-  if out.returncode != 0 and wheels:  # the wheels alone, the tree then from PYTHONPATH
-    subprocess.run(cmd[:-len(wheels) - 1] + wheels, capture_output=True)
+  # The package is pure Python: copied, not built (building needs setuptools and `wheel`
+  # in the interpreter's own site, which a fresh venv or the device's Python may lack).
+  shutil.rmtree(os.path.join(site(args), 'dd3d_jax'), ignore_errors=True)
+  shutil.copytree(os.path.join(ROOT, 'dd3d_jax'), os.path.join(site(args), 'dd3d_jax'),
+                  ignore=shutil.ignore_patterns('__pycache__'))
+  ok, detail = True, ''
+  if wheels:
+    out = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-index',
+                          '--no-deps', '--no-compile', '--upgrade', '--target', site(args),
+                          *wheels], capture_output=True, text=True)
+    ok, detail = out.returncode == 0, (out.stderr.strip().splitlines() or [''])[-1][:300]
+  emit({'what': 'pip install', 'ok': ok, 'wheels': [os.path.basename(w) for w in wheels],
+        'detail': detail})
   code = ('import json, sys, jax, jaxlib, flax, optax, numpy, chex, orbax.checkpoint, '
           'ml_collections, dd3d_jax\n'
           'v = {m.__name__: getattr(m, "__version__", "?") for m in '
