@@ -29,7 +29,7 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, pipeline, registry
+from dd3d_jax import distill, pipeline, registry, tasks
 from dd3d_jax.methods import Context
 
 from profile import hlo_index, trace_events
@@ -77,10 +77,12 @@ def main():
     c.data.path = args.data
     dataset = data_lib.load(c.data)
   k = dataset.num_classes
-  context = Context(dataset, pipeline.build_network(c, k, distilling=True), c.distill.cpc,
-                    None)
+  task = tasks.make(c.task, dataset)
+  context = Context(dataset, pipeline.build_network(c, task, distilling=True), c.distill.cpc,
+                    None, task=task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
-                                min_width=c.distill.batch_real)
+                                min_width=c.distill.batch_real,
+                                targets=task.targets(dataset.train))
   settings = config_lib.method_settings(c, args.method)
   method = registry.get('methods', settings.type).from_config(settings, context)
   state = method.init(jax.random.key(0), real)

@@ -20,12 +20,12 @@ import time
 
 import jax
 import numpy as np
-import optax
 
-from dd3d_jax import distill, distill_parts, models, synthetic
+from dd3d_jax import distill, models, synthetic
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.data import shapenetpart
-from dd3d_jax.tasks.segmentation import PartLayout
+from dd3d_jax.rotator import IdentityRotator
+from dd3d_jax.tasks.segmentation import PartLayout, Segmentation
 
 
 def timed(fn, args, steps: int) -> tuple[float, float]:
@@ -57,43 +57,37 @@ def main():
   siren = synthetic.SirenSet(gen_lib.ModulatedSiren(num_classes=k, cpc=args.cpc,
                                                     w0_initial=400.0))
 
-  def base(network):
+  def base(network, task=None):
     return distill.Distiller(synthesizer=siren, network=network, num_classes=k, cpc=args.cpc,
                              batch_real=b, train_points=n, outer_loop=10, inner_loop=1,
-                             iterations=400, class_chunk=args.class_chunk)
+                             iterations=400, class_chunk=args.class_chunk, task=task)
 
   rng = np.random.default_rng(0)
   labels = np.repeat(np.arange(k), b)
   points = rng.normal(size=(k * b, n, 3)).astype(np.float32)
   parts = np.asarray(layout.offsets)[labels][:, None] + rng.integers(
       0, np.asarray(layout.counts)[labels][:, None], size=(k * b, n))
-  real = distill.make_real_data(points, labels, k, min_width=b, parts=parts)
   key = jax.random.key(0)
   rows = []
 
   cls = base(models.make_network('pointnet', k))
+  real = distill.make_real_data(points, labels, k, min_width=b)
   state = distill.init_state(cls, key)
   net_vars = cls.network.init(jax.random.key(1))
   step = jax.jit(lambda g, o: distill.outer_step(cls, g, o, net_vars, real, key))
   rows.append(('classification (PointNet, InstanceNorm)',
                *timed(step, (state.gen_params, state.opt_state), args.steps)))
 
-  pd = distill_parts.PartDistiller(base(models.make_segmenter(layout.num_parts, k)), layout,
-                                   proportions)
-  state = distill.init_state(pd.base, key)
-  net_vars = distill_parts.set_batch_statistics(
-      pd, pd.base.network.init(jax.random.key(1)), real, key)
-  tx = pd.base.generator_optimizer()
-  for per_part in (False, True):
-    def seg_step(g, o, per_part=per_part):
-      pts, prt, w = distill_parts.real_batch(pd, key, real, b)
-      noise = jax.random.uniform(key, (k, args.cpc, n, 1))
-      loss, grads = distill_parts.matching_loss_and_grad(pd, g, net_vars, pts, prt, w, noise,
-                                                         per_part)
-      updates, o = tx.update(grads, o, g)
-      return optax.apply_updates(g, updates), o, loss
-    rows.append((f'parts, {"per-part" if per_part else "whole-shape"} (PointNetSeg, BatchNorm)',
-                 *timed(jax.jit(seg_step), (state.gen_params, state.opt_state), args.steps)))
+  task = Segmentation(layout, proportions)
+  seg = base(task.network('pointnet', IdentityRotator()), task)
+  real = distill.make_real_data(points, labels, k, min_width=b, targets=parts)
+  state = distill.init_state(seg, key)
+  net_vars = distill.set_batch_statistics(seg, seg.network.init(jax.random.key(1)), real, key)
+  for ol, kind in ((0, 'whole-shape'), (1, 'per-part')):  # outer steps alternate the two
+    seg_step = jax.jit(lambda g, o, ol=ol: distill.update(seg, g, o, net_vars, real, key, key,
+                                                          ol))
+    rows.append((f'parts, {kind} (PointNetSeg, BatchNorm)',
+                 *timed(seg_step, (state.gen_params, state.opt_state), args.steps)))
 
   print(f'{jax.default_backend()}: {k} classes, CPC {args.cpc}, {b} real x {n} points, '
         f'class chunk {args.class_chunk}')

@@ -27,16 +27,20 @@ from dd3d_jax.errors import ConfigError
 OPTIMIZERS = ('adam', 'sgd')
 # The methods of the paper's Table 1, in its column order, and the upper bound.
 TABLE1_METHODS = 'random,herding,kcenter,gm,dm,tm,dd3d,full'
-# `task`: what the small sets are for.
-TASKS = {'classification': 'shape classification', 'segmentation': 'part segmentation'}
+
+
+def does(method_type: str, task: str) -> bool:
+  """Whether method `method_type` does `task`: its module's `TASKS` names it, or is '*'
+  (a selection of real clouds does every task)."""
+  tasks = getattr(registry.get('methods', method_type), 'TASKS', ('classification',))
+  return tasks == '*' or task in tasks
 
 
 def task_methods(task: str) -> tuple[str, ...]:
-  """The method types that do `task` (their module's `TASKS`): Table 1's first, in its
-  order, then the others by name."""
+  """The method types that do `task` (`does`): Table 1's first, in its order, then the
+  others by name."""
   order = TABLE1_METHODS.split(',')
-  found = [name for name in registry.names('methods')
-           if task in getattr(registry.get('methods', name), 'TASKS', ('classification',))]
+  found = [name for name in registry.names('methods') if does(name, task)]
   return tuple(sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n)))
 
 
@@ -161,7 +165,8 @@ def base_config() -> ml_collections.ConfigDict:
   """Defaults: the authors' code (ModelNet40 values where they depend on the dataset)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.task = 'classification'         # or 'segmentation' (part labels: `task_methods`)
+  c.task = 'classification'         # a module of dd3d_jax.tasks: or 'segmentation' (part
+                                    # labels; `task_methods`), or a dotted module path
   c.num_distills = 1                # independent distillations (paper: 2)
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
 
@@ -343,7 +348,7 @@ _NON_NEGATIVE = _num(0)
 
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
-    'seed': _int(0), 'task': _choice(*TASKS), 'num_distills': _int(1),
+    'seed': _int(0), 'task': _registered('tasks'), 'num_distills': _int(1),
     'matmul_precision': _choice('default', 'high', 'highest'), 'mesh.units': _int(0),
     'data.format': _registered('data formats'), 'data.path': _STR,
     'data.variant': _choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
@@ -459,17 +464,16 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                         f'{", ".join(c.methods)}, comma-separated.')
   _check(len(set(methods)) == len(methods), f'eval.methods {c.eval.methods!r} names a method '
                                             'twice.')
-  doers = task_methods(c.task)
+  task = registry.get('tasks', c.task, 'task')
   for name in methods:
     settings = method_settings(c, name)  # an undefined name
     _validate_method(c, name)
-    _check(settings.type in doers, f'methods.{name} ({settings.type}) does not do '
-                                   f'{TASKS[c.task]}; use methods of the types {", ".join(doers)}.')
+    _check(does(settings.type, c.task),
+           f'methods.{name} ({settings.type}) does not do {task.DESCRIPTION}; use methods of '
+           f'the types {", ".join(task_methods(c.task))}.')
     module = registry.get('methods', settings.type)
     if hasattr(module, 'check'):
       module.check(settings, c, f'methods.{name}')
-  if c.task == 'segmentation':
-    _check(c.model.arch == 'pointnet' and eval_backbones(c) == ('pointnet',),
-           'part segmentation trains and evaluates the segmentation PointNet; set '
-           "model.arch='pointnet' and eval.backbones=''.")
+  if hasattr(task, 'check'):
+    task.check(c, 'task')
   return c

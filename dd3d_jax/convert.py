@@ -100,21 +100,21 @@ def load_official_pointnet(state_dict: Mapping[str, Any], *,
 
   Args:
     state_dict: `conv1.weight` (64, 3, 1), `conv1.bias` (64,), `conv2.*`, `conv3.*`,
-      `network.weight` (K, 1024), `network.bias` (K,).
+      `classifier.weight` (K, 1024), `classifier.bias` (K,).
     num_classes: K.
   Returns:
     (apply, params) with `apply(params, points [B, N, 3]) -> logits [B, K]`.
   """
   dims = {'conv1': (64, 3), 'conv2': (128, 64), 'conv3': (FEATURE_DIM, 128)}
-  expected = {'network.weight': (num_classes, FEATURE_DIM), 'network.bias': (num_classes,)}
+  expected = {'classifier.weight': (num_classes, FEATURE_DIM), 'classifier.bias': (num_classes,)}
   for name, (out, fan_in) in dims.items():
     expected[f'{name}.weight'] = (out, fan_in, 1)
     expected[f'{name}.bias'] = (out,)
   sd = _as_arrays(state_dict, expected, 'PointNet')
   params = {name: {'kernel': jnp.asarray(sd[f'{name}.weight'][..., 0].T),
                    'bias': jnp.asarray(sd[f'{name}.bias'])} for name in dims}
-  params['network'] = {'kernel': jnp.asarray(sd['network.weight'].T),
-                          'bias': jnp.asarray(sd['network.bias'])}
+  params['classifier'] = {'kernel': jnp.asarray(sd['classifier.weight'].T),
+                          'bias': jnp.asarray(sd['classifier.bias'])}
   module = PointNetCls(num_classes=num_classes)
 
   def apply(params, points):

@@ -1,20 +1,29 @@
-"""DD3D distillation: gradient matching of a synthetic set against real clouds.
+"""DD3D distillation: gradient matching of a synthetic set against real clouds, for any
+task (`dd3d_jax.tasks`).
 
 The synthetic set is DD3D's modulated SIREN (`synthetic.SirenSet`) or, for the GM
-baseline, a tensor of clouds (`synthetic.TensorSet`).
+baseline, a tensor of clouds (`synthetic.TensorSet`). Its clouds' targets are the
+task's: their classes, or (part segmentation) each point's part, given by the
+generator's noise (`task.synthetic_targets`) or, for a tensor, fixed to those of the
+real clouds it starts from.
 
-One iteration (REFERENCE section 5), compiled once as `iteration(state, real)`:
+One iteration (the authors' `gm_inr.py` and `seg_inr.py`), compiled once as
+`iteration(state, real)`:
 
-    net <- fresh PointNet (new key)
-    repeat outer_loop times:
+    net <- fresh network (new key)
+    repeat outer_loop times (ol = 0, 1, ...):
+      [task.bn_from_real: BatchNorm statistics <- a training-mode pass over `bn_clouds`
+       real clouds per class, then frozen: matching runs the net in inference mode]
       for every class c (split over the devices of `mesh`; on each, a chunked lax.map,
                          vmapped inside each chunk):
-        g_real = stop_grad(grad CE(net, batch_real real clouds of c))
-        g_syn  = grad CE(net, generator(noise, rows of c))   # differentiable
+        g_real = stop_grad(grad loss(net, batch_real real clouds of c, their targets))
+        g_syn  = grad loss(net, generator(noise, rows of c), their targets)  # differentiable
         loss  += distance(g_real, g_syn)
+        [task.match_groups, odd ol: one gradient and distance per group of points, e.g.
+         per part, the loss counting that group's points only]
       one Adam step on the generator (grad of a grad)
       unless last: regenerate all synthetic clouds (no gradient), renormalise,
-                   train net for inner_loop epochs (SGD, batch 256)
+                   train net for inner_loop epochs (SGD, batch `batch_syn`)
 
 The state is an explicit pytree; randomness comes from `fold_in(key, iteration)`,
 so a run resumed from a checkpoint repeats exactly what an uninterrupted run does.
@@ -37,6 +46,7 @@ from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, matching, synthetic, training
 from dd3d_jax.devices import UNITS
 from dd3d_jax.models import Network
+from dd3d_jax.tasks.classification import Classification
 
 
 @flax.struct.dataclass
@@ -62,17 +72,19 @@ class RealData(NamedTuple):
     points: [N, P, 3] float32.
     class_index: [K, M] int32, row c lists the clouds of class c, padded.
     class_count: [K] int32, number of valid entries per row.
-    parts: [N, P] int32 part ids (part segmentation), else None.
+    targets: [N, ...] the task's targets (`task.targets`): the classes [N], or every
+      point's part id [N, P].
   """
   points: jax.Array
   class_index: jax.Array
   class_count: jax.Array
-  parts: jax.Array | None = None
+  targets: jax.Array
 
 
 def make_real_data(points: np.ndarray, labels: np.ndarray, num_classes: int,
-                   min_width: int = 1, parts: np.ndarray | None = None) -> RealData:
-  """Puts the training split on the device once, with a per-class index table."""
+                   min_width: int = 1, targets: np.ndarray | None = None) -> RealData:
+  """Puts the training split on the device once, with a per-class index table; the
+  targets default to the labels (shape classification)."""
   labels = np.asarray(labels)
   counts = np.bincount(labels, minlength=num_classes)
   width = max(int(counts.max()), min_width)
@@ -82,7 +94,7 @@ def make_real_data(points: np.ndarray, labels: np.ndarray, num_classes: int,
     table[c, :len(members)] = members
   return RealData(jnp.asarray(points, jnp.float32), jnp.asarray(table),
                   jnp.asarray(counts, jnp.int32),
-                  None if parts is None else jnp.asarray(parts, jnp.int32))
+                  jnp.asarray(np.asarray(labels, np.int32) if targets is None else targets))
 
 
 def class_balanced_indices(key: jax.Array, real: RealData,
@@ -160,6 +172,10 @@ class Distiller(NamedTuple):
     optimizer, momentum: the synthetic set's optimiser: 'adam' (the paper, with L2
       `weight_decay`) or 'sgd' (DC's own setting for GM on tensors, with momentum).
     mesh: devices the classes are split over (`devices.make_mesh`); None: one device.
+    task: the task whose targets are matched (`dd3d_jax.tasks`); None: shape
+      classification of `num_classes` classes.
+    bn_clouds: real clouds per class that set the BatchNorm statistics, where the task
+      asks for it (`task.bn_from_real`; 8, as DC).
   """
   synthesizer: synthetic.SirenSet | synthetic.TensorSet
   network: Network
@@ -180,10 +196,17 @@ class Distiller(NamedTuple):
   optimizer: str = 'adam'
   momentum: float = 0.0
   mesh: Mesh | None = None
+  task: Any = None
+  bn_clouds: int = 8
 
   @property
   def num_synthetic(self) -> int:
     return self.num_classes * self.cpc
+
+  @property
+  def target_task(self) -> Any:
+    """`task`, or shape classification of `num_classes` classes when it is None."""
+    return Classification(self.num_classes) if self.task is None else self.task
 
   def generator_optimizer(self) -> optax.GradientTransformation:
     """Adam (or SGD) with L2 weight decay; StepLR x0.1 at half of the iterations."""
@@ -209,102 +232,231 @@ def init_state(distiller: Distiller, key: jax.Array, params: Any = None) -> Dist
                       jnp.zeros((), jnp.int32), jax.random.key_data(k_run))
 
 
-def generate_set(distiller: Distiller, gen_params: Any, key: jax.Array,
-                 num_points: int) -> jax.Array:
-  """All synthetic clouds, renormalised to the unit sphere: [K * cpc, num_points, 3]."""
+def labelled_set(distiller: Distiller, gen_params: Any, key: jax.Array, num_points: int,
+                 fixed_targets: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """All synthetic clouds, renormalised to the unit sphere, and their targets:
+  ([K * cpc, num_points, 3], the task's targets of them from their noise, or a tensor
+  set's `fixed_targets`)."""
   noise = gen_lib.sample_noise(key, distiller.num_synthetic, num_points)
-  return geometry.normalize_to_unit_sphere(distiller.synthesizer.generate(gen_params, noise))
+  points = geometry.normalize_to_unit_sphere(distiller.synthesizer.generate(gen_params, noise))
+  if fixed_targets is not None:
+    return points, fixed_targets
+  labels = gen_lib.synthetic_labels(distiller.num_classes, distiller.cpc)
+  return points, distiller.target_task.synthetic_targets(noise, labels)
+
+
+def loss_gradient(apply_fn, task: Any, net_params: Any, points: jax.Array, labels: jax.Array,
+                  targets: jax.Array, weights: jax.Array | None = None) -> Any:
+  """Gradient of the task's (weighted) loss w.r.t. the network parameters.
+
+  Args:
+    apply_fn: `apply_fn(net_params, points [B, N, 3], labels [B]) -> outputs`.
+    points: [B, N, 3]; labels: [B] classes; targets: [B, ...] the task's.
+    weights: optional [B] summing to 1 (0 masks a padded cloud).
+  Returns:
+    A pytree shaped like `net_params`.
+  """
+  return jax.grad(lambda p: task.loss(apply_fn(p, points, labels), targets, weights))(net_params)
+
+
+def group_gradients(apply_fn, task: Any, net_params: Any, points: jax.Array, labels: jax.Array,
+                    targets: jax.Array, masks: jax.Array, weights: jax.Array | None = None,
+                    valid: jax.Array | None = None) -> Any:
+  """The gradient of the task's loss counting each mask's points, from one forward pass.
+
+  Args:
+    masks: [J, B, N] which points each loss counts (part segmentation: one per part).
+    valid: optional [J] bool: the masks to compute; the others' gradients are zeros,
+      skipped (a class with fewer parts than the widest class computes fewer VJPs,
+      where the class loop is sequential).
+  Returns:
+    A pytree shaped like `net_params` with a leading J axis.
+  """
+  outputs, vjp = jax.vjp(lambda p: apply_fn(p, points, labels), net_params)
+
+  def one(mask):
+    cotangent = jax.grad(lambda z: task.loss(z, targets, weights, mask))(outputs)
+    return vjp(cotangent)[0]
+
+  if valid is None:
+    return jax.lax.map(one, masks)
+  zeros = jax.tree.map(jnp.zeros_like, net_params)
+  return jax.lax.map(lambda x: jax.lax.cond(x[1], one, lambda _: zeros, x[0]), (masks, valid))
 
 
 def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
-                           real_points: jax.Array, real_weights: jax.Array,
-                           noise: jax.Array) -> tuple[jax.Array, Any]:
-  """Sum over classes of the GM distance, and its gradient w.r.t. the synthetic set.
+                           real_points: jax.Array, real_targets: jax.Array,
+                           real_weights: jax.Array, noise: jax.Array, per_group: bool = False,
+                           fixed_targets: jax.Array | None = None) -> tuple[jax.Array, Any]:
+  """Sum over classes (and groups, if `per_group`) of the GM distance, and its gradient
+  w.r.t. the synthetic set.
 
   Each class differentiates only its own part of the parameters (its embedding
   rows, or its clouds), so the per-class outputs are the shared layers' gradients
   (summed) and one class-sized slice each. Gradients are taken w.r.t. the network's
-  `net_vars['params']` in training mode; its state collections (BatchNorm
-  statistics) are read, not updated, as in DC.
+  `net_vars['params']`, in training mode unless the task froze BatchNorm statistics
+  from real clouds (`bn_from_real`: inference mode); the state collections are read,
+  not updated, as in DC.
 
   Args:
     net_vars: the network's variables (`Network.init`).
-    real_points: [K, batch_real, P, 3]; real_weights: [K, batch_real].
+    real_points: [K, batch_real, P, 3]; real_targets: [K, batch_real, ...];
+    real_weights: [K, batch_real].
     noise: [K, cpc, P, 1].
+    per_group: match one gradient per group of the task (`task.match_groups`) instead
+      of one per class.
+    fixed_targets: a tensor set's targets [K * cpc, ...]; None: from the noise.
   Returns:
     (loss summed over classes, gradient pytree shaped like gen_params).
   """
-  synth = distiller.synthesizer
-  shared, parts = synth.split(gen_params)
+  d, task = distiller, distiller.target_task
+  synth = d.synthesizer
+  shared, rows = synth.split(gen_params)
   net_params = net_vars['params']
+  train = not task.bn_from_real
 
-  def apply_net(params, points):
-    return distiller.network.apply({**net_vars, 'params': params}, points, train=True)[0]
+  def apply_net(params, points, labels):
+    return d.network.apply({**net_vars, 'params': params}, points, labels, train=train)[0]
 
   def per_class(xs):
-    part_c, real_c, weights_c, noise_c, c = xs
-    g_real = jax.lax.stop_gradient(matching.network_gradient(
-        apply_net, net_params, real_c, jnp.full(real_c.shape[0], c), weights_c))
+    rows_c, real_c, targets_c, weights_c, noise_c, fixed_c, c = xs
+    real_labels, syn_labels = jnp.full(real_c.shape[0], c), jnp.full(d.cpc, c)
+    syn_targets = (task.synthetic_targets(noise_c, syn_labels) if fixed_targets is None
+                   else fixed_c)
+    if task.match_groups is None:  # one gradient of the whole loss per class
+      g_real = jax.lax.stop_gradient(loss_gradient(
+          apply_net, task, net_params, real_c, real_labels, targets_c, weights_c))
 
-    def loss_c(shared, part_c):
-      syn = synth.class_points(shared, part_c, noise_c)
-      g_syn = matching.network_gradient(apply_net, net_params, syn, jnp.full(distiller.cpc, c))
-      return matching.match_distance(g_real, g_syn, distiller.metric)
+      def loss_c(shared, rows_c):
+        syn = synth.class_points(shared, rows_c, noise_c)
+        g_syn = loss_gradient(apply_net, task, net_params, syn, syn_labels, syn_targets)
+        return matching.match_distance(g_real, g_syn, d.metric)
+    else:  # gradients per group, the whole cloud a group of its own unless `per_group`
+      def groups(targets):
+        if per_group:
+          return task.match_groups(targets, c)
+        return jnp.ones((1, *targets.shape), jnp.float32), jnp.ones(1, bool)
 
-    loss, (g_shared, g_part) = jax.value_and_grad(loss_c, argnums=(0, 1))(shared, part_c)
-    return loss, g_shared, g_part
+      real_masks, valid = groups(targets_c)
+      g_real = jax.lax.stop_gradient(group_gradients(
+          apply_net, task, net_params, real_c, real_labels, targets_c, real_masks, weights_c,
+          valid))
 
-  losses, g_shared, g_parts = map_classes(
-      per_class, (parts, real_points, real_weights, noise, jnp.arange(distiller.num_classes)),
-      distiller.class_chunk, distiller.mesh)
-  return losses.sum(), synth.join(jax.tree.map(lambda g: g.sum(axis=0), g_shared), g_parts)
+      def loss_c(shared, rows_c):
+        syn = synth.class_points(shared, rows_c, noise_c)
+        g_syn = group_gradients(apply_net, task, net_params, syn, syn_labels, syn_targets,
+                                groups(syn_targets)[0], valid=valid)
+        distances = jax.vmap(functools.partial(matching.match_distance, metric=d.metric))(
+            g_real, g_syn)
+        return jnp.sum(jnp.where(valid, distances, 0.0))
+
+    loss, (g_shared, g_rows) = jax.value_and_grad(loss_c, argnums=(0, 1))(shared, rows_c)
+    return loss, g_shared, g_rows
+
+  fixed = (jnp.zeros(d.num_classes) if fixed_targets is None
+           else fixed_targets.reshape(d.num_classes, d.cpc, *fixed_targets.shape[1:]))
+  losses, g_shared, g_rows = map_classes(
+      per_class, (rows, real_points, real_targets, real_weights, noise, fixed,
+                  jnp.arange(d.num_classes)), d.class_chunk, d.mesh)
+  return losses.sum(), synth.join(jax.tree.map(lambda g: g.sum(axis=0), g_shared), g_rows)
 
 
 def real_batch(distiller: Distiller, key: jax.Array,
-               real: RealData) -> tuple[jax.Array, jax.Array]:
-  """Class-balanced real clouds at the training resolution: [K, B, P', 3], [K, B]."""
+               real: RealData) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Class-balanced real clouds at the training resolution, their targets (per-point
+  targets follow the kept points) and weights: [K, B, P', 3], [K, B, ...], [K, B]."""
   k_pick, k_sub, k_aug = jax.random.split(key, 3)
-  points, weights = class_balanced_batch(k_pick, real, distiller.batch_real)
+  idx, weights = class_balanced_indices(k_pick, real, distiller.batch_real)
+  points, targets = real.points[idx], real.targets[idx]
   if distiller.train_points < points.shape[-2]:
-    points = geometry.normalize_to_unit_sphere(
-        geometry.subsample(k_sub, points, distiller.train_points))
+    per_point = targets.shape == points.shape[:-1]
+    points, kept = geometry.subsample_labelled(k_sub, points, targets if per_point else None,
+                                               distiller.train_points)
+    points = geometry.normalize_to_unit_sphere(points)
+    targets = kept if per_point else targets
   if distiller.augment_real:
     points = geometry.augment(k_aug, points)
-  return points, weights
+  return points, targets, weights
 
 
-def outer_step(distiller: Distiller, gen_params: Any, opt_state: Any, net_vars: Any,
-               real: RealData, key: jax.Array) -> tuple[Any, Any, jax.Array]:
-  """One generator update: match every class's gradients once, one Adam step.
+def set_batch_statistics(distiller: Distiller, net_vars: Any, real: RealData,
+                         key: jax.Array) -> Any:
+  """`net_vars` with BatchNorm running statistics updated by one training-mode pass over
+  `bn_clouds` real clouds of every class (a class with fewer repeats its own clouds)."""
+  d = distiller
+  k_pick, k_sub = jax.random.split(key)
+  draws = min(d.bn_clouds, real.class_index.shape[1])
+  idx, weights = class_balanced_indices(k_pick, real, draws)
+  drawn = jnp.maximum(jnp.sum(weights > 0, axis=1, keepdims=True), 1)
+  idx = jnp.take_along_axis(idx, jnp.arange(d.bn_clouds)[None] % drawn, axis=1)
+  points = real.points[idx]
+  if d.train_points < points.shape[-2]:
+    points = geometry.normalize_to_unit_sphere(
+        geometry.subsample(k_sub, points, d.train_points))
+  labels = jnp.repeat(jnp.arange(d.num_classes), d.bn_clouds)
+  _, state = d.network.apply(net_vars, points.reshape(-1, *points.shape[2:]), labels,
+                             train=True)
+  return {**net_vars, **state}
+
+
+def update(distiller: Distiller, gen_params: Any, opt_state: Any, net_vars: Any,
+           real: RealData, k_real: jax.Array, k_noise: jax.Array, ol: jax.Array | int = 0,
+           fixed_targets: jax.Array | None = None) -> tuple[Any, Any, jax.Array]:
+  """One update of the set at outer step `ol`: match every class's gradients once (per
+  group at odd `ol`, where the task has groups), one step of its optimiser.
 
   Returns:
     (gen_params, opt_state, GM loss summed over classes).
   """
-  k_real, k_noise = jax.random.split(key)
-  points, weights = real_batch(distiller, k_real, real)
-  noise = jax.random.uniform(
-      k_noise, (distiller.num_classes, distiller.cpc, distiller.train_points, 1))
-  loss, grads = matching_loss_and_grad(distiller, gen_params, net_vars, points, weights, noise)
-  updates, opt_state = distiller.generator_optimizer().update(grads, opt_state, gen_params)
+  d = distiller
+  points, targets, weights = real_batch(d, k_real, real)
+  noise = jax.random.uniform(k_noise, (d.num_classes, d.cpc, d.train_points, 1))
+
+  def matched(per_group):
+    return matching_loss_and_grad(d, gen_params, net_vars, points, targets, weights, noise,
+                                  per_group, fixed_targets)
+
+  if d.target_task.match_groups is None:
+    loss, grads = matched(False)
+  else:
+    loss, grads = jax.lax.cond(ol % 2 == 0, lambda: matched(False), lambda: matched(True))
+  updates, opt_state = d.generator_optimizer().update(grads, opt_state, gen_params)
   return optax.apply_updates(gen_params, updates), opt_state, loss
 
 
-def iteration(distiller: Distiller, state: DistillState,
-              real: RealData) -> tuple[DistillState, dict]:
+def outer_step(distiller: Distiller, gen_params: Any, opt_state: Any, net_vars: Any,
+               real: RealData, key: jax.Array) -> tuple[Any, Any, jax.Array]:
+  """One generator update from one key (outer step 0): `update` with the real batch and
+  noise drawn from `key`, as DD3D's classification iteration draws them."""
+  k_real, k_noise = jax.random.split(key)
+  return update(distiller, gen_params, opt_state, net_vars, real, k_real, k_noise)
+
+
+def iteration(distiller: Distiller, state: DistillState, real: RealData,
+              fixed_targets: jax.Array | None = None) -> tuple[DistillState, dict]:
   """One DD3D iteration (pure; `jax.jit(functools.partial(iteration, distiller))`).
 
+  Args:
+    fixed_targets: a tensor set's targets [K * cpc, ...] (GM for parts: its points keep
+      the part ids of the real clouds it starts from); None: from the noise.
   Returns:
     (next state, {'loss': mean GM distance per class and outer step}).
   """
+  d = distiller
+
   def step(gen_params, opt_state, net_vars, ol, key):
-    del ol
-    k_step, k_inner = jax.random.split(key)
-    gen_params, opt_state, loss = outer_step(distiller, gen_params, opt_state, net_vars, real,
-                                             k_step)
+    if d.target_task.bn_from_real:
+      k_bn, k_real, k_noise, k_inner = jax.random.split(key, 4)
+      net_vars = set_batch_statistics(d, net_vars, real, k_bn)
+    else:
+      k_step, k_inner = jax.random.split(key)
+      k_real, k_noise = jax.random.split(k_step)
+    gen_params, opt_state, loss = update(d, gen_params, opt_state, net_vars, real, k_real,
+                                         k_noise, ol, fixed_targets)
     return gen_params, opt_state, net_vars, loss, k_inner
 
-  return unrolled_iteration(distiller, state, step, lambda gen_params, key: (
-      generate_set(distiller, gen_params, key, distiller.train_points), None))
+  return unrolled_iteration(d, state, step, lambda gen_params, key: labelled_set(
+      d, gen_params, key, d.train_points, fixed_targets))
 
 
 def unrolled_iteration(distiller: Distiller, state: DistillState, step,
@@ -317,8 +469,8 @@ def unrolled_iteration(distiller: Distiller, state: DistillState, step,
     step: `step(gen_params, opt_state, net_vars, ol, key) -> (gen_params, opt_state,
       net_vars, loss, inner_key)`: one update of the set at outer step `ol` from the key
       of that step, and the part of the key it leaves to the inner loop.
-    synthetic_set: `synthetic_set(gen_params, key) -> (points [K * cpc, N, 3], parts
-      [K * cpc, N] or None)`, what the inner loop trains on (parts: part segmentation).
+    synthetic_set: `synthetic_set(gen_params, key) -> (points [K * cpc, N, 3], targets
+      [K * cpc, ...])`, what the inner loop trains on.
   Returns:
     (next state, {'loss': mean loss per class and outer step}).
   """
@@ -330,11 +482,11 @@ def unrolled_iteration(distiller: Distiller, state: DistillState, step,
 
   def inner(net_vars, net_opt, gen_params, key):
     k_gen, k_train = jax.random.split(key)
-    points, parts = synthetic_set(gen_params, k_gen)
+    points, targets = synthetic_set(gen_params, k_gen)
     net_vars, net_opt, _ = training.train_epochs(
-        distiller.network, net_tx, net_vars, net_opt, points, syn_labels, k_train,
-        num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn, augment=False,
-        parts=parts)
+        distiller.network, distiller.target_task, net_tx, net_vars, net_opt, points, syn_labels,
+        targets, k_train, num_epochs=distiller.inner_loop, batch_size=distiller.batch_syn,
+        augment=False)
     return net_vars, net_opt
 
   def outer(carry, ol):

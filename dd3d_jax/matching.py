@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import optax
+
+from dd3d_jax.tasks.classification import cross_entropy
 
 METRICS = ('ours', 'mse', 'cos')
 EPS = 1e-6
@@ -71,19 +72,6 @@ def match_distance(g_real: Any, g_syn: Any, metric: str = 'ours') -> jax.Array:
   if metric == 'cos':
     return 1.0 - jnp.sum(flat_r * flat_s) / (_safe_norm(flat_r) * _safe_norm(flat_s) + EPS)
   raise ValueError(f'unknown matching metric {metric!r}; use one of {METRICS}.')
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array,
-                  weights: jax.Array | None = None) -> jax.Array:
-  """Softmax cross-entropy, averaged (or weighted by `weights`, which sum to 1).
-
-  Args:
-    logits: [B, K]; labels: [B] int; weights: optional [B] (0 masks an example).
-  Returns:
-    Scalar.
-  """
-  losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  return losses.mean() if weights is None else jnp.sum(losses * weights)
 
 
 def network_gradient(apply_fn: Callable, net_params: Any, points: jax.Array,

@@ -34,9 +34,8 @@ from dd3d_jax import (devices, distill, evaluate, records, registry, render, rot
                       training)
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
+from dd3d_jax import tasks as tasks_lib
 from dd3d_jax.methods import Context, SmallSet
-from dd3d_jax.models import make_network, make_segmenter
-from dd3d_jax.tasks import segmentation
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
@@ -50,19 +49,16 @@ def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
   return key
 
 
-def build_network(config: ml_collections.ConfigDict, num_classes: int,
-                     arch: str | None = None, layout: segmentation.PartLayout | None = None,
-                     distilling: bool = False):
-  """Network `arch` (default `model.arch`, the distillation network), behind the rotator
-  when rotated; with a part `layout`, the segmentation PointNet for those parts (which
-  the reference distils without a rotator and evaluates behind one)."""
-  rotated = config.data.rotated and not (layout is not None and distilling)
+def build_network(config: ml_collections.ConfigDict, task, arch: str | None = None,
+                  distilling: bool = False):
+  """The task's network `arch` (default `model.arch`, the distillation network), behind
+  the rotator when rotated (a task whose reference distils without one says so:
+  `distill_rotated`)."""
+  rotated = config.data.rotated and (task.distill_rotated or not distilling)
   kind = config.model.rotator if rotated else 'none'
   rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
                              config.model.rotator_tau)
-  if layout is not None:
-    return make_segmenter(layout.num_parts, num_classes, rot)
-  return make_network(arch or config.model.arch, num_classes, rot)
+  return task.network(arch or config.model.arch, rot)
 
 
 def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
@@ -136,7 +132,7 @@ def cache_fn(wd: Workdir):
   return cache
 
 
-def features_fn(config: ml_collections.ConfigDict, network, dataset, cache, mesh=None):
+def features_fn(config: ml_collections.ConfigDict, network, task, dataset, cache, mesh=None):
   """`features(epochs) -> [N_train, F]`: the global features of every training cloud
   under a network trained on the whole split by the evaluation protocol for `epochs`
   epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`cache_fn`)
@@ -147,16 +143,20 @@ def features_fn(config: ml_collections.ConfigDict, network, dataset, cache, mesh
     t0 = time.time()
     log.info('features: training a network on all %d training clouds for %d epochs.',
              len(dataset.train), epochs)
-    evaluator = evaluate.Evaluator(network, build_protocol(config, epochs),
-                                   dataset.test.points, dataset.test.labels, mesh)
-    variables, result = evaluator.train(dataset.train.points, dataset.train.labels,
+    evaluator = evaluate.Evaluator(network, task, build_protocol(config, epochs), dataset.test,
+                                   mesh)
+    train = dataset.train
+    variables, result = evaluator.train(train.points, train.labels, task.targets(train),
                                         stream(config.seed, 'features', epochs))
     embed = jax.jit(lambda x: training.map_batches(
         lambda b: network.embed(variables, b), x, config.eval.test_batch, mesh))
-    feats = np.asarray(embed(jnp.asarray(dataset.train.points)), np.float32)
-    log.info('features: that network reaches %.2f%% test OA (best epoch %.2f%%), %.0fs.',
-             result['final_oa'], result['best_oa'], time.time() - t0)
-    return {'features': feats, 'final_oa': result['final_oa'], 'best_oa': result['best_oa'],
+    feats = np.asarray(embed(jnp.asarray(train.points)), np.float32)
+    headline = tasks_lib.module(task.name).SCORES[0]
+    scores = {k: result[f'{k}_{headline}'] for k in ('final', 'best')}
+    log.info('features: that network reaches %.2f%% test %s (best epoch %.2f%%), %.0fs.',
+             scores['final'], tasks_lib.label(task.name, headline), scores['best'],
+             time.time() - t0)
+    return {'features': feats, **{f'{k}_{headline}': v for k, v in scores.items()},
             'seconds': time.time() - t0}
 
   def features(epochs: int | None) -> np.ndarray:
@@ -170,29 +170,32 @@ def features_fn(config: ml_collections.ConfigDict, network, dataset, cache, mesh
 
 
 def results_table(results: dict) -> str:
-  """A plain-text table of results.json (and final-epoch OA per backbone, if several);
-  part segmentation adds the final-epoch mIoUs (its OA is point accuracy)."""
-  parts = results.get('meta', {}).get('task') == 'segmentation'
-  lines = [f'{"method":<10} {"final-epoch OA %":>18} {"best-epoch OA % (paper protocol)":>34}'
-           f' {"runs":>5}' + (f' {"class mIoU %":>16} {"instance mIoU %":>16}' if parts else '')]
+  """A plain-text table of results.json: each of the task's scores, final-epoch (the
+  headline's best epoch beside it), and final-epoch headline per backbone if several."""
+  task = results.get('meta', {}).get('task', 'classification')
+  scores = tasks_lib.module(task).SCORES
+  head, name = scores[0], tasks_lib.label(task, scores[0])
+  lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
+           f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
+           + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])]
   for name, r in results.items():
-    if not isinstance(r, dict) or 'final_oa_mean' not in r:
+    if not isinstance(r, dict) or f'final_{head}_mean' not in r:
       continue
-    lines.append(f'{name:<10} {r["final_oa_mean"]:>11.2f} +- {r["final_oa_std"]:<4.2f} '
-                 f'{r["best_oa_mean"]:>27.2f} +- {r["best_oa_std"]:<4.2f} {len(r["runs"]):>5}' + (
-                     f' {r["final_class_miou_mean"]:>9.2f} +- {r["final_class_miou_std"]:<4.2f}'
-                     f' {r["final_instance_miou_mean"]:>9.2f} +- '
-                     f'{r["final_instance_miou_std"]:<4.2f}' if parts else ''))
+    lines.append(f'{name:<10} {r[f"final_{head}_mean"]:>11.2f} +- {r[f"final_{head}_std"]:<4.2f} '
+                 f'{r[f"best_{head}_mean"]:>27.2f} +- {r[f"best_{head}_std"]:<4.2f} '
+                 f'{len(r["runs"]):>5}' + ''.join(
+                     f' {r[f"final_{s}_mean"]:>9.2f} +- {r[f"final_{s}_std"]:<4.2f}'
+                     for s in scores[1:]))
   by_backbone = results.get('by_backbone', {})
   if by_backbone:
     names = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
-    lines += ['', 'final-epoch OA % by backbone', f'{"method":<10}' + ''.join(
+    lines += ['', f'final-epoch {name} % by backbone', f'{"method":<10}' + ''.join(
         f' {b:>16}' for b in by_backbone)]
     for name in names:
       cells = [by_backbone[b].get(name) for b in by_backbone]
       lines.append(f'{name:<10}' + ''.join(
-          f' {c["final_oa_mean"]:>9.2f} +- {c["final_oa_std"]:<4.2f}' if c else f' {"-":>16}'
-          for c in cells))
+          f' {c[f"final_{head}_mean"]:>9.2f} +- {c[f"final_{head}_std"]:<4.2f}' if c
+          else f' {"-":>16}' for c in cells))
   return '\n'.join(lines)
 
 
@@ -226,8 +229,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
   for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
     if name.endswith('.npz') and not name.endswith('.tmp.npz'):
       with np.load(os.path.join(folder, name)) as f:
-        networks[name[:-4]] = {k: round(float(f[k]), 2) for k in ('final_oa', 'best_oa',
-                                                                   'seconds')}
+        networks[name[:-4]] = {k: round(float(f[k]), 2) for k in f.files if k != 'features'}
   summary['meta'] = {**dataset_meta, 'task': config.task, 'cpc': config.distill.cpc,
                      'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
                      'train_points': config.distill.train_points, 'backbone': backbones[0],
@@ -263,28 +265,28 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
     # Drop test lines of an interrupted earlier attempt at this run.
     records.write_jsonl(metrics_path, [
         m for m in records.read_jsonl(metrics_path)
-        if not ('test_oa' in m and all(m.get(k) == v for k, v in label.items()))])
+        if not (any(k.startswith('test_') for k in m)
+                and all(m.get(k) == v for k, v in label.items()))])
     t0 = time.time()
 
-    def on_test(epoch, scores):  # OA, or part segmentation's {'oa', 'instance_miou', ...}
-      scores = scores if isinstance(scores, dict) else {'oa': scores}
+    def on_test(epoch, scores):
       records.append_jsonl(metrics_path, {**label, 'epoch': epoch,
                                           **{f'test_{k}': v for k, v in scores.items()}})
 
     key = stream(seed, f'eval/{backbone}', d, s)
-    task = 'classification' if small.parts is None else 'segmentation'
-    result = (evaluator.run(small.points, small.labels, key, on_test) if small.parts is None
-              else evaluator.run(small.points, small.labels, small.parts, key, on_test))
-    result = {'method': p.name, 'type': p.type, 'task': task, 'backbone': backbone,
-              'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
+    result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
+    result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
+              'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
               'set_points': int(small.points.shape[1]), **result,
               'seconds': round(time.time() - t0, 1), 'protocol': protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
-    mious = ('' if small.parts is None else ' | class mIoU %.2f%% | instance mIoU %.2f%%' % (
-        result['final_class_miou'], result['final_instance_miou']))
-    log.info('eval %s | %s | distill %d | run %d/%d | final OA %.2f%% | best-epoch OA %.2f%%%s | '
-             '%.0fs', p.name, backbone, d, s + 1, p.num_evals, result['final_oa'],
-             result['best_oa'], mious, result['seconds'])
+    task = evaluator.task.name
+    head, *rest = tasks_lib.module(task).SCORES
+    log.info('eval %s | %s | distill %d | run %d/%d | final %s %.2f%% | best-epoch %s %.2f%%%s | '
+             '%.0fs', p.name, backbone, d, s + 1, p.num_evals, tasks_lib.label(task, head),
+             result[f'final_{head}'], tasks_lib.label(task, head), result[f'best_{head}'],
+             ''.join(f' | {tasks_lib.label(task, k)} %.2f%%' % result[f'final_{k}']
+                     for k in rest), result['seconds'])
 
 
 def protocol_record(protocol: evaluate.Protocol) -> dict:
@@ -347,7 +349,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       return summary
 
   dataset = data_lib.load(config.data)
-  layout = (segmentation.part_layout(dataset) if config.task == 'segmentation' else None)
+  task = tasks_lib.make(config.task, dataset)
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
@@ -356,25 +358,22 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
-  network = build_network(config, k, layout=layout, distilling=True)
+  network = build_network(config, task, distilling=True)
   mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
   context = Context(dataset, network, config.distill.cpc,
-                    features_fn(config, network, dataset, cache, mesh), cache, mesh, layout)
+                    features_fn(config, network, task, dataset, cache, mesh), cache, mesh, task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real,
-                                parts=None if layout is None else dataset.train.parts)
+                                targets=task.targets(dataset.train))
   precision = (contextlib.nullcontext() if config.matmul_precision == 'default'
                else jax.default_matmul_precision(config.matmul_precision))
   evaluators = {}  # (backbone, epochs) -> Evaluator (compiled once)
 
-  def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator | evaluate.SegEvaluator:
+  def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator:
     if (backbone, epochs) not in evaluators:
-      network, protocol = build_network(config, k, backbone, layout), build_protocol(config,
-                                                                                       epochs)
-      evaluators[backbone, epochs] = (
-          evaluate.Evaluator(network, protocol, dataset.test.points, dataset.test.labels, mesh)
-          if layout is None else
-          evaluate.SegEvaluator(network, protocol, dataset.test, layout, mesh))
+      evaluators[backbone, epochs] = evaluate.Evaluator(
+          build_network(config, task, backbone), task, build_protocol(config, epochs),
+          dataset.test, mesh)
     return evaluators[backbone, epochs]
 
   with precision:
@@ -386,8 +385,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for d in todo_d:
         set_file = wd.set_file(p.name, d)
         if method.writes_set and os.path.exists(set_file):
-          with np.load(set_file) as f:
-            small = SmallSet(f['points'], f['labels'], f['parts'] if layout else None)
+          small = SmallSet(*records.load_set(set_file, tasks_lib.module(task.name).SET_KEY))
         else:
           fit_run = runner.Run({'method': p.name, 'distill': d},
                                wd.path('checkpoints', f'{p.name}_{d}'), wd.path('metrics.jsonl'),
@@ -401,11 +399,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           if method.writes_set:
             os.makedirs(os.path.dirname(set_file), exist_ok=True)
             records.save_set(set_file, small.points, small.labels, dataset.class_names,
-                             small.parts)
+                             tasks_lib.module(task.name).SET_KEY, small.targets)
         if method.writes_set and d == 0 and not os.path.exists(
             wd.path('renders', p.name, 'overview.png')):
           render.render_set(wd.path('renders', p.name), small.points, small.labels,
-                            dataset.class_names, small.parts)
+                            dataset.class_names, task.parts(small.targets))
         for b in backbones:
           if d in missing[p.name, b]:
             _evaluate(evaluator(b, _epochs(config, p)), wd, p, d, missing[p.name, b][d], small,

@@ -85,15 +85,22 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 def save_set(path: str, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-             parts: np.ndarray | None = None) -> None:
+             key: str | None = None, targets: np.ndarray | None = None) -> None:
   """Saves a point-cloud set as .npz: points [M, N, 3] float32, labels [M] int32,
-  class_names [K] unicode, and parts [M, N] int32 if given. Loadable with
-  `np.load(path)` (no pickle needed)."""
+  class_names [K] unicode, and the task's targets under `key` if it names one (part
+  segmentation: 'parts' [M, N] int32). Loadable with `np.load(path)` (no pickle needed)."""
   arrays = {'points': np.asarray(points, np.float32), 'labels': np.asarray(labels, np.int32),
             'class_names': np.asarray(list(class_names), dtype=str)}
-  if parts is not None:
-    arrays['parts'] = np.asarray(parts, np.int32)
+  if key is not None:
+    arrays[key] = np.asarray(targets)
   write_npz(path, **arrays)
+
+
+def load_set(path: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(points, labels, targets) of a `save_set` file: the targets are the array `key`
+  names, or the labels when it names none."""
+  with np.load(path) as f:
+    return f['points'], f['labels'], f[key] if key is not None else f['labels']
 
 
 def write_npz(path: str, **arrays) -> None:

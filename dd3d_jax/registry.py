@@ -1,10 +1,12 @@
-"""Plug-ins found by name: methods, networks, rotators, matching metrics, data formats.
+"""Plug-ins found by name: tasks, methods, networks, rotators, matching metrics, data formats.
 
-Methods and networks are modules, found with importlib, so nothing else lists them:
-`methods: type NAME` is `dd3d_jax.methods.NAME` (it defines `from_config`) and
-`model.arch NAME` is `dd3d_jax.models.NAME` (it defines `make`). Adding one is
-adding a file. The small fixed choices (rotators, metrics, data formats) are the
-tables their own modules already keep.
+Tasks, methods and networks are modules, found with importlib, so nothing else lists
+them: `task NAME` is `dd3d_jax.tasks.NAME` (it defines `make`), `methods: type NAME` is
+`dd3d_jax.methods.NAME` (it defines `from_config`) and `model.arch NAME` is
+`dd3d_jax.models.NAME` (it defines `make`). Adding one is adding a file. A plug-in outside
+the package is named by its dotted module path (`task='my_package.my_task'`): any
+importable module that defines the kind's function. The small fixed choices (rotators,
+metrics, data formats) are the tables their own modules already keep.
 
 An unknown name is a `ConfigError` that names the config field and every choice.
 """
@@ -18,7 +20,8 @@ from types import ModuleType
 from dd3d_jax.errors import ConfigError
 
 # kind -> (package, the function a module of that package defines to be a plug-in)
-PACKAGES = {'methods': ('dd3d_jax.methods', 'from_config'),
+PACKAGES = {'tasks': ('dd3d_jax.tasks', 'make'),
+            'methods': ('dd3d_jax.methods', 'from_config'),
             'networks': ('dd3d_jax.models', 'make')}
 
 
@@ -49,8 +52,26 @@ def names(kind: str) -> tuple[str, ...]:
   return tuple(sorted(found))
 
 
+def _outside(kind: str, name: str, field: str) -> ModuleType:
+  """The module a dotted `name` names, if it is a plug-in of `kind`."""
+  entry = PACKAGES[kind][1]
+  try:
+    module = importlib.import_module(name)
+  except ImportError as e:
+    raise ConfigError(f'{field} {name!r} cannot be imported ({e}); name a module on the Python '
+                      f'path or one of {", ".join(names(kind))}.') from None
+  if not hasattr(module, entry):
+    raise ConfigError(f'{field} {name!r} defines no {entry}(), so it is not a plug-in of '
+                      f'{kind}; add it or use one of {", ".join(names(kind))}.')
+  return module
+
+
 def check(kind: str, name: str, field: str) -> str:
-  """Returns `name` if it is registered; else one line naming `field` and the choices."""
+  """Returns `name` if it is registered (or, for tasks, methods and networks, a dotted
+  path to a plug-in module); else one line naming `field` and the choices."""
+  if kind in PACKAGES and isinstance(name, str) and '.' in name:
+    _outside(kind, name, field)
+    return name
   choices = names(kind)
   if name not in choices:
     raise ConfigError(f'{field} {name!r} is unknown; use one of {", ".join(choices)}.')
@@ -58,8 +79,8 @@ def check(kind: str, name: str, field: str) -> str:
 
 
 def get(kind: str, name: str, field: str | None = None) -> ModuleType | str:
-  """The plug-in module of a package kind (methods, networks), or the checked name."""
+  """The plug-in module of a package kind (tasks, methods, networks), or the checked name."""
   check(kind, name, field or kind[:-1])
   if kind in PACKAGES:
-    return importlib.import_module(f'{PACKAGES[kind][0]}.{name}')
+    return importlib.import_module(name if '.' in name else f'{PACKAGES[kind][0]}.{name}')
   return name

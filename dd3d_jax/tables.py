@@ -11,10 +11,11 @@ ordered by method type with the full-data upper bound last.
 `--table 3` prints the Table 3 layout instead: rows (dataset, setting, CPC, method),
 columns the evaluation backbones of the plans (`eval.backbones`), PointNet first.
 
-Tables 1 and 3 are for classification workdirs. Segmentation workdirs (`"task":
-"segmentation"` in plan.json; a plan without the key is classification) take `--table 2`,
-the paper's ShapeNet-part layout: rows (dataset, setting, method), and for each CPC the
-final-epoch point OA, instance mIoU and class mIoU.
+Which layouts a workdir takes is its task's (`"task"` in plan.json, a module of
+`dd3d_jax.tasks`; a plan without the key is classification): classification workdirs
+take Tables 1 and 3; part segmentation takes `--table 2`, the paper's ShapeNet-part
+layout: rows (dataset, setting, method), and for each CPC the task's columns
+(final-epoch point OA, instance mIoU and class mIoU), the best of the last in bold.
 
 A missing or damaged input stops with one line on stderr and status 2.
 """
@@ -31,29 +32,24 @@ from typing import Sequence
 
 import numpy as np
 
+from dd3d_jax import tasks
 from dd3d_jax.errors import UserError
 
 # Column order by method type; other types follow alphabetically, then 'full' (the upper bound).
 TYPE_ORDER = ('random', 'herding', 'kcenter', 'gm', 'dm', 'tm', 'sadm', 'dd3d')
 CAPTION = ("Final-epoch OA % (mean ± std over runs; best-epoch OA, the paper's protocol, "
            'in brackets). Backbone: {backbone}.')
-SEGMENTATION_CAPTION = ('Final-epoch point OA, instance mIoU and class mIoU % (mean ± std over '
-                        'runs). Backbone: {backbone}.')
-# Table 2's columns per CPC: header suffix -> run-file key.
-SEGMENTATION_COLUMNS = {'OA': 'final_oa', 'inst. mIoU': 'final_instance_miou',
-                        'cls. mIoU': 'final_class_miou'}
 _NUMBER = (int, float)
 PLAN_KEYS = {'dataset': str, 'rotated': bool, 'cpc': int, 'methods': list, 'types': dict,
              'backbones': list, 'runs_per_method': dict}
 RUN_KEYS = {'method': str, 'type': str, 'backbone': str, 'distill': int, 'eval': int,
-            'final_oa': _NUMBER, 'best_oa': _NUMBER, 'curve': list, 'seconds': _NUMBER}
-# The run-file keys of each plan task (in segmentation runs the OA keys hold point accuracy).
-TASK_RUN_KEYS = {'classification': RUN_KEYS,
-                 'segmentation': {**RUN_KEYS, 'final_instance_miou': _NUMBER,
-                                  'final_class_miou': _NUMBER, 'best_instance_miou': _NUMBER,
-                                  'best_class_miou': _NUMBER}}
-# The --table flags that print the workdirs of each task.
-TASK_TABLES = {'classification': '--table 1 or --table 3', 'segmentation': '--table 2'}
+            'curve': list, 'seconds': _NUMBER}
+
+
+def run_keys(task: str) -> dict:
+  """The keys a run file of `task` has: RUN_KEYS and final_/best_ of each of its scores."""
+  scores = tasks.module(task).SCORES
+  return {**RUN_KEYS, **{f'{when}_{s}': _NUMBER for s in scores for when in ('final', 'best')}}
 _LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#',
                   '_': r'\_', '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
                   '^': r'\textasciicircum{}'}
@@ -134,9 +130,11 @@ def read_plan(workdir: str) -> dict:
                     'not started.')
   fix = 'delete it and re-run the pipeline on that workdir to write it again.'
   plan = _load(path, PLAN_KEYS, fix)
-  if plan.setdefault('task', 'classification') not in TASK_RUN_KEYS:
-    raise UserError(f"{path}: 'task' is {plan['task']!r}, not one of {sorted(TASK_RUN_KEYS)}; "
-                    f'{fix}')
+  try:
+    tasks.module(plan.setdefault('task', 'classification'))
+  except UserError:
+    raise UserError(f"{path}: 'task' is {plan['task']!r}, not one of "
+                    f"{', '.join(tasks.names())} (nor an importable task module); {fix}") from None
   for name in plan['methods']:
     for table in ('types', 'runs_per_method'):
       value = plan[table].get(name) if isinstance(name, str) else None
@@ -148,11 +146,11 @@ def read_plan(workdir: str) -> dict:
 def read_runs(workdir: str, method: str, backbone: str,
               task: str = 'classification') -> list[dict]:
   """The finished evaluation runs of one method and backbone, sorted by file name; the run
-  files must have the keys of the workdir's `task` (TASK_RUN_KEYS)."""
+  files must have the keys of the workdir's `task` (`run_keys`)."""
   fix = 'delete it and re-run the pipeline on that workdir to redo that evaluation run.'
   paths = sorted(glob.glob(os.path.join(glob.escape(workdir), 'runs', glob.escape(method),
                                         '*.json')))
-  runs = [_load(p, TASK_RUN_KEYS[task], fix) for p in paths]
+  runs = [_load(p, run_keys(task), fix) for p in paths]
   for path, run in zip(paths, runs):
     if run.get('task', 'classification') != task:  # runs written before segmentation lack it
       raise UserError(f"{path} is a {run['task']!r} run in a {task} workdir; {fix}")
@@ -276,12 +274,17 @@ def _layout(caption: str, header: list[str], body: list[list[str]], labels: int,
                     r'\end{tabular}', *(f'% {n}' for n in notes)])
 
 
-def _require_task(rows: Sequence[Row], task: str) -> None:
-  """Raises UserError naming a workdir of the rows whose task is not `task`."""
+def _require_table(rows: Sequence[Row], table: str) -> None:
+  """Raises UserError naming a workdir of the rows whose task does not take `table`, or
+  when the rows are of several tasks."""
   for row in rows:
-    if row.task != task:
+    layouts = tasks.module(row.task).TABLES
+    if table not in layouts:
       raise UserError(f'{row.workdirs[0]} is a {row.task} workdir; print its table with '
-                      f'{TASK_TABLES[row.task]}.')
+                      + ' or '.join(f'--table {t}' for t in layouts) + '.')
+    if row.task != rows[0].task:
+      raise UserError(f'{row.workdirs[0]} is a {row.task} workdir and {rows[0].workdirs[0]} a '
+                      f'{rows[0].task} one; print each task in a table of its own.')
 
 
 def _pool_notes(rows: Sequence[Row]) -> list[str]:
@@ -301,9 +304,9 @@ def render(rows: Sequence[Row], fmt: str = 'md') -> str:
   The caption goes above the table and a note per pooled row below it.
 
   Raises:
-    UserError: a row is of segmentation workdirs (those take Table 2).
+    UserError: a row's task does not take Table 1 (part segmentation takes Table 2).
   """
-  _require_task(rows, 'classification')
+  _require_table(rows, '1')
   names = columns(rows)
   body = []
   for row in rows:
@@ -315,33 +318,35 @@ def render(rows: Sequence[Row], fmt: str = 'md') -> str:
                  _pool_notes(rows))
 
 
-def render_segmentation(rows: Sequence[Row], fmt: str = 'md') -> str:
-  """Table 2: one row per (dataset, setting, method), and per CPC of the rows the columns
-  `CPC k OA`, `CPC k inst. mIoU` and `CPC k cls. mIoU` (final-epoch values); the best class
-  mIoU of each (dataset, setting, CPC) in bold, 'full' excluded.
+def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
+  """Table 2: one row per (dataset, setting, method), and per CPC of the rows the task's
+  columns (`COLUMNS` of its module; part segmentation: `CPC k OA`, `CPC k inst. mIoU`,
+  `CPC k cls. mIoU`, final-epoch values); the best value of the last column of each
+  (dataset, setting, CPC) in bold, 'full' excluded.
 
   The caption goes above the table and a note per pooled row below it.
 
   Raises:
-    UserError: a row is of classification workdirs (those take Tables 1 and 3).
+    UserError: a row's task does not take Table 2 (classification takes Tables 1 and 3).
   """
-  _require_task(rows, 'segmentation')
+  _require_table(rows, '2')
+  module = tasks.module(rows[0].task) if rows else tasks.module('segmentation')
   cpcs = sorted({row.cpc for row in rows})
   header = ['dataset', 'setting', 'method',
-            *(f'CPC {k} {suffix}' for k in cpcs for suffix in SEGMENTATION_COLUMNS)]
+            *(f'CPC {k} {suffix}' for k in cpcs for suffix in module.COLUMNS)]
+  marked = list(module.COLUMNS.values())[-1]
   body = []
   for dataset, setting in dict.fromkeys((row.dataset, row.setting) for row in rows):
     by_cpc = {row.cpc: row for row in rows if (row.dataset, row.setting) == (dataset, setting)}
-    best = {k: best_methods(row, 'final_class_miou') for k, row in by_cpc.items()}
+    best = {k: best_methods(row, marked) for k, row in by_cpc.items()}
     for name in columns(list(by_cpc.values())):
       texts = []
       for k in cpcs:
         cell = by_cpc[k].cells.get(name) if k in by_cpc else None
-        texts += [_styled(cell_text(cell, key, None),
-                          key == 'final_class_miou' and name in best.get(k, ()), fmt)
-                  for key in SEGMENTATION_COLUMNS.values()]
+        texts += [_styled(cell_text(cell, key, None), key == marked and name in best.get(k, ()),
+                          fmt) for key in module.COLUMNS.values()]
       body.append([dataset, setting, name, *texts])
-  return _layout(_caption(SEGMENTATION_CAPTION, rows), header, body, 3, fmt, _pool_notes(rows))
+  return _layout(_caption(module.CAPTION, rows), header, body, 3, fmt, _pool_notes(rows))
 
 
 def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
@@ -349,7 +354,7 @@ def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
   the best method of each (dataset, setting, CPC) and backbone in bold.
 
   Raises:
-    UserError: as `collect`, or a workdir is a segmentation one (those take Table 2).
+    UserError: as `collect`, or a workdir's task does not take Table 3.
   """
   plans = [read_plan(w) for w in dict.fromkeys(os.path.normpath(w) for w in workdirs)]
   found = list(dict.fromkeys(b for p in plans for b in p['backbones']))
@@ -357,7 +362,7 @@ def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
   by_backbone = {}
   for b in backbones:
     collected = collect(workdirs, b)
-    _require_task(collected, 'classification')
+    _require_table(collected, '3')
     by_backbone[b] = {(r.dataset, r.setting, r.cpc): r for r in collected}
   keys = sorted({k for rows in by_backbone.values() for k in rows},
                 key=lambda k: (k[0], k[1] == 'rotated', k[2]))
@@ -384,15 +389,15 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument('--backbone', default='pointnet',
                       help='Tables 1 and 2: the evaluation network')
   parser.add_argument('--table', choices=('1', '2', '3'), default='1',
-                      help='1: classification, methods as columns; 2: segmentation '
-                           '(ShapeNet-part), OA and mIoUs per CPC as columns; 3: '
-                           'classification, backbones as columns')
+                      help="1: methods as columns; 2: methods as rows, the task's scores "
+                           '(segmentation: OA and mIoUs) per CPC as columns; 3: backbones as '
+                           'columns (which a workdir takes is its task\'s)')
   args = parser.parse_args(argv)
   try:
     if args.table == '3':
       text = render_backbones(args.workdirs, args.format)
     else:
-      table = render if args.table == '1' else render_segmentation
+      table = render if args.table == '1' else render_scores
       text = table(collect(args.workdirs, args.backbone), args.format)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Training a network on clouds held on the device, and testing it; all jitted.
+"""Training a network on clouds held on the device, for any task; all jitted.
 
 Used twice: by distillation's inner loop (SGD on regenerated synthetic clouds) and
 by evaluation (Adam on a distilled set or a coreset, then the real test split).
@@ -17,8 +17,6 @@ import optax
 
 from dd3d_jax import geometry
 from dd3d_jax.devices import replicate, shard_batch
-from dd3d_jax.matching import cross_entropy
-from dd3d_jax.tasks.segmentation import part_cross_entropy
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -84,25 +82,23 @@ def epoch_batches(key: jax.Array, num_examples: int,
   return idx, valid / valid.sum(axis=1, keepdims=True)
 
 
-def train_epochs(network: Any, tx: optax.GradientTransformation, variables: Any,
-                 opt_state: Any, points: jax.Array, labels: jax.Array, key: jax.Array, *,
-                 num_epochs: int, batch_size: int, augment: bool, mesh: Any = None,
-                 parts: jax.Array | None = None) -> tuple[Any, Any, jax.Array]:
+def train_epochs(network: Any, task: Any, tx: optax.GradientTransformation, variables: Any,
+                 opt_state: Any, points: jax.Array, labels: jax.Array, targets: jax.Array,
+                 key: jax.Array, *, num_epochs: int, batch_size: int, augment: bool,
+                 mesh: Any = None) -> tuple[Any, Any, jax.Array]:
   """Trains for `num_epochs` epochs of shuffled mini-batches (pure; jit it).
 
   Args:
-    network: a `dd3d_jax.models.Network` (`apply(variables, x, train, key)`), or
-      with `parts` a `models.Network` (`apply(variables, x, labels, train)`).
+    network: a `models.Network` (`apply(variables, x, labels, train, key)`).
+    task: what the targets are and their loss (`dd3d_jax.tasks`; static).
     tx: optimiser of `variables['params']`; its schedule counts mini-batch updates.
     variables, opt_state: network variables (all collections) and optimiser state.
-    points: [N, P, 3]; labels: [N] int.
+    points: [N, P, 3]; labels: [N] int shape classes; targets: [N, ...] the task's.
     key: PRNG key (shuffling, augmentation, dropout).
     num_epochs, batch_size: static.
     augment: apply `geometry.augment` to every mini-batch (the evaluation recipe).
     mesh: split every mini-batch over these devices (data parallel: the same
       function, BatchNorm statistics over the whole batch); None: one device.
-    parts: [N, P] int part ids: part segmentation (per-point cross-entropy, the
-      network told each cloud's class); None: classification of `labels`.
   Returns:
     (variables, opt_state, mean training loss per epoch [num_epochs]).
   """
@@ -118,12 +114,9 @@ def train_epochs(network: Any, tx: optax.GradientTransformation, variables: Any,
     x = shard_batch(x, mesh)
 
     def loss_fn(params):
-      v = {**variables, 'params': params}
-      if parts is not None:
-        logits, state = network.apply(v, x, labels[idx], train=True)
-        return part_cross_entropy(logits, parts[idx], weights=weights), state
-      logits, state = network.apply(v, x, train=True, key=k_drop)
-      return cross_entropy(logits, labels[idx], weights), state
+      outputs, state = network.apply({**variables, 'params': params}, x, labels[idx],
+                                     train=True, key=k_drop)
+      return task.loss(outputs, targets[idx], weights), state
 
     (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables['params'])
     updates, opt_state = tx.update(grads, opt_state, variables['params'])
@@ -158,14 +151,11 @@ def map_batches(fn, points: Any, batch_size: int = 256, mesh: Any = None) -> jax
   return replicate(out.reshape(-1, *out.shape[2:])[:n], mesh)
 
 
-def predict(network: Any, variables: Any, points: jax.Array, batch_size: int = 256,
-            mesh: Any = None) -> jax.Array:
-  """Predicted classes (inference mode). points: [N, P, 3] -> [N] int32, in chunks."""
-  logits = map_batches(lambda x: network.logits(variables, x), points, batch_size, mesh)
-  return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-
-
-def accuracy(network: Any, variables: Any, points: jax.Array, labels: jax.Array,
-             batch_size: int = 256, mesh: Any = None) -> jax.Array:
-  """Overall accuracy in [0, 1]. points: [N, P, 3]; labels: [N]."""
-  return jnp.mean(predict(network, variables, points, batch_size, mesh) == labels)
+def predict(network: Any, task: Any, variables: Any, points: jax.Array, labels: jax.Array,
+            batch_size: int = 256, mesh: Any = None) -> jax.Array:
+  """The task's predictions (inference mode), in chunks: points [N, P, 3], labels [N]
+  -> [N, ...] (`task.predict` of the outputs)."""
+  def chunk(batch):
+    x, y = batch
+    return task.predict(network.logits(variables, x, y), y)
+  return map_batches(chunk, (points, labels), batch_size, mesh)

@@ -28,6 +28,7 @@ import tempfile
 import ml_collections
 import numpy as np
 
+from dd3d_jax import tasks
 from dd3d_jax import config as config_lib
 from dd3d_jax import records
 from dd3d_jax.errors import ConfigError, UserError
@@ -226,8 +227,9 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
   saved = _check_config(wd, config)
   records.read_jsonl(wd.path('metrics.jsonl'))  # a damaged line before the last one
   for path in _npz_files(wd.path('sets')):
-    _check_npz(path, ('points', 'labels', 'parts') if config.task == 'segmentation' else
-               ('points', 'labels'), 'the set is exported again from its checkpoint')
+    key = tasks.module(config.task).SET_KEY
+    _check_npz(path, ('points', 'labels', *([key] if key else [])),
+               'the set is exported again from its checkpoint')
   for path in _npz_files(wd.path('features')):
     _check_npz(path, ('features',), 'the feature network is trained again')
   for path in _npz_files(wd.path('experts')):

@@ -24,7 +24,7 @@ def official_pointnet_state(k=5, seed=0):
   f = lambda *s: (rng.normal(size=s) * 0.1).astype(np.float32)
   return {'conv1.weight': f(64, 3, 1), 'conv1.bias': f(64), 'conv2.weight': f(128, 64, 1),
           'conv2.bias': f(128), 'conv3.weight': f(1024, 128, 1), 'conv3.bias': f(1024),
-          'network.weight': f(k, 1024), 'network.bias': f(k)}
+          'classifier.weight': f(k, 1024), 'classifier.bias': f(k)}
 
 
 def reference_generator(sd, noise, idx, w0_initial):
@@ -63,7 +63,7 @@ def test_pointnet_loads_exactly():
     return np.maximum(y, 0) if relu else y
 
   feat = conv_in(conv_in(conv_in(pts, 'conv1', True), 'conv2', True), 'conv3', False).max(1)
-  ref = feat @ sd['network.weight'].T + sd['network.bias']
+  ref = feat @ sd['classifier.weight'].T + sd['classifier.bias']
   np.testing.assert_allclose(np.asarray(apply(params, jnp.asarray(pts))), ref, rtol=1e-4, atol=1e-4)
   fresh = models.make_network('pointnet', 5).init(jax.random.key(0))['params']['net']
   assert jax.tree.structure(fresh) == jax.tree.structure(params)
@@ -85,8 +85,8 @@ def test_generator_errors(mutate, message):
 @pytest.mark.parametrize('mutate, message', [
     (lambda sd: sd.pop('conv2.weight'), r"missing \['conv2.weight'\]"),
     (lambda sd: sd.update({'bn1.weight': np.zeros(64)}), r"unknown \['bn1.weight'\]"),
-    (lambda sd: sd.update({'network.weight': np.zeros((40, 1024))}),
-     r'network.weight has shape \(40, 1024\), expected \(5, 1024\)'),
+    (lambda sd: sd.update({'classifier.weight': np.zeros((40, 1024))}),
+     r'classifier.weight has shape \(40, 1024\), expected \(5, 1024\)'),
 ])
 def test_pointnet_errors(mutate, message):
   sd = official_pointnet_state()

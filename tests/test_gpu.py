@@ -44,6 +44,7 @@ from dd3d_jax import evaluate, geometry, registry, rotator
 from dd3d_jax.methods import step_inputs
 from dd3d_jax.models import make_network
 from dd3d_jax.ops import chamfer, neighbors, sampling, sorting
+from dd3d_jax.tasks.classification import Classification
 
 from tests.methods.test_methods import METHODS, tiny_setup
 
@@ -130,8 +131,8 @@ def check_update(name, old, reference, device, minimum=0.99):
 @functools.lru_cache(maxsize=None)
 def method_pair(name: str):
   """The method built with the CPU's class chunk (1) and with the accelerator's (0)."""
-  base, _, parts = name.partition('/')
-  c, context, real = tiny_setup('segmentation' if parts else 'classification')
+  base, _, task = name.partition('/')
+  c, context, real = tiny_setup(task or 'classification')
   built = []
   for chunk in (1, 0):
     c2 = c.copy_and_resolve_references()
@@ -174,14 +175,16 @@ def test_evaluation_epoch():
   dataset = tiny_classification()
   k = dataset.num_classes
   net = make_network('pointnet', k)
+  task = Classification(k)
   protocol = evaluate.Protocol(epochs=1, batch_size=8, test_every=1)
   points, labels = dataset.train.points[:16], dataset.train.labels[:16]  # two batches
   variables = net.init(jax.random.key(0))
   opt_state = protocol.make_optimizer(len(points)).init(variables['params'])
 
   def epoch(variables, opt_state, points, labels, key):
-    return evaluate._train_block(variables, opt_state, points, labels, key, network=net,
-                                 protocol=protocol, num_epochs=1, mesh=None)
+    return evaluate._train_block(variables, opt_state, points, labels, labels, key,
+                                 network=net, task=task, protocol=protocol, num_epochs=1,
+                                 mesh=None)
 
   with jax.default_matmul_precision('highest'):
     ref, dev = both(epoch, variables, opt_state, points, labels, jax.random.key(1))

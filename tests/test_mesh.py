@@ -88,7 +88,8 @@ def _child_step(devices: int) -> None:
       noise = jnp.asarray(rng.uniform(size=(k, cpc, 32, 1)))
       (loss_a, grads_a), *sharded = (
           jax.jit(functools.partial(distill.matching_loss_and_grad, d))(
-              gen_params, net_vars, points, weights, noise)
+              gen_params, net_vars, points, jnp.repeat(jnp.arange(k)[:, None], 4, 1),
+              weights, noise)
           for d in (base, *(base._replace(mesh=m) for m in meshes)))
       for loss_b, grads_b in sharded:
         np.testing.assert_allclose(loss_b, loss_a, rtol=1e-12)
@@ -139,6 +140,7 @@ def _child_eval(devices: int) -> None:
   from dd3d_jax import training
   from dd3d_jax.devices import make_mesh
   from dd3d_jax.models import make_network
+  from dd3d_jax.tasks.classification import Classification
 
   rng = np.random.default_rng(0)
   labels = jnp.asarray(np.repeat(np.arange(3), 5), jnp.int32)
@@ -149,8 +151,8 @@ def _child_eval(devices: int) -> None:
     variables = jax.tree.map(lambda a: a.astype(jnp.float64),
                              network.init(jax.random.key(0)))
     outs = [jax.jit(lambda v, mesh=mesh: training.train_epochs(
-        network, tx, v, tx.init(v['params']), points, labels, jax.random.key(1),
-        num_epochs=2, batch_size=8, augment=True, mesh=mesh))(variables)
+        network, Classification(3), tx, v, tx.init(v['params']), points, labels, labels,
+        jax.random.key(1), num_epochs=2, batch_size=8, augment=True, mesh=mesh))(variables)
         for mesh in (None, make_mesh(4))]
     chex.assert_trees_all_close(outs[1], outs[0], rtol=1e-9, atol=1e-12)
     logits = [jax.jit(lambda x, mesh=mesh: training.map_batches(

@@ -24,7 +24,7 @@ def test_classifier_shapes_init_and_embedding():
   clf = models.make_network('pointnet', 7)
   variables = clf.init(jax.random.key(0))
   params = variables['params']
-  fans = {'conv1': 3, 'conv2': 64, 'conv3': 128, 'network': 1024}
+  fans = {'conv1': 3, 'conv2': 64, 'conv3': 128, 'classifier': 1024}
   for name, fan_in in fans.items():
     for leaf in params['net'][name].values():  # PyTorch default U(+-1/sqrt(fan_in))
       assert np.abs(np.asarray(leaf)).max() <= 1 / math.sqrt(fan_in)
@@ -32,9 +32,9 @@ def test_classifier_shapes_init_and_embedding():
   pts = jax.random.normal(jax.random.key(1), (5, 64, 3))
   chex.assert_shape(clf.logits(variables, pts), (5, 7))
   chex.assert_shape(clf.embed(variables, pts), (5, 1024))
-  logits = params['net']['network']['kernel'].T @ clf.embed(variables, pts).T
+  logits = params['net']['classifier']['kernel'].T @ clf.embed(variables, pts).T
   np.testing.assert_allclose(np.asarray(clf.logits(variables, pts)),
-                             np.asarray(logits.T + params['net']['network']['bias']),
+                             np.asarray(logits.T + params['net']['classifier']['bias']),
                              rtol=1e-4, atol=1e-4)
 
 
@@ -71,7 +71,7 @@ def test_segmentation_pointnet():
   pts = jax.random.normal(jax.random.key(0), (4, 32, 3))
   labels = jnp.array([0, 3, 15, 7])
   variables = net.init(jax.random.key(1), pts, labels, train=False)
-  chex.assert_shape(variables['params']['network']['kernel'], (1024 + 16 + 64 + 128, 50))
+  chex.assert_shape(variables['params']['classifier']['kernel'], (1024 + 16 + 64 + 128, 50))
   logits, updates = net.apply(variables, pts, labels, train=True, mutable=['batch_stats'])
   chex.assert_shape(logits, (4, 32, 50))
   # Training mode updates running statistics with momentum 0.1 (PyTorch's default).

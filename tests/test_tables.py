@@ -278,7 +278,7 @@ def make_segmentation_workdirs(root) -> tuple[str, str]:
 
 
 def test_table2_has_oa_and_mious_per_cpc_and_bolds_the_best_class_miou(tmp_path):
-  rows = md_table(tables.render_segmentation(tables.collect(make_segmentation_workdirs(tmp_path))))
+  rows = md_table(tables.render_scores(tables.collect(make_segmentation_workdirs(tmp_path))))
   assert list(rows[0]) == ['dataset', 'setting', 'method',
                            'CPC 1 OA', 'CPC 1 inst. mIoU', 'CPC 1 cls. mIoU',
                            'CPC 10 OA', 'CPC 10 inst. mIoU', 'CPC 10 cls. mIoU']
@@ -297,10 +297,10 @@ def test_table2_has_oa_and_mious_per_cpc_and_bolds_the_best_class_miou(tmp_path)
 def test_table2_caption_and_latex(tmp_path):
   one, ten = make_segmentation_workdirs(tmp_path)
   rows = tables.collect([one, ten])
-  assert tables.render_segmentation(rows).splitlines()[0] == (
+  assert tables.render_scores(rows).splitlines()[0] == (
       'Final-epoch point OA, instance mIoU and class mIoU % (mean ± std over runs). '
       'Backbone: pointnet.')
-  text = tables.render_segmentation(rows, 'latex')
+  text = tables.render_scores(rows, 'latex')
   lines = text.splitlines()
   assert lines[0].startswith('% Final-epoch point OA')
   assert lines[1] == r'\begin{tabular}{lll' + 'r' * 6 + '}' and lines[-1] == r'\end{tabular}'
@@ -315,8 +315,8 @@ def test_missing_plan_task_is_classification_and_an_unknown_one_is_refused(tmp_p
   old = make_workdir(tmp_path, 'old', {'dd3d': 'dd3d'})
   assert tables.read_plan(old)['task'] == 'classification'
   odd = make_workdir(tmp_path, 'odd', {'dd3d': 'dd3d'}, task='detection')
-  with pytest.raises(UserError, match=r"'task' is 'detection', not one of \['classification', "
-                                      r"'segmentation'\]; delete it"):
+  with pytest.raises(UserError, match=r"'task' is 'detection', not one of classification, "
+                                      r"segmentation \(nor an importable task module\); delete it"):
     tables.read_plan(odd)
 
 
@@ -359,5 +359,5 @@ def test_cli_prints_table2(tmp_path, capsys):
   workdirs = make_segmentation_workdirs(tmp_path)
   assert tables.main([*workdirs, '--table', '2', '--format', 'latex']) == 0
   out, err = capsys.readouterr()
-  assert out == tables.render_segmentation(tables.collect(workdirs), 'latex') + '\n'
+  assert out == tables.render_scores(tables.collect(workdirs), 'latex') + '\n'
   assert err == ''

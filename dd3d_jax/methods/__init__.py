@@ -39,6 +39,7 @@ import numpy as np
 from dd3d_jax.data import PointCloudDataset
 from dd3d_jax.distill import RealData
 from dd3d_jax.models import Network
+from dd3d_jax.tasks.classification import Classification
 
 
 class SmallSet(NamedTuple):
@@ -47,11 +48,12 @@ class SmallSet(NamedTuple):
   Attributes:
     points: [M, N, 3] float32, each cloud in the unit sphere.
     labels: [M] int32 classes, class-major.
-    parts: [M, N] int32 part ids (part segmentation), else None.
+    targets: [M, ...] the task's targets (`dd3d_jax.tasks`): the classes again for
+      shape classification, every point's part id [M, N] int32 for part segmentation.
   """
   points: np.ndarray
   labels: np.ndarray
-  parts: np.ndarray | None = None
+  targets: np.ndarray
 
 
 class Context(NamedTuple):
@@ -69,9 +71,8 @@ class Context(NamedTuple):
       The default stores nothing.
     mesh: the devices a method splits its classes over (`devices.make_mesh`); None:
       one device.
-    layout: part segmentation: the part ids of each class
-      (`tasks.segmentation.PartLayout`), and `network` is then a `models.Network`;
-      None: shape classification.
+    task: what the set is for (`dd3d_jax.tasks`): its targets, loss and network;
+      None: shape classification (`targets_task` resolves it).
   """
   dataset: PointCloudDataset
   network: Network
@@ -79,7 +80,12 @@ class Context(NamedTuple):
   embeddings: Callable[[int], np.ndarray]
   cache: Callable[[str, Callable[[], dict]], dict] = lambda path, make: make()
   mesh: Any = None
-  layout: Any = None
+  task: Any = None
+
+  @property
+  def targets_task(self) -> Any:
+    """`task`, or shape classification of the dataset's classes when it is None."""
+    return Classification(self.dataset.num_classes) if self.task is None else self.task
 
 
 class Method(Protocol):

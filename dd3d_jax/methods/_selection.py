@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -16,15 +16,13 @@ class Selection:
   """A method with no steps: `choose(key) -> indices` into the training split.
 
   The state is `{'indices': [M] int32}`; the set is those training clouds as they
-  are (evaluation resolution), with their labels (and their part labels if
-  `with_parts`: part segmentation).
+  are (evaluation resolution), with their labels and their `task`'s targets.
   """
   num_steps = 0
 
-  def __init__(self, dataset: PointCloudDataset, choose: Callable[[jax.Array], np.ndarray],
-               writes_set: bool = True, with_parts: bool = False):
-    self.dataset, self.choose, self.writes_set = dataset, choose, writes_set
-    self.with_parts = with_parts
+  def __init__(self, dataset: PointCloudDataset, task: Any,
+               choose: Callable[[jax.Array], np.ndarray], writes_set: bool = True):
+    self.dataset, self.task, self.choose, self.writes_set = dataset, task, choose, writes_set
 
   def init(self, key: jax.Array, real=None) -> dict:
     del real
@@ -38,13 +36,13 @@ class Selection:
       raise ValueError(f'the training clouds have {train.points.shape[1]} points, not '
                        f'{num_points}; a selection exports them as they are.')
     return SmallSet(train.points[idx], train.labels[idx].astype(np.int32),
-                    train.parts[idx] if self.with_parts else None)
+                    self.task.targets(train)[idx])
 
 
 def by_features(select_fn: Callable, settings, context) -> Selection:
   """Per class, `select_fn(features [W, F], cpc, valid [W]) -> [cpc]` on the features of
   a network trained on the whole split (`settings.embed_epochs`; None: eval.epochs)."""
   train, k = context.dataset.train, context.dataset.num_classes
-  return Selection(context.dataset, lambda key: selection.select_per_class(
+  return Selection(context.dataset, context.targets_task, lambda key: selection.select_per_class(
       select_fn, context.embeddings(settings.get('embed_epochs')), train.labels, k,
       context.cpc))

@@ -2,9 +2,9 @@
 
 Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` of the
 generator. It emits any resolution: distilled at `train_points`, exported at the
-evaluation resolution. For part segmentation (a context with a part layout) the
-generator labels its own points and is trained by `distill_parts` (the authors'
-`seg_inr.py`); `init='real'` works there too (each part of a row is fitted to the same
+evaluation resolution. For part segmentation the generator labels its own points
+(`task.synthetic_targets`) and is trained by the task's recipe (the authors'
+`seg_inr.py`, see `distill`); `init='real'` works there too (each part of a row is fitted to the same
 part of its target, the generator's part of a point being given by its noise), and the
 other objectives are for classification.
 
@@ -27,9 +27,11 @@ generator at the `distill` learning rate).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
+import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
@@ -37,8 +39,7 @@ from dd3d_jax import generator as gen_lib
 from dd3d_jax import geometry, synthetic
 from dd3d_jax.errors import ConfigError
 from dd3d_jax.methods import dm, sadm
-from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_distiller,
-                                         make_part_method, real_clouds)
+from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.ops.chamfer import chamfer_distance
 
@@ -97,20 +98,22 @@ def from_config(settings, context) -> MatchingMethod:
                                   num_layers=settings.num_layers)
   synth = synthetic.SirenSet(module)
   fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
-  part_distiller = (None if context.layout is None else
-                    make_part_distiller(settings, context, synth))
+  task = context.targets_task
+  labelling = functools.partial(noise_targets, task,  # one object: compiled once per run
+                                np.asarray(gen_lib.synthetic_labels(module.num_classes,
+                                                                    module.cpc)))
 
   def initial(key: jax.Array) -> Any:
     start = synth.init(jax.random.split(jax.random.fold_in(key, 2))[0])  # dd3d's own start
     if settings.get('init', 'noise') == 'noise':
       return start
     k_fit = jax.random.fold_in(key, 4)
-    if part_distiller is None:
+    if not task.per_point:
       targets = real_clouds(key, context, settings.train_points)
       return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr)[0]
-    targets, parts = real_clouds(key, context, settings.train_points, with_parts=True)
+    targets, parts = real_clouds(key, context, settings.train_points, with_targets=True)
     return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr, parts,
-               part_distiller.noise_parts)[0]
+               labelling)[0]
 
   if settings.get('objective', 'gm') == 'dm':
     return dm.DistributionMatching(
@@ -131,6 +134,10 @@ def from_config(settings, context) -> MatchingMethod:
         sorted_weight=0.2, mmd_weight=0.001,
         class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
         optimizer='adam', mesh=context.mesh, initial=initial)
-  if part_distiller is not None:
-    return make_part_method(part_distiller, initial)
   return MatchingMethod(make_distiller(settings, context, synth), initial)
+
+
+def noise_targets(task, labels: np.ndarray, noise: jax.Array) -> jax.Array:
+  """The targets the task gives the generator's points from their noise (a hashable map:
+  a static argument of the jitted fit)."""
+  return task.synthetic_targets(noise, labels)

@@ -151,8 +151,8 @@ class DistributionMatching:
     n = self.synth.resolution or num_points
     noise = gen_lib.sample_noise(key, self.num_classes * self.cpc, n)
     points = geometry.normalize_to_unit_sphere(self.synth.generate(state.gen_params, noise))
-    return SmallSet(np.asarray(points, np.float32),
-                    np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
+    labels = np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc))
+    return SmallSet(np.asarray(points, np.float32), labels, labels)
 
 
 def from_config(settings, context) -> DistributionMatching:

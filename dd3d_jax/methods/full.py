@@ -8,11 +8,11 @@ from dd3d_jax.methods._selection import Selection
 
 
 # The tasks (`config.task`) it does.
-TASKS = ('classification', 'segmentation')
+TASKS = '*'  # a selection of real clouds, with their targets
 
 
 def from_config(settings, context) -> Selection:
   del settings
   n = len(context.dataset.train)
-  return Selection(context.dataset, lambda key: np.arange(n), writes_set=False,
-                   with_parts=context.layout is not None)
+  return Selection(context.dataset, context.targets_task, lambda key: np.arange(n),
+                   writes_set=False)

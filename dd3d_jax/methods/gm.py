@@ -6,14 +6,13 @@ and distance. Settings: the `distill` budget; `optimizer` 'adam' (the paper's Ta
 7) or 'sgd' with `momentum` and `lr` (DC's: 0.1, 0.5; `config.use_dc_settings`). A
 tensor has one resolution: it is evaluated at `train_points` points. For part
 segmentation its points keep the part labels of the real clouds it starts from
-(`distill_parts`, Table 2's GM).
+(Table 2's GM).
 """
 
 from __future__ import annotations
 
 from dd3d_jax import synthetic
-from dd3d_jax.methods._matching import (MatchingMethod, make_distiller, make_part_distiller,
-                                         make_part_method, real_clouds)
+from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
 
 
 # The tasks (`config.task`) it does.
@@ -24,7 +23,7 @@ def from_config(settings, context) -> MatchingMethod:
   k, n = context.dataset.num_classes, settings.train_points
   tensor = synthetic.TensorSet(k, context.cpc, n)
   initial = lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n))  # noqa: E731
-  if context.layout is not None:
-    return make_part_method(make_part_distiller(settings, context, tensor), initial,
-                            lambda key: real_clouds(key, context, n, with_parts=True)[1])
-  return MatchingMethod(make_distiller(settings, context, tensor), initial)
+  fixed = None  # per-point targets (part ids) cannot come from a tensor's noise: keep the
+  if context.targets_task.per_point:  # starting clouds' own
+    fixed = lambda key: real_clouds(key, context, n, with_targets=True)[1]  # noqa: E731
+  return MatchingMethod(make_distiller(settings, context, tensor), initial, fixed)

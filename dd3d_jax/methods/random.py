@@ -9,7 +9,7 @@ from dd3d_jax.methods._selection import Selection
 
 
 # The tasks (`config.task`) it does.
-TASKS = ('classification', 'segmentation')
+TASKS = '*'  # a selection of real clouds, with their targets
 
 
 def random_members(key: jax.Array, labels: np.ndarray, num_classes: int,
@@ -29,5 +29,5 @@ def random_members(key: jax.Array, labels: np.ndarray, num_classes: int,
 def from_config(settings, context) -> Selection:
   del settings
   labels, k = context.dataset.train.labels, context.dataset.num_classes
-  return Selection(context.dataset, lambda key: np.concatenate(
-      random_members(key, labels, k, context.cpc)), with_parts=context.layout is not None)
+  return Selection(context.dataset, context.targets_task, lambda key: np.concatenate(
+      random_members(key, labels, k, context.cpc)))

@@ -172,8 +172,8 @@ class SADM:
     n = self.synth.resolution or num_points
     noise = gen_lib.sample_noise(key, self.num_classes * self.cpc, n)
     points = geometry.normalize_to_unit_sphere(self.clouds(state.gen_params, noise))
-    return SmallSet(np.asarray(points, np.float32),
-                    np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
+    labels = np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc))
+    return SmallSet(np.asarray(points, np.float32), labels, labels)
 
 
 def from_config(settings, context) -> SADM:

@@ -48,7 +48,7 @@ from dd3d_jax import distill, geometry, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import synthetic
 from dd3d_jax.errors import ConfigError
-from dd3d_jax.matching import cross_entropy
+from dd3d_jax.tasks.classification import cross_entropy
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.models import Network, state_of
@@ -61,12 +61,13 @@ DIVERGES_WITH = 'lr_lr'
 log = logging.getLogger(__name__)
 
 
-def train_expert(network: Network, points: jax.Array, labels: jax.Array, key: jax.Array,
+def train_expert(network: Network, task: Any, points: jax.Array, labels: jax.Array, key: jax.Array,
                  *, epochs: int, lr: float, batch_size: int, train_points: int,
                  augment: bool, mesh: Any = None) -> tuple[Any, jax.Array]:
   """One expert trajectory: plain SGD on the whole split (pure; jit it).
 
   Args:
+    task: the targets' task (shape classification: TM matches classification experts).
     points: [N, P, 3] training clouds; labels: [N] int.
     key: the expert's key (initialisation, subsampling, shuffling, augmentation).
     epochs, batch_size, train_points: static.
@@ -86,7 +87,7 @@ def train_expert(network: Network, points: jax.Array, labels: jax.Array, key: ja
     if train_points < points.shape[1]:
       x = geometry.normalize_to_unit_sphere(geometry.subsample(k_sub, points, train_points))
     variables, opt_state, losses = training.train_epochs(
-        network, tx, variables, opt_state, x, labels, k_train, num_epochs=1,
+        network, task, tx, variables, opt_state, x, labels, labels, k_train, num_epochs=1,
         batch_size=batch_size, augment=augment, mesh=mesh)
     return (variables, opt_state), (variables['params'], losses[0])
 
@@ -223,8 +224,8 @@ class TrajectoryMatching:
     """The tensor at its own resolution, renormalised."""
     del key, num_points
     points = geometry.normalize_to_unit_sphere(state.gen_params['points'])
-    return SmallSet(np.asarray(points, np.float32),
-                    np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc)))
+    labels = np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc))
+    return SmallSet(np.asarray(points, np.float32), labels, labels)
 
 
 def fingerprint(settings, context) -> str:
@@ -254,7 +255,8 @@ def experts_fn(settings, context) -> Callable[[], Any]:
   folder = os.path.abspath(settings.experts_dir) if settings.experts_dir else 'experts'
   name = fingerprint(settings, context)
   fit = jax.jit(lambda key: train_expert(
-      network, jnp.asarray(train.points), jnp.asarray(train.labels), key, epochs=epochs,
+      network, context.targets_task, jnp.asarray(train.points), jnp.asarray(train.labels), key,
+      epochs=epochs,
       lr=settings.expert_lr, batch_size=settings.expert_batch,
       train_points=settings.train_points, augment=settings.augment, mesh=context.mesh))
   memo = []

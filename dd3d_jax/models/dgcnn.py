@@ -50,8 +50,8 @@ class DGCNN(nn.Module):
     k: neighbours of each point in every EdgeConv.
     edge_widths: output widths of the EdgeConvs.
     emb_dims: width of the point features before pooling (the global feature is 2x).
-    head_widths: hidden widths of the network.
-    dropout: dropout rate of the network.
+    head_widths: hidden widths of the classifier.
+    dropout: dropout rate of the classifier.
   """
   num_classes: int
   k: int = 20

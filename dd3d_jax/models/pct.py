@@ -101,8 +101,8 @@ class PCT(nn.Module):
       attention layers keep the last stage's width.
     attention_layers: number of offset-attention layers.
     emb_dims: width of the global feature.
-    head_widths: hidden widths of the network.
-    dropout: dropout rate of the network.
+    head_widths: hidden widths of the classifier.
+    dropout: dropout rate of the classifier.
   """
   num_classes: int
   centres: tuple[int, ...] = (512, 256)

@@ -98,7 +98,7 @@ class Stage(nn.Module):
 
 
 class PointMLP(nn.Module):
-  """PointMLP network; defaults are the released elite configuration.
+  """PointMLP classifier; defaults are the released elite configuration.
 
   Per-stage tuples have one entry per stage; stage i has width
   embed_dim * prod(dim_expansion[:i + 1]). `anchors` is the reference's 1024 points

@@ -1,4 +1,4 @@
-"""PointNets of the reference: the lightweight network and the part network.
+"""PointNets of the reference: the lightweight classifier and the part segmenter.
 
 Points are `[B, N, 3]` rows; a 1x1 convolution is a Dense layer over the last
 axis, so Flax kernels are (in, out), the transpose of PyTorch's (out, in, 1).
@@ -168,7 +168,7 @@ class PointNetCls(nn.Module):
     self.conv1 = torch_dense(64, 3, 'conv1')
     self.conv2 = torch_dense(128, 64, 'conv2')
     self.conv3 = DenseInstanceNormMax(FEATURE_DIM, name='conv3')
-    self.network = torch_dense(self.num_classes, FEATURE_DIM, 'network')
+    self.classifier = torch_dense(self.num_classes, FEATURE_DIM, 'classifier')
 
   def embed(self, points: jax.Array, train: bool = False) -> jax.Array:
     """The global feature. points: [B, N, 3] -> [B, 1024] (`train` changes nothing)."""
@@ -179,7 +179,7 @@ class PointNetCls(nn.Module):
 
   def __call__(self, points: jax.Array, train: bool = False) -> jax.Array:
     """Class logits. points: [B, N, 3] -> [B, num_classes]."""
-    return self.network(self.embed(points, train))
+    return self.classifier(self.embed(points, train))
 
 
 def make(num_classes: int) -> nn.Module:
@@ -222,4 +222,4 @@ class PointNetSeg(nn.Module):
     feat = jnp.concatenate(
         [jnp.broadcast_to(glob[:, None, :], (*glob.shape[:1], n, glob.shape[-1])), x1, x2], axis=-1)
     fan_in = FEATURE_DIM + self.num_shape_classes + 64 + 128
-    return torch_dense(self.num_parts, fan_in, 'network')(feat)
+    return torch_dense(self.num_parts, fan_in, 'classifier')(feat)

@@ -79,8 +79,8 @@ class PointNet2Cls(nn.Module):
     num_classes: K.
     centres, radii, neighbours: S, r and K of each sampled set abstraction.
     mlps: the shared MLP widths of each set abstraction, then of the group-all one.
-    head: hidden widths of the network.
-    dropout: drop rate of the network.
+    head: hidden widths of the classifier.
+    dropout: drop rate of the classifier.
   """
   num_classes: int
   centres: tuple[int, ...] = (512, 128)
@@ -93,7 +93,7 @@ class PointNet2Cls(nn.Module):
   def setup(self):
     self.set_abstractions = [SharedMLP(widths, name=f'sa{i + 1}')
                              for i, widths in enumerate(self.mlps)]
-    self.network = ClassifierHead(self.num_classes, self.head, self.dropout)
+    self.classifier = ClassifierHead(self.num_classes, self.head, self.dropout)
 
   def embed(self, points: jax.Array, train: bool = False) -> jax.Array:
     """The global feature. points: [B, N, 3] -> [B, mlps[-1][-1]] (1,024 at full size)."""
@@ -108,7 +108,7 @@ class PointNet2Cls(nn.Module):
 
   def __call__(self, points: jax.Array, train: bool = False) -> jax.Array:
     """Class logits. points: [B, N, 3] -> [B, num_classes]."""
-    return self.network(self.embed(points, train), train)
+    return self.classifier(self.embed(points, train), train)
 
 
 def make(num_classes: int, **overrides) -> nn.Module:

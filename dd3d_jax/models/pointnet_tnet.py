@@ -1,4 +1,4 @@
-"""The original PointNet network (Qi et al. 2017a): input T-Net, BatchNorm, dropout.
+"""The original PointNet classifier (Qi et al. 2017a): input T-Net, BatchNorm, dropout.
 
 Follows `pointnet/model.py` of fxia22/pointnet.pytorch, the PyTorch PointNet that SADM
 (donguk071/SADM, `pointnet/pointnet_model.py`) copies and distils with:
@@ -75,7 +75,7 @@ class Head(nn.Module):
 
 
 class PointNetTNet(nn.Module):
-  """The original PointNet network; the defaults are the reference configuration."""
+  """The original PointNet classifier; the defaults are the reference configuration."""
   num_classes: int
   widths: tuple[int, ...] = (64, 128, 1024)
   tnet_fc: tuple[int, ...] = (512, 256)
@@ -85,7 +85,7 @@ class PointNetTNet(nn.Module):
   def setup(self):
     self.tnet = TNet(self.widths, self.tnet_fc)
     self.trunk = ConvStack(self.widths, last_relu=False)
-    self.network = Head(self.num_classes, self.head, self.dropout)
+    self.classifier = Head(self.num_classes, self.head, self.dropout)
 
   def features(self, points: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
     """(point-wise features [B, N, widths[-1]] before the max, the global feature
@@ -100,7 +100,7 @@ class PointNetTNet(nn.Module):
 
   def __call__(self, points: jax.Array, train: bool = False) -> jax.Array:
     """Class logits. points: [B, N, 3] -> [B, num_classes]."""
-    return self.network(self.embed(points, train), train)
+    return self.classifier(self.embed(points, train), train)
 
 
 def make(num_classes: int, **overrides) -> nn.Module:

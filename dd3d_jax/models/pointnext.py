@@ -151,8 +151,8 @@ class PointNeXtCls(nn.Module):
     num_neighbours: neighbours of every ball query.
     sa_layers: convolutions per set abstraction.
     expansion: channel expansion inside an InvResMLP block.
-    head: hidden widths of the network.
-    dropout: drop rate of the network.
+    head: hidden widths of the classifier.
+    dropout: drop rate of the classifier.
   """
   num_classes: int
   width: int = 32
@@ -181,7 +181,7 @@ class PointNeXtCls(nn.Module):
       stages += [InvResMLP(radius, self.num_neighbours, self.expansion, name=f'block{i}_{j}')
                  for j in range(1, blocks)]
     self.stages = stages
-    self.network = ClassifierHead(self.num_classes, self.head, self.dropout, bias=False)
+    self.classifier = ClassifierHead(self.num_classes, self.head, self.dropout, bias=False)
 
   def embed(self, points: jax.Array, train: bool = False) -> jax.Array:
     """The global feature. points: [B, N, 3] -> [B, F] (512 at full size)."""
@@ -192,7 +192,7 @@ class PointNeXtCls(nn.Module):
 
   def __call__(self, points: jax.Array, train: bool = False) -> jax.Array:
     """Class logits. points: [B, N, 3] -> [B, num_classes]."""
-    return self.network(self.embed(points, train), train)
+    return self.classifier(self.embed(points, train), train)
 
 
 def make(num_classes: int, **overrides) -> nn.Module:

@@ -1,5 +1,11 @@
 """Part segmentation: the part layout, the per-point loss and the ShapeNet-part scores.
 
+The task object (`make(dataset)`, see `dd3d_jax.tasks`): the targets are every point's
+part id; the network is the reference's segmentation PointNet, told each cloud's class;
+gradient matching follows `seg_inr.py` (BatchNorm statistics from real clouds, odd outer
+steps matched one part at a time); a generator's points are labelled by their noise
+(`synthetic_parts`).
+
 Part ids are global (ShapeNet-part: 50 parts, class c owns ids `offsets[c]` ...
 `offsets[c] + counts[c] - 1`; `PartLayout`, read from the data by `part_layout`). A prediction is restricted to the parts of the cloud's
 own class (`restrict_to_class`). A cloud's IoU is the mean over its class's parts of
@@ -11,7 +17,8 @@ points. All in %.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +27,18 @@ import optax
 
 from dd3d_jax.data import PointCloudDataset
 from dd3d_jax.data import shapenetpart
-from dd3d_jax.errors import DataError
+from dd3d_jax.errors import ConfigError, DataError
 from dd3d_jax.generator import part_labels
+from dd3d_jax.models import Network, PointNetSeg
+
+SCORES = ('oa', 'instance_miou', 'class_miou')   # 'oa': point accuracy
+COLUMNS = {'OA': 'final_oa', 'inst. mIoU': 'final_instance_miou',
+           'cls. mIoU': 'final_class_miou'}
+TABLES = ('2',)
+CAPTION = ('Final-epoch point OA, instance mIoU and class mIoU % (mean ± std over runs). '
+           'Backbone: {backbone}.')
+SET_KEY = 'parts'
+DESCRIPTION = 'part segmentation'
 
 
 class PartLayout(NamedTuple):
@@ -170,3 +187,82 @@ def part_metrics(pred, parts, labels, offsets, counts) -> dict[str, float]:
   return {'point_acc': 100.0 * float((pred == parts).mean()),
           'instance_miou': 100.0 * float(ious.mean()),
           'class_miou': 100.0 * float(np.mean(per_class))}
+
+
+def part_masks(parts: jax.Array, first: jax.Array, count: int) -> jax.Array:
+  """One mask per local part j < count of the class whose first id is `first`:
+  [count, ..., N] float (1 where a point is of that part)."""
+  local = jnp.arange(count).reshape(-1, *([1] * parts.ndim))
+  return (parts[None] == first + local).astype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Segmentation:
+  """Every point's part id; see the module docstring. Hashable.
+
+  Attributes:
+    layout: the part ids of each class.
+    proportions: [K][Pmax] each class's part shares (`class_proportions`), as tuples:
+      the noise intervals of a generator's parts.
+  """
+  layout: PartLayout
+  proportions: tuple[tuple[float, ...], ...]
+  name: str = 'segmentation'
+  bn_from_real = True      # seg_inr.py: DC's BatchNorm trick before matching
+  per_point = True         # one target per point
+  distill_rotated = False  # seg_inr.py distils without the rotator, evaluates behind it
+
+  def network(self, arch: str, rotator: Any) -> Network:
+    """The reference segmentation PointNet (the only `arch`, checked by `check`)."""
+    del arch
+    return Network(PointNetSeg(num_parts=self.layout.num_parts,
+                               num_shape_classes=len(self.layout.counts)), rotator,
+                   conditioned=True)
+
+  def targets(self, split) -> np.ndarray:
+    """[N, P] int32 global part ids."""
+    return np.asarray(split.parts, np.int32)
+
+  def loss(self, outputs: jax.Array, targets: jax.Array, weights: jax.Array | None = None,
+           mask: jax.Array | None = None) -> jax.Array:
+    return part_cross_entropy(outputs, targets, mask, weights)
+
+  def predict(self, outputs: jax.Array, labels: jax.Array) -> jax.Array:
+    """Each point's most likely part among its class's parts: [B, N] int32."""
+    return restrict_to_class(outputs, labels, self.layout.offsets, self.layout.counts)
+
+  def score(self, predictions, split) -> dict[str, float]:
+    """{'oa' (point accuracy), 'instance_miou', 'class_miou'} in %."""
+    m = part_metrics(predictions, split.parts, split.labels, self.layout.offsets,
+                     self.layout.counts)
+    return {'oa': m['point_acc'], 'instance_miou': m['instance_miou'],
+            'class_miou': m['class_miou']}
+
+  def synthetic_targets(self, noise: jax.Array, labels: jax.Array) -> jax.Array:
+    """The part of every generated point from its noise: [M, N, 1] -> [M, N] int32."""
+    return synthetic_parts(noise, labels, self.layout, jnp.asarray(self.proportions))
+
+  def match_groups(self, targets: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The per-part matching of class c: one mask per part slot [Pmax, B, N], and which
+    slots are parts of c [Pmax] (the others are skipped)."""
+    width = self.layout.max_count
+    masks = part_masks(targets, jnp.asarray(self.layout.offsets, jnp.int32)[c], width)
+    return masks, jnp.arange(width) < jnp.asarray(self.layout.counts, jnp.int32)[c]
+
+  def parts(self, targets):
+    return targets
+
+
+def make(dataset: PointCloudDataset) -> Segmentation:
+  layout = part_layout(dataset)
+  proportions = tuple(tuple(float(x) for x in row)
+                      for row in class_proportions(dataset, layout))
+  return Segmentation(layout, proportions)
+
+
+def check(config, where: str = 'task') -> None:
+  """The reference's network is the only one: the segmentation PointNet."""
+  from dd3d_jax.config import eval_backbones  # config finds tasks by name: no import cycle
+  if config.model.arch != 'pointnet' or eval_backbones(config) != ('pointnet',):
+    raise ConfigError("part segmentation trains and evaluates the segmentation PointNet; set "
+                      "model.arch='pointnet' and eval.backbones=''.")

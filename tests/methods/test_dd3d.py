@@ -1,6 +1,8 @@
 """DD3D's real initialisation: the Chamfer fit lowers the distance to the real clouds
 (for part segmentation, each part's distance to the same part)."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -8,7 +10,8 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import distill, registry
 from dd3d_jax.methods import _matching
-from dd3d_jax.methods.dd3d import fit_to_clouds
+from dd3d_jax.generator import synthetic_labels
+from dd3d_jax.methods.dd3d import fit_to_clouds, noise_targets
 from dd3d_jax.ops.chamfer import chamfer_distance
 from tests.methods.test_methods import CPC, POINTS, TRAIN_POINTS, tiny_setup
 
@@ -38,8 +41,8 @@ def test_real_initialisation_starts_near_the_random_coresets_clouds_and_distils(
 
   def gap(method):
     state = method.init(key, real)
-    points = distill.generate_set(method.distiller, state.gen_params, jax.random.key(6),
-                                  TRAIN_POINTS)
+    points, _ = distill.labelled_set(method.distiller, state.gen_params, jax.random.key(6),
+                                     TRAIN_POINTS)
     return float(chamfer_distance(points, targets).mean()), state
 
   (before, _), (after, state) = gap(plain), gap(fitted)
@@ -68,12 +71,12 @@ def test_part_real_initialisation_fits_each_part_to_the_same_part():
   plain, context, real = build('segmentation')
   fitted, _, _ = build('segmentation', init='real', init_steps=100, init_lr=3e-3)
   key = jax.random.key(5)
-  targets, parts = _matching.real_clouds(key, context, TRAIN_POINTS, with_parts=True)
+  targets, parts = _matching.real_clouds(key, context, TRAIN_POINTS, with_targets=True)
 
   def gap(method):
     state = method.init(key, real)
-    points, labels = method.distiller.labelled_set(state.gen_params, jax.random.key(6),
-                                                   TRAIN_POINTS)
+    points, labels = distill.labelled_set(method.distiller, state.gen_params,
+                                          jax.random.key(6), TRAIN_POINTS)
     return float(chamfer_distance(points, targets, labels, parts).mean()), state
 
   (before, _), (after, state) = gap(plain), gap(fitted)
@@ -81,14 +84,17 @@ def test_part_real_initialisation_fits_each_part_to_the_same_part():
   state, metrics = jax.jit(fitted.step)(state, real)
   assert np.isfinite(float(metrics['loss']))
   # the same fit blind to the labels leaves the parts further from their own parts
-  synth, noise_parts = plain.distiller.base.synthesizer, plain.distiller.noise_parts
+  synth = plain.distiller.synthesizer
+  noise_parts = functools.partial(noise_targets, context.task, np.asarray(
+      synthetic_labels(context.dataset.num_classes, CPC)))
   start = plain.init(key, real).gen_params
   fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
   blind = fit(synth, start, targets, jax.random.key(2), 100, 3e-3)[0]
   aware = fit(synth, start, targets, jax.random.key(2), 100, 3e-3, parts, noise_parts)[0]
 
   def labelled_gap(params):
-    points, labels = plain.distiller.labelled_set(params, jax.random.key(6), TRAIN_POINTS)
+    points, labels = distill.labelled_set(plain.distiller, params, jax.random.key(6),
+                                          TRAIN_POINTS)
     return float(chamfer_distance(points, targets, labels, parts).mean())
 
   assert labelled_gap(aware) < 0.8 * labelled_gap(blind)

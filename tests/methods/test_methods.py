@@ -1,9 +1,11 @@
-"""One suite over every registered method: exported sets, single tracing, exact resume.
+"""One suite over every registered method and task: exported sets, single tracing, exact
+resume.
 
 Each method is built by name from the registry on a tiny procedural dataset, so a
-new method module is tested by this file without being listed here; the methods of
-part segmentation (those whose `TASKS` name it) run a second time as `<name>/parts`, on
-the same clouds with their part labels.
+new method module is tested by this file without being listed here; it runs once per
+registered task it does (`config.task_methods`), as `<name>` for shape classification
+and `<name>/<task>` for the others (`dd3d/segmentation`: the same clouds with their part
+labels), so a new task module is tested here too.
 """
 
 import functools
@@ -19,8 +21,8 @@ from dd3d_jax import distill, records, registry, runner
 from dd3d_jax.methods import Context
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
-from dd3d_jax.models import make_network, make_segmenter
-from dd3d_jax.tasks.segmentation import part_layout
+from dd3d_jax import tasks as tasks_lib
+from dd3d_jax.rotator import IdentityRotator
 
 CPC, POINTS, TRAIN_POINTS = 2, 48, 32
 
@@ -44,29 +46,27 @@ def tiny_setup(task='classification'):
   def cache(path, make):
     return stored[path] if path in stored else stored.setdefault(path, make())
 
-  if task == 'segmentation':
-    layout = part_layout(dataset)
-    context = Context(dataset, make_segmenter(layout.num_parts, k), CPC, None, cache,
-                      layout=layout)
+  c.task = task
+  spec = tasks_lib.make(task, dataset)
+  if spec.per_point:
     c.distill.batch_syn = 8
-  else:
-    context = Context(dataset, make_network('pointnet', k), CPC, lambda epochs: features,
-                      cache)
+  context = Context(dataset, spec.network('pointnet', IdentityRotator()), CPC,
+                    lambda epochs: features, cache, task=spec)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k, min_width=3,
-                                parts=dataset.train.parts if task == 'segmentation' else None)
+                                targets=spec.targets(dataset.train))
   return c, context, real
 
 
 def build(name):
-  """`name`, or `name/parts` for the method's part-segmentation form."""
-  name, _, parts = name.partition('/')
-  c, context, real = tiny_setup('segmentation' if parts else 'classification')
+  """`name` (shape classification), or `name/task` for another task."""
+  name, _, task = name.partition('/')
+  c, context, real = tiny_setup(task or 'classification')
   settings = config_lib.method_settings(c, name)
   return registry.get('methods', name).from_config(settings, context), context, real
 
 
-METHODS = [*registry.names('methods'),
-           *(f'{n}/parts' for n in config_lib.task_methods('segmentation'))]
+METHODS = [n if task == 'classification' else f'{n}/{task}'
+           for task in tasks_lib.names() for n in config_lib.task_methods(task)]
 
 
 def test_every_table1_method_is_registered():
@@ -76,8 +76,8 @@ def test_every_table1_method_is_registered():
 @pytest.mark.parametrize('name', registry.names('methods'))
 def test_optional_module_fields_are_well_formed(name):
   module = registry.get('methods', name)
-  tasks = getattr(module, 'TASKS', ('classification',))
-  assert 'classification' in tasks and set(tasks) <= set(config_lib.TASKS)
+  does = getattr(module, 'TASKS', ('classification',))
+  assert does == '*' or ('classification' in does and set(does) <= set(tasks_lib.names()))
   c = config_lib.base_config()
   settings = config_lib.method_settings(c, name)  # the defaults pass the method's own check
   getattr(module, 'check', lambda *args: None)(settings, c, f'methods.{name}')
@@ -100,12 +100,15 @@ def test_export_shapes_dtypes_and_classes(name):
   np.testing.assert_array_equal(np.bincount(small.labels, minlength=k),
                                 np.bincount(train.labels) if name == 'full' else CPC)
   assert (method.num_steps == 0) == (name in ('random', 'herding', 'kcenter', 'full'))
-  if context.layout is None:
-    assert small.parts is None
+  task = context.task
+  assert len(small.targets) == m
+  if not task.per_point:
+    assert small.targets.shape[:1] == (m,)
     return
-  offsets, counts = (np.asarray(a)[small.labels][:, None] for a in context.layout[:2])
-  assert small.parts.shape == small.points.shape[:2] and small.parts.dtype == np.int32
-  assert ((small.parts >= offsets) & (small.parts < offsets + counts)).all()
+  assert small.targets.shape == small.points.shape[:2] and small.targets.dtype == np.int32
+  if hasattr(task, 'layout'):  # part segmentation: each point a part of its cloud's class
+    offsets, counts = (np.asarray(a)[small.labels][:, None] for a in task.layout[:2])
+    assert ((small.targets >= offsets) & (small.targets < offsets + counts)).all()
 
 
 @pytest.mark.parametrize('name', ['random', 'herding', 'kcenter'])
@@ -137,9 +140,9 @@ def test_tensor_methods_start_from_the_random_coreset_of_the_same_key():
     assert not np.allclose(start, other)
 
 
-# GM for parts runs DD3D-for-parts' loop (`distill_parts`) on a tensor, as GM does DD3D's:
-# its resume is the same code, checked in the slow suite.
-STEPPED = [pytest.param(n, marks=pytest.mark.slow) if n == 'gm/parts' else n
+# GM for parts runs DD3D-for-parts' loop on a tensor, as GM does DD3D's: its resume is the
+# same code, checked in the slow suite.
+STEPPED = [pytest.param(n, marks=pytest.mark.slow) if n == 'gm/segmentation' else n
            for n in METHODS if build(n)[0].num_steps > 0]
 
 
@@ -211,10 +214,10 @@ def test_zero_iterations_evaluates_the_initial_set(name, tmp_path):
 
 def test_gm_for_parts_keeps_the_part_labels_of_the_clouds_it_starts_from():
   from dd3d_jax import geometry
-  method, context, real = build('gm/parts')
+  method, context, real = build('gm/segmentation')
   key = jax.random.key(5)
   state, parts = method.init(key, real)
-  chosen = np.asarray(build('random/parts')[0].init(key, real)['indices'])
+  chosen = np.asarray(build('random/segmentation')[0].init(key, real)['indices'])
   train = context.dataset.train
   keep = np.asarray(geometry.subsample_indices(jax.random.fold_in(key, 1),
                                                (len(chosen), POINTS), TRAIN_POINTS))

@@ -10,6 +10,7 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import geometry
 from dd3d_jax.methods import tm
 from dd3d_jax.models import make_network, state_of
+from dd3d_jax.tasks.classification import Classification
 from tests.methods.test_methods import build, tiny_setup
 
 K, CPC, N = 3, 2, 16
@@ -125,8 +126,8 @@ def test_expert_trajectory_starts_at_the_init_and_lowers_the_loss():
       rng.normal(size=(len(labels), 24, 3)) * (1 + np.asarray(labels)[:, None, None])))
   key = jax.random.key(3)
   params, losses = jax.jit(lambda k: tm.train_expert(
-      network, points, labels, k, epochs=6, lr=1e-3, batch_size=4, train_points=N,
-      augment=False))(key)
+      network, Classification(K), points, labels, k, epochs=6, lr=1e-3, batch_size=4,
+      train_points=N, augment=False))(key)
   init = network.init(jax.random.split(key)[0])['params']
   chex.assert_trees_all_equal(jax.tree.map(lambda x: x[0], params), init)
   assert jax.tree.leaves(params)[0].shape[0] == 7 and losses.shape == (6,)
