@@ -43,7 +43,8 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from dd3d_jax import generator as gen_lib
-from dd3d_jax import geometry, matching, synthetic, training
+from dd3d_jax import geometry, synthetic, training
+from dd3d_jax.objectives import gradient
 from dd3d_jax.devices import UNITS
 from dd3d_jax.models import Network
 from dd3d_jax.tasks.classification import Classification
@@ -63,6 +64,17 @@ class DistillState:
   opt_state: Any
   iteration: jax.Array
   key: jax.Array
+
+  @classmethod
+  def start(cls, params: Any, tx: optax.GradientTransformation,
+            key: jax.Array) -> 'DistillState':
+    """Iteration 0 of `params` under optimiser `tx`, with the run's key."""
+    return cls(params, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(key))
+
+  def step_key(self) -> jax.Array:
+    """The key of the next iteration: the run's key folded with the iteration count, so
+    that a run resumed from a checkpoint draws what an uninterrupted run draws."""
+    return jax.random.fold_in(jax.random.wrap_key_data(self.key), self.iteration)
 
 
 class RealData(NamedTuple):
@@ -115,11 +127,25 @@ def class_balanced_indices(key: jax.Array, real: RealData,
   return idx, valid / valid.sum(axis=1, keepdims=True)
 
 
-def class_balanced_batch(key: jax.Array, real: RealData,
-                         batch: int) -> tuple[jax.Array, jax.Array]:
-  """`class_balanced_indices`' clouds: points [K, batch, P, 3] and weights [K, batch]."""
-  idx, weights = class_balanced_indices(key, real, batch)
-  return real.points[idx], weights
+def sample_real(k_pick: jax.Array, k_sub: jax.Array, real: RealData, batch: int,
+                train_points: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """The real batch every objective compares with: `batch` clouds per class
+  (`class_balanced_indices`, drawn by `k_pick`), each cut to `train_points` random points
+  (drawn by `k_sub`; per-point targets follow the kept points) and renormalised to the
+  unit sphere, or kept whole if it has no more points.
+
+  Returns:
+    points [K, batch, P', 3], targets [K, batch, ...], weights [K, batch].
+  """
+  idx, weights = class_balanced_indices(k_pick, real, batch)
+  points, targets = real.points[idx], real.targets[idx]
+  if train_points < points.shape[-2]:
+    per_point = targets.shape == points.shape[:-1]
+    points, kept = geometry.subsample_labelled(k_sub, points, targets if per_point else None,
+                                               train_points)
+    points = geometry.normalize_to_unit_sphere(points)
+    targets = kept if per_point else targets
+  return points, targets, weights
 
 
 def _map_local(fn, xs, class_chunk: int):
@@ -228,8 +254,7 @@ def init_state(distiller: Distiller, key: jax.Array, params: Any = None) -> Dist
   their optimiser state, iteration 0."""
   k_gen, k_run = jax.random.split(key)
   params = distiller.synthesizer.init(k_gen) if params is None else params
-  return DistillState(params, distiller.generator_optimizer().init(params),
-                      jnp.zeros((), jnp.int32), jax.random.key_data(k_run))
+  return DistillState.start(params, distiller.generator_optimizer(), k_run)
 
 
 def labelled_set(distiller: Distiller, gen_params: Any, key: jax.Array, num_points: int,
@@ -243,45 +268,6 @@ def labelled_set(distiller: Distiller, gen_params: Any, key: jax.Array, num_poin
     return points, fixed_targets
   labels = gen_lib.synthetic_labels(distiller.num_classes, distiller.cpc)
   return points, distiller.target_task.synthetic_targets(noise, labels)
-
-
-def loss_gradient(apply_fn, task: Any, net_params: Any, points: jax.Array, labels: jax.Array,
-                  targets: jax.Array, weights: jax.Array | None = None) -> Any:
-  """Gradient of the task's (weighted) loss w.r.t. the network parameters.
-
-  Args:
-    apply_fn: `apply_fn(net_params, points [B, N, 3], labels [B]) -> outputs`.
-    points: [B, N, 3]; labels: [B] classes; targets: [B, ...] the task's.
-    weights: optional [B] summing to 1 (0 masks a padded cloud).
-  Returns:
-    A pytree shaped like `net_params`.
-  """
-  return jax.grad(lambda p: task.loss(apply_fn(p, points, labels), targets, weights))(net_params)
-
-
-def group_gradients(apply_fn, task: Any, net_params: Any, points: jax.Array, labels: jax.Array,
-                    targets: jax.Array, masks: jax.Array, weights: jax.Array | None = None,
-                    valid: jax.Array | None = None) -> Any:
-  """The gradient of the task's loss counting each mask's points, from one forward pass.
-
-  Args:
-    masks: [J, B, N] which points each loss counts (part segmentation: one per part).
-    valid: optional [J] bool: the masks to compute; the others' gradients are zeros,
-      skipped (a class with fewer parts than the widest class computes fewer VJPs,
-      where the class loop is sequential).
-  Returns:
-    A pytree shaped like `net_params` with a leading J axis.
-  """
-  outputs, vjp = jax.vjp(lambda p: apply_fn(p, points, labels), net_params)
-
-  def one(mask):
-    cotangent = jax.grad(lambda z: task.loss(z, targets, weights, mask))(outputs)
-    return vjp(cotangent)[0]
-
-  if valid is None:
-    return jax.lax.map(one, masks)
-  zeros = jax.tree.map(jnp.zeros_like, net_params)
-  return jax.lax.map(lambda x: jax.lax.cond(x[1], one, lambda _: zeros, x[0]), (masks, valid))
 
 
 def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
@@ -324,13 +310,13 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
     syn_targets = (task.synthetic_targets(noise_c, syn_labels) if fixed_targets is None
                    else fixed_c)
     if task.match_groups is None:  # one gradient of the whole loss per class
-      g_real = jax.lax.stop_gradient(loss_gradient(
+      g_real = jax.lax.stop_gradient(gradient.loss_gradient(
           apply_net, task, net_params, real_c, real_labels, targets_c, weights_c))
 
       def loss_c(shared, rows_c):
         syn = synth.class_points(shared, rows_c, noise_c)
-        g_syn = loss_gradient(apply_net, task, net_params, syn, syn_labels, syn_targets)
-        return matching.match_distance(g_real, g_syn, d.metric)
+        g_syn = gradient.loss_gradient(apply_net, task, net_params, syn, syn_labels, syn_targets)
+        return gradient.match_distance(g_real, g_syn, d.metric)
     else:  # gradients per group, the whole cloud a group of its own unless `per_group`
       def groups(targets):
         if per_group:
@@ -338,15 +324,15 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
         return jnp.ones((1, *targets.shape), jnp.float32), jnp.ones(1, bool)
 
       real_masks, valid = groups(targets_c)
-      g_real = jax.lax.stop_gradient(group_gradients(
+      g_real = jax.lax.stop_gradient(gradient.group_gradients(
           apply_net, task, net_params, real_c, real_labels, targets_c, real_masks, weights_c,
           valid))
 
       def loss_c(shared, rows_c):
         syn = synth.class_points(shared, rows_c, noise_c)
-        g_syn = group_gradients(apply_net, task, net_params, syn, syn_labels, syn_targets,
+        g_syn = gradient.group_gradients(apply_net, task, net_params, syn, syn_labels, syn_targets,
                                 groups(syn_targets)[0], valid=valid)
-        distances = jax.vmap(functools.partial(matching.match_distance, metric=d.metric))(
+        distances = jax.vmap(functools.partial(gradient.match_distance, metric=d.metric))(
             g_real, g_syn)
         return jnp.sum(jnp.where(valid, distances, 0.0))
 
@@ -366,14 +352,8 @@ def real_batch(distiller: Distiller, key: jax.Array,
   """Class-balanced real clouds at the training resolution, their targets (per-point
   targets follow the kept points) and weights: [K, B, P', 3], [K, B, ...], [K, B]."""
   k_pick, k_sub, k_aug = jax.random.split(key, 3)
-  idx, weights = class_balanced_indices(k_pick, real, distiller.batch_real)
-  points, targets = real.points[idx], real.targets[idx]
-  if distiller.train_points < points.shape[-2]:
-    per_point = targets.shape == points.shape[:-1]
-    points, kept = geometry.subsample_labelled(k_sub, points, targets if per_point else None,
-                                               distiller.train_points)
-    points = geometry.normalize_to_unit_sphere(points)
-    targets = kept if per_point else targets
+  points, targets, weights = sample_real(k_pick, k_sub, real, distiller.batch_real,
+                                         distiller.train_points)
   if distiller.augment_real:
     points = geometry.augment(k_aug, points)
   return points, targets, weights
@@ -474,7 +454,7 @@ def unrolled_iteration(distiller: Distiller, state: DistillState, step,
   Returns:
     (next state, {'loss': mean loss per class and outer step}).
   """
-  key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+  key = state.step_key()
   k_net, k_loop = jax.random.split(key)
   net_tx = distiller.network_optimizer()
   net_vars = distiller.network.init(k_net)

@@ -30,8 +30,8 @@ def _table(kind: str) -> tuple[str, ...]:
     from dd3d_jax import rotator
     return rotator.KINDS
   if kind == 'metrics':
-    from dd3d_jax import matching
-    return matching.METRICS
+    from dd3d_jax.objectives import gradient
+    return gradient.METRICS
   if kind == 'data formats':
     from dd3d_jax import data
     return ('auto', *data.READERS)

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dd3d_jax import distill, matching, models, rotator, synthetic
+from dd3d_jax import distill, models, rotator, synthetic
+from dd3d_jax.objectives import gradient
 from dd3d_jax import generator as gen
 from dd3d_jax.rotator import IdentityRotator
 from dd3d_jax.tasks.segmentation import (PartLayout, Segmentation, part_cross_entropy,
@@ -34,10 +35,11 @@ def tiny_real(counts=(6, 5, 2)):
   return distill.make_real_data(points, labels, K, min_width=4), labels
 
 
-def test_class_balanced_batch_draws_distinct_clouds_of_each_class():
+def test_sample_real_draws_distinct_clouds_of_each_class():
   real, labels = tiny_real()
   for seed in range(5):
-    pts, weights = distill.class_balanced_batch(jax.random.key(seed), real, 4)
+    pts, _, weights = distill.sample_real(jax.random.key(seed), None, real, 4,
+                                          real.points.shape[1])
     chex.assert_shape((pts, weights), ((K, 4, 48, 3), (K, 4)))
     for c in range(K):
       n = min(4, int((labels == c).sum()))
@@ -49,11 +51,11 @@ def test_class_balanced_batch_draws_distinct_clouds_of_each_class():
       np.testing.assert_allclose(weights[c], [1 / n] * n + [0] * (4 - n))
 
 
-def test_class_balanced_batch_covers_the_class():
+def test_sample_real_covers_the_class():
   real, labels = tiny_real()
   seen = set()
   for seed in range(30):
-    pts, _ = distill.class_balanced_batch(jax.random.key(seed), real, 4)
+    pts = distill.sample_real(jax.random.key(seed), None, real, 4, real.points.shape[1])[0]
     seen |= {int(np.argmin(np.abs(np.asarray(real.points) - np.asarray(x)).sum((1, 2))))
              for x in pts[0]}
   assert seen == set(np.flatnonzero(labels == 0).tolist())
@@ -71,14 +73,15 @@ def test_chunked_matching_equals_per_class_reference(chunks):
     gen_params = f64(gen.init_params(d.synthesizer.module, jax.random.key(0)))
     net_params = f64(d.network.init(jax.random.key(1)))
     real, _ = tiny_real()
-    points, weights = f64(distill.class_balanced_batch(jax.random.key(2), real, 4))
+    points, _, weights = f64(distill.sample_real(jax.random.key(2), None, real, 4,
+                                                 real.points.shape[1]))
     noise = jax.random.uniform(jax.random.key(3), (K, CPC, P, 1), jnp.float64)
     counts = [int((weights[c] > 0).sum()) for c in range(K)]
 
     def reference(gp):  # plain sum over classes of the GM loss on full generator params
       total = 0.0
       for c, n in enumerate(counts):
-        total += matching.gm_loss(
+        total += gradient.gm_loss(
             gp, net_params, points[c, :n], jnp.full(n, c), noise[c],
             jnp.arange(c * CPC, (c + 1) * CPC), jnp.full(CPC, c),
             gen_apply=functools.partial(gen.generate, d.synthesizer.module),
@@ -175,16 +178,16 @@ def test_group_gradients_are_one_gradient_per_mask_and_ignore_other_points_label
     labels, parts = jnp.ones(3, jnp.int32), real.targets[3:6]
     masks = part_masks(parts, 2, 3)                                       # [3, 3, N]
     apply = lambda p, x, y: seg.apply({**variables, 'params': p}, x, y)[0]  # noqa: E731
-    got = distill.group_gradients(apply, d.task, variables['params'], points, labels, parts,
-                                masks)
+    got = gradient.group_gradients(apply, d.task, variables['params'], points, labels, parts,
+                                   masks)
     for j in range(3):
       want = jax.grad(lambda p, m=masks[j]: part_cross_entropy(apply(p, points, labels), parts,
                                                                m))(variables['params'])
       chex.assert_trees_all_close(jax.tree.map(lambda g, j=j: g[j], got), want, rtol=1e-10)
     # Part 3's gradient does not see the labels of the other parts' points.
     relabelled = jnp.where(parts == 3, parts, 4)
-    again = distill.group_gradients(apply, d.task, variables['params'], points, labels,
-                                    relabelled, part_masks(relabelled, 2, 3))
+    again = gradient.group_gradients(apply, d.task, variables['params'], points, labels,
+                                     relabelled, part_masks(relabelled, 2, 3))
     chex.assert_trees_all_close(jax.tree.map(lambda g: g[1], again),
                                 jax.tree.map(lambda g: g[1], got), rtol=1e-12)
 
@@ -221,7 +224,7 @@ def test_group_matching_equals_a_per_class_reference_in_inference_mode(per_part)
           g_real = grad_of(net_vars['params'], points[c], jnp.full(3, c), parts[c], mask_r,
                            weights[c])
           g_syn = grad_of(net_vars['params'], syn, jnp.full(PCPC, c), syn_parts, mask_s)
-          total += matching.match_distance(jax.lax.stop_gradient(g_real), g_syn)
+          total += gradient.match_distance(jax.lax.stop_gradient(g_real), g_syn)
       return total
 
     ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dd3d_jax import convert, distill, matching, models, synthetic
+from dd3d_jax import convert, distill, models, synthetic
+from dd3d_jax.objectives import gradient
 from dd3d_jax import generator as gen_lib
 
 pytestmark = pytest.mark.torch
@@ -99,7 +100,7 @@ def test_gm_loss_and_first_layer_gradient(official):
   """
   wrapper, net, gen_apply, gen_params, net_apply, net_params = official
   grad_fn = jax.jit(jax.value_and_grad(
-      lambda *a: matching.gm_loss(*a, gen_apply=gen_apply, net_apply=net_apply)))
+      lambda *a: gradient.gm_loss(*a, gen_apply=gen_apply, net_apply=net_apply)))
   errors_ours, errors_torch = [], []
   for seed in range(5):
     gen = torch.Generator().manual_seed(seed)

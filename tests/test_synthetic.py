@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dd3d_jax import distill, matching, models, synthetic
+from dd3d_jax import distill, models, synthetic
+from dd3d_jax.objectives import gradient
 from dd3d_jax import generator as gen
 
 K, CPC, N = 3, 2, 40
@@ -52,10 +53,10 @@ def test_gm_on_a_tensor_matches_the_per_class_reference():
   def reference(points):
     total = 0.0
     for c in range(K):
-      g_real = matching.network_gradient(clf.logits, net, real[c], jnp.full(4, c))
-      g_syn = matching.network_gradient(clf.logits, net, points[c * CPC:(c + 1) * CPC],
+      g_real = gradient.network_gradient(clf.logits, net, real[c], jnp.full(4, c))
+      g_syn = gradient.network_gradient(clf.logits, net, points[c * CPC:(c + 1) * CPC],
                                         jnp.full(CPC, c))
-      total += matching.match_distance(g_real, g_syn)
+      total += gradient.match_distance(g_real, g_syn)
     return total
 
   ref_loss, ref_grad = jax.jit(jax.value_and_grad(reference))(params['points'])

@@ -36,6 +36,8 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 import numpy as np
 
+from dd3d_jax import generator as gen_lib
+from dd3d_jax import geometry
 from dd3d_jax.data import PointCloudDataset
 from dd3d_jax.distill import RealData
 from dd3d_jax.models import Network
@@ -99,10 +101,21 @@ class Method(Protocol):
   def export(self, state: Any, key: jax.Array, num_points: int) -> SmallSet: ...
 
 
+def export_clouds(generate: Callable[[jax.Array], jax.Array], key: jax.Array, num_classes: int,
+                  cpc: int, num_points: int) -> SmallSet:
+  """A classification set as the tensor and distribution methods export it: its
+  `num_classes * cpc` clouds `generate(noise)` at `num_points` points (noise drawn from
+  `key`; a tensor ignores it), renormalised to the unit sphere, labelled class-major."""
+  noise = gen_lib.sample_noise(key, num_classes * cpc, num_points)
+  points = geometry.normalize_to_unit_sphere(generate(noise))
+  labels = np.asarray(gen_lib.synthetic_labels(num_classes, cpc))
+  return SmallSet(np.asarray(points, np.float32), labels, labels)
+
+
 def step_inputs(method: Method, real: RealData) -> Any:
   """What `method.step` takes besides its state: `method.inputs(real)`, or `real`."""
   inputs = getattr(method, 'inputs', None)
   return real if inputs is None else inputs(real)
 
 
-__all__ = ['Context', 'Method', 'SmallSet', 'step_inputs']
+__all__ = ['Context', 'Method', 'SmallSet', 'export_clouds', 'step_inputs']

@@ -21,49 +21,15 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry, synthetic, training
+from dd3d_jax import distill, synthetic, training
 from dd3d_jax import generator as gen_lib
-from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods import SmallSet, export_clouds
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.models import Network
-
-
-def mean_feature_distance(real_features: jax.Array, real_weights: jax.Array,
-                          syn_features: jax.Array) -> jax.Array:
-  """`|| sum_i w_i real_i - mean_j syn_j ||^2`.
-
-  Args:
-    real_features: [B, F]; real_weights: [B], summing to 1 (0 masks padding).
-    syn_features: [C, F].
-  Returns:
-    Scalar.
-  """
-  return jnp.sum(jnp.square(real_weights @ real_features - syn_features.mean(axis=0)))
-
-
-def shared_augment(key: jax.Array, real: jax.Array, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """One scale and one rotation drawn for both sets (per-point jitter of their own).
-
-  real: [B, N, 3], syn: [C, N', 3] -> the same shapes.
-  """
-  both = jnp.concatenate([real.reshape(1, -1, 3), syn.reshape(1, -1, 3)], axis=1)
-  both = geometry.augment(key, both)[0]
-  cut = real.shape[0] * real.shape[1]
-  return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
-
-
-def class_loss(network: Network, net_vars: Any, real: jax.Array, weights: jax.Array,
-               syn: jax.Array, key: jax.Array | None) -> jax.Array:
-  """DM loss of one class; `key` None: no augmentation. real: [B, N, 3]; syn: [C, N', 3]."""
-  if key is not None:
-    real, syn = shared_augment(key, real, syn)
-  return mean_feature_distance(network.embed(net_vars, real, train=True), weights,
-                               network.embed(net_vars, syn, train=True))
+from dd3d_jax.objectives.distribution import class_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +72,7 @@ class DistributionMatching:
     """`initial(key)`: the set's parameters (a tensor: {'points': [K * cpc, N, 3]})."""
     del real
     params = self.initial(key)
-    return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
-                                jax.random.key_data(jax.random.fold_in(key, 2)))
+    return distill.DistillState.start(params, self.tx(), jax.random.fold_in(key, 2))
 
   def loss(self, points: jax.Array, net_vars: Any, real: jax.Array, weights: jax.Array,
            key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -129,13 +94,11 @@ class DistributionMatching:
 
   def step(self, state: distill.DistillState,
            real: distill.RealData) -> tuple[distill.DistillState, dict]:
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+    key = state.step_key()
     k_net, k_pick, k_sub, k_aug = jax.random.split(key, 4)
     net_vars = self.network.init(k_net)
-    batch, weights = distill.class_balanced_batch(k_pick, real, self.batch_real)
-    if self.train_points < batch.shape[-2]:
-      batch = geometry.normalize_to_unit_sphere(
-          geometry.subsample(k_sub, batch, self.train_points))
+    batch, _, weights = distill.sample_real(k_pick, k_sub, real, self.batch_real,
+                                            self.train_points)
     noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
                                  self.train_points)
     points, pull_back = jax.vjp(lambda p: self.synth.generate(p, noise), state.gen_params)
@@ -148,11 +111,8 @@ class DistributionMatching:
 
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
     """The set at `num_points` points (a tensor: at its own resolution), renormalised."""
-    n = self.synth.resolution or num_points
-    noise = gen_lib.sample_noise(key, self.num_classes * self.cpc, n)
-    points = geometry.normalize_to_unit_sphere(self.synth.generate(state.gen_params, noise))
-    labels = np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc))
-    return SmallSet(np.asarray(points, np.float32), labels, labels)
+    return export_clouds(lambda noise: self.synth.generate(state.gen_params, noise), key,
+                         self.num_classes, self.cpc, self.synth.resolution or num_points)
 
 
 def from_config(settings, context) -> DistributionMatching:

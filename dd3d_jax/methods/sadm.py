@@ -27,13 +27,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry, synthetic, training
+from dd3d_jax import distill, synthetic, training
 from dd3d_jax import generator as gen_lib
-from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods import SmallSet, export_clouds
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.objectives.sorted import sadm_loss
@@ -108,16 +107,12 @@ class SADM:
     del real
     params = {'set': self.initial(key),
               'angles': jnp.zeros((self.num_classes * self.cpc, 3), jnp.float32)}
-    return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
-                                jax.random.key_data(jax.random.fold_in(key, 2)))
+    return distill.DistillState.start(params, self.tx(), jax.random.fold_in(key, 2))
 
   def _real(self, key: jax.Array, real: distill.RealData, batch: int):
     k_pick, k_sub = jax.random.split(key)
     batch = min(batch, real.class_index.shape[1])  # no class has more clouds than that
-    points, weights = distill.class_balanced_batch(k_pick, real, batch)   # [K, B, P, 3]
-    if self.train_points < points.shape[-2]:
-      points = geometry.normalize_to_unit_sphere(
-          geometry.subsample(k_sub, points, self.train_points))
+    points, _, weights = distill.sample_real(k_pick, k_sub, real, batch, self.train_points)
     return points, weights
 
   def fresh_network(self, key: jax.Array, real: distill.RealData) -> Any:
@@ -154,7 +149,7 @@ class SADM:
 
   def step(self, state: distill.DistillState,
            real: distill.RealData) -> tuple[distill.DistillState, dict]:
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+    key = state.step_key()
     k_net, k_real = jax.random.split(key)
     params = {**state.gen_params, 'angles': wrap(state.gen_params['angles'])}
     variables = self.fresh_network(k_net, real)
@@ -169,11 +164,8 @@ class SADM:
 
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
     """The rotated set at `num_points` points (a tensor: its own), renormalised."""
-    n = self.synth.resolution or num_points
-    noise = gen_lib.sample_noise(key, self.num_classes * self.cpc, n)
-    points = geometry.normalize_to_unit_sphere(self.clouds(state.gen_params, noise))
-    labels = np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc))
-    return SmallSet(np.asarray(points, np.float32), labels, labels)
+    return export_clouds(lambda noise: self.clouds(state.gen_params, noise), key,
+                         self.num_classes, self.cpc, self.synth.resolution or num_points)
 
 
 def from_config(settings, context) -> SADM:

@@ -49,9 +49,10 @@ from dd3d_jax import generator as gen_lib
 from dd3d_jax import synthetic
 from dd3d_jax.errors import ConfigError
 from dd3d_jax.tasks.classification import cross_entropy
-from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods import SmallSet, export_clouds
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.models import Network, state_of
+from dd3d_jax.objectives import trajectory
 
 SYN_LR_MOMENTUM = 0.5  # of the step size's SGD (the reference's)
 # The setting a divergence names (`pipeline`): a step size that grows makes the student
@@ -96,23 +97,6 @@ def train_expert(network: Network, task: Any, points: jax.Array, labels: jax.Arr
   params = jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]),
                         variables['params'], params)
   return params, losses
-
-
-def squared_distance(a: Any, b: Any) -> jax.Array:
-  """Sum of squared differences over every leaf of two pytrees of one structure."""
-  return sum(jnp.sum(jnp.square(x - y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
-def batch_indices(key: jax.Array, num_clouds: int, batch: int, steps: int) -> jax.Array:
-  """Mini-batches of synthetic clouds for `steps` student steps: [steps, batch] int32,
-  successive permutations cut into batches (every cloud once per pass), or every cloud
-  in every step when `batch >= num_clouds`."""
-  if batch >= num_clouds:
-    return jnp.broadcast_to(jnp.arange(num_clouds, dtype=jnp.int32), (steps, num_clouds))
-  passes = -(-steps * batch // num_clouds)
-  perms = jax.vmap(lambda k: jax.random.permutation(k, num_clouds))(
-      jax.random.split(key, passes))
-  return perms.reshape(-1)[:steps * batch].reshape(steps, batch).astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,8 +149,7 @@ class TrajectoryMatching:
     del real
     params = {'points': self.initial(key)['points'],
               'syn_lr': jnp.asarray(self.expert_lr, jnp.float32)}
-    return distill.DistillState(params, self.tx().init(params), jnp.zeros((), jnp.int32),
-                                jax.random.key_data(jax.random.fold_in(key, 2)))
+    return distill.DistillState.start(params, self.tx(), jax.random.fold_in(key, 2))
 
   def unroll(self, params: Any, start: Any, state: Any, key: jax.Array) -> Any:
     """The student's parameters after `syn_steps` SGD steps from `start` on the set.
@@ -180,33 +163,23 @@ class TrajectoryMatching:
     points = geometry.normalize_to_unit_sphere(params['points'])
     labels = gen_lib.synthetic_labels(self.num_classes, self.cpc)
     k_idx, k_steps = jax.random.split(key)
-    idx = batch_indices(k_idx, points.shape[0], self.batch_syn, self.syn_steps)
+    idx = trajectory.batch_indices(k_idx, points.shape[0], self.batch_syn, self.syn_steps)
 
-    def student_step(theta, xs):
-      i, k = xs
+    def batch_loss(theta, i, k):
       k_aug, k_drop = jax.random.split(k)
       x = geometry.augment(k_aug, points[i]) if self.augment else points[i]
+      logits, _ = self.network.apply({**state, 'params': theta}, x, train=True, key=k_drop)
+      return cross_entropy(logits, labels[i])
 
-      def ce(p):
-        logits, _ = self.network.apply({**state, 'params': p}, x, train=True, key=k_drop)
-        return cross_entropy(logits, labels[i])
-
-      grads = jax.grad(ce)(theta)
-      return jax.tree.map(lambda t, g: t - params['syn_lr'] * g, theta, grads), None
-
-    if self.remat:
-      student_step = jax.checkpoint(student_step, prevent_cse=False)
-    theta, _ = jax.lax.scan(student_step, start,
-                            (idx, jax.random.split(k_steps, self.syn_steps)))
-    return theta
+    return trajectory.student_unroll(batch_loss, start, params['syn_lr'], idx,
+                                     jax.random.split(k_steps, self.syn_steps), self.remat)
 
   def loss(self, params: Any, start: Any, target: Any, state: Any, key: jax.Array) -> jax.Array:
     """||theta_student - target||^2 / ||start - target||^2 (scalar)."""
-    student = self.unroll(params, start, state, key)
-    return squared_distance(student, target) / squared_distance(start, target)
+    return trajectory.trajectory_loss(self.unroll(params, start, state, key), start, target)
 
   def step(self, state: distill.DistillState, experts: Any) -> tuple[distill.DistillState, dict]:
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
+    key = state.step_key()
     k_expert, k_start, k_unroll = jax.random.split(key, 3)
     num_experts = jax.tree.leaves(experts['params'])[0].shape[0]
     e = jax.random.randint(k_expert, (), 0, num_experts)
@@ -222,10 +195,10 @@ class TrajectoryMatching:
 
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
     """The tensor at its own resolution, renormalised."""
-    del key, num_points
-    points = geometry.normalize_to_unit_sphere(state.gen_params['points'])
-    labels = np.asarray(gen_lib.synthetic_labels(self.num_classes, self.cpc))
-    return SmallSet(np.asarray(points, np.float32), labels, labels)
+    del num_points
+    points = state.gen_params['points']
+    return export_clouds(lambda noise: points, key, self.num_classes, self.cpc,
+                         points.shape[1])
 
 
 def fingerprint(settings, context) -> str:
@@ -303,5 +276,4 @@ def from_config(settings, context) -> TrajectoryMatching:
       initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
 
 
-__all__ = ['TrajectoryMatching', 'batch_indices', 'experts_fn', 'fingerprint',
-           'squared_distance', 'train_expert']
+__all__ = ['TrajectoryMatching', 'experts_fn', 'fingerprint', 'train_expert']

@@ -126,7 +126,7 @@ def part_cross_entropy(logits: jax.Array, parts: jax.Array, mask: jax.Array | No
     mask: optional [B, N] bool or 0/1: points outside it are ignored (the per-part
       matching of DD3D keeps one part's points; the others' labels are ignored).
     weights: optional [B] per-cloud weights (0 drops a padded cloud, as
-      `training.epoch_batches` and `distill.class_balanced_batch` give).
+      `training.epoch_batches` and `distill.sample_real` give).
   Returns:
     Scalar: sum of w_b m_bn loss_bn over sum of w_b m_bn (0 when no point counts).
   """

@@ -103,21 +103,6 @@ def test_start_epochs_stay_in_their_window(min_start, poisoned_loss):
   assert np.isnan(losses).any() == poisoned_loss
 
 
-def test_squared_distance_against_numpy():
-  a = {'w': np.arange(6.0).reshape(2, 3), 'b': np.ones(2)}
-  b = {'w': np.zeros((2, 3)), 'b': np.array([0.0, 3.0])}
-  assert float(tm.squared_distance(a, b)) == pytest.approx(sum(i * i for i in range(6)) + 1 + 4)
-
-
-@pytest.mark.parametrize('num_clouds,batch,steps', [(6, 4, 5), (6, 6, 3), (6, 10, 2), (7, 3, 7)])
-def test_batch_indices_cover_every_cloud_once_per_pass(num_clouds, batch, steps):
-  idx = np.asarray(tm.batch_indices(jax.random.key(1), num_clouds, batch, steps))
-  assert idx.shape == (steps, min(batch, num_clouds))
-  flat = idx.reshape(-1)
-  for p in range(len(flat) // num_clouds):
-    assert sorted(flat[p * num_clouds:(p + 1) * num_clouds]) == list(range(num_clouds))
-
-
 def test_expert_trajectory_starts_at_the_init_and_lowers_the_loss():
   network = make_network('pointnet', K)
   rng = np.random.default_rng(0)

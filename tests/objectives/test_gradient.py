@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dd3d_jax import generator as gen
-from dd3d_jax import matching, models
+from dd3d_jax import models
+from dd3d_jax.objectives import gradient
 
 
 def numpy_reference(g_real, g_syn, metric):
@@ -42,42 +43,42 @@ def random_tree(key):
           'head': [jax.random.normal(ks[3], (64, 10)), jax.random.normal(ks[4], (10,))]}
 
 
-@pytest.mark.parametrize('metric', matching.METRICS)
+@pytest.mark.parametrize('metric', gradient.METRICS)
 def test_match_distance_equals_numpy(metric):
   g_real, g_syn = random_tree(jax.random.key(0)), random_tree(jax.random.key(1))
-  np.testing.assert_allclose(float(jax.jit(matching.match_distance, static_argnums=2)(
+  np.testing.assert_allclose(float(jax.jit(gradient.match_distance, static_argnums=2)(
       g_real, g_syn, metric)), numpy_reference(g_real, g_syn, metric), rtol=1e-5)
 
 
 def test_ours_ignores_1d_leaves_and_counts_rows():
   g_real, g_syn = random_tree(jax.random.key(0)), random_tree(jax.random.key(1))
   moved = jax.tree.map(lambda x: x * 7.0 + 3.0 if x.ndim == 1 else x, g_syn)
-  assert float(matching.match_distance(g_real, g_syn)) == float(matching.match_distance(g_real, moved))
+  assert float(gradient.match_distance(g_real, g_syn)) == float(gradient.match_distance(g_real, moved))
   # Opposite gradients: every output row contributes ~2.
   neg = jax.tree.map(lambda x: -x, g_real)
-  np.testing.assert_allclose(float(matching.match_distance(g_real, neg)), 2 * (64 + 7 + 10),
+  np.testing.assert_allclose(float(gradient.match_distance(g_real, neg)), 2 * (64 + 7 + 10),
                              rtol=1e-5)
 
 
-@pytest.mark.parametrize('metric', matching.METRICS)
+@pytest.mark.parametrize('metric', gradient.METRICS)
 def test_identical_gradients_are_at_distance_zero(metric):
   g = random_tree(jax.random.key(2))
-  assert abs(float(matching.match_distance(g, g, metric))) < 1e-4
+  assert abs(float(gradient.match_distance(g, g, metric))) < 1e-4
 
 
 def test_match_distance_errors():
   g = random_tree(jax.random.key(0))
   with pytest.raises(ValueError, match='differ in structure'):
-    matching.match_distance(g, {'conv': g['conv']})
+    gradient.match_distance(g, {'conv': g['conv']})
   with pytest.raises(ValueError, match="unknown matching metric 'l1'"):
-    matching.match_distance(g, g, 'l1')
+    gradient.match_distance(g, g, 'l1')
 
 
 def test_zero_gradient_row_has_finite_second_order_gradient():
   g_real = {'w': jnp.ones((4, 3))}
 
   def loss(scale):
-    return matching.match_distance(g_real, {'w': jnp.ones((4, 3)).at[:, 0].set(0.0) * scale})
+    return gradient.match_distance(g_real, {'w': jnp.ones((4, 3)).at[:, 0].set(0.0) * scale})
 
   assert np.isfinite(float(jax.grad(loss)(0.0)))
 
@@ -92,7 +93,7 @@ def tiny_problem(dtype):
   real = jax.random.uniform(jax.random.key(2), (4, 16, 3), dtype, -1, 1)
   noise = gen.sample_noise(jax.random.key(3), 2, 16).astype(dtype)
   loss = functools.partial(
-      matching.gm_loss, net_params=net_params, real_points=real, real_labels=jnp.ones(4, int),
+      gradient.gm_loss, net_params=net_params, real_points=real, real_labels=jnp.ones(4, int),
       noise=noise, syn_indices=jnp.array([2, 3]), syn_labels=jnp.array([1, 1]),
       gen_apply=functools.partial(gen.generate, module), net_apply=clf.logits)
   return loss, gen_params

@@ -1,4 +1,6 @@
-"""Gradient matching: distances between gradient pytrees and the GM loss.
+"""Gradient matching (DD3D, GM): distances between gradient pytrees, the network
+gradients they compare (of the whole cloud, or per group of points such as a part),
+and the GM loss.
 
 The 'ours' distance (DC, Zhao et al. 2021; the authors' `match_loss`) compares
 gradients layer by layer and output unit by output unit: each parameter tensor
@@ -115,3 +117,42 @@ def gm_loss(gen_params: Any, net_params: Any, real_points: jax.Array, real_label
   syn_points = gen_apply(gen_params, noise, syn_indices)
   g_syn = network_gradient(net_apply, net_params, syn_points, syn_labels)
   return match_distance(g_real, g_syn, metric)
+
+
+def loss_gradient(apply_fn, task: Any, net_params: Any, points: jax.Array, labels: jax.Array,
+                  targets: jax.Array, weights: jax.Array | None = None) -> Any:
+  """Gradient of the task's (weighted) loss w.r.t. the network parameters.
+
+  Args:
+    apply_fn: `apply_fn(net_params, points [B, N, 3], labels [B]) -> outputs`.
+    points: [B, N, 3]; labels: [B] classes; targets: [B, ...] the task's.
+    weights: optional [B] summing to 1 (0 masks a padded cloud).
+  Returns:
+    A pytree shaped like `net_params`.
+  """
+  return jax.grad(lambda p: task.loss(apply_fn(p, points, labels), targets, weights))(net_params)
+
+
+def group_gradients(apply_fn, task: Any, net_params: Any, points: jax.Array, labels: jax.Array,
+                    targets: jax.Array, masks: jax.Array, weights: jax.Array | None = None,
+                    valid: jax.Array | None = None) -> Any:
+  """The gradient of the task's loss counting each mask's points, from one forward pass.
+
+  Args:
+    masks: [J, B, N] which points each loss counts (part segmentation: one per part).
+    valid: optional [J] bool: the masks to compute; the others' gradients are zeros,
+      skipped (a class with fewer parts than the widest class computes fewer VJPs,
+      where the class loop is sequential).
+  Returns:
+    A pytree shaped like `net_params` with a leading J axis.
+  """
+  outputs, vjp = jax.vjp(lambda p: apply_fn(p, points, labels), net_params)
+
+  def one(mask):
+    cotangent = jax.grad(lambda z: task.loss(z, targets, weights, mask))(outputs)
+    return vjp(cotangent)[0]
+
+  if valid is None:
+    return jax.lax.map(one, masks)
+  zeros = jax.tree.map(jnp.zeros_like, net_params)
+  return jax.lax.map(lambda x: jax.lax.cond(x[1], one, lambda _: zeros, x[0]), (masks, valid))

@@ -1,0 +1,51 @@
+"""Distribution matching (DM, Zhao & Bilen 2023): the mean feature of a real batch
+against that of the synthetic clouds of one class, under an untrained network and one
+augmentation drawn for both:
+
+    loss_c = || sum_i w_i f(aug(real_ci)) - mean_j f(aug(syn_cj)) ||^2
+
+(`methods.dm` trains a tensor by it, `methods.dd3d` with `objective='dm'` the generator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from dd3d_jax import geometry
+from dd3d_jax.models import Network
+
+
+def mean_feature_distance(real_features: jax.Array, real_weights: jax.Array,
+                          syn_features: jax.Array) -> jax.Array:
+  """`|| sum_i w_i real_i - mean_j syn_j ||^2`.
+
+  Args:
+    real_features: [B, F]; real_weights: [B], summing to 1 (0 masks padding).
+    syn_features: [C, F].
+  Returns:
+    Scalar.
+  """
+  return jnp.sum(jnp.square(real_weights @ real_features - syn_features.mean(axis=0)))
+
+
+def shared_augment(key: jax.Array, real: jax.Array, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """One scale and one rotation drawn for both sets (per-point jitter of their own).
+
+  real: [B, N, 3], syn: [C, N', 3] -> the same shapes.
+  """
+  both = jnp.concatenate([real.reshape(1, -1, 3), syn.reshape(1, -1, 3)], axis=1)
+  both = geometry.augment(key, both)[0]
+  cut = real.shape[0] * real.shape[1]
+  return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
+
+
+def class_loss(network: Network, net_vars: Any, real: jax.Array, weights: jax.Array,
+               syn: jax.Array, key: jax.Array | None) -> jax.Array:
+  """DM loss of one class; `key` None: no augmentation. real: [B, N, 3]; syn: [C, N', 3]."""
+  if key is not None:
+    real, syn = shared_augment(key, real, syn)
+  return mean_feature_distance(network.embed(net_vars, real, train=True), weights,
+                               network.embed(net_vars, syn, train=True))
