@@ -216,7 +216,7 @@ def part_reference(args, emit):
   sys.path.insert(0, HERE)
   import reference_step
   import step as step_bench
-  from dd3d_jax.config import resolve_class_chunk
+  from dd3d_jax.devices import resolve_class_chunk
   device = 'cuda' if torch.cuda.is_available() else 'cpu'
   shapes = [(3, 64, 4)] if args.tiny else [(40, 256, 32), (10, 1024, 32)]
   for k, n, batch_real in shapes:

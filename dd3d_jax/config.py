@@ -14,25 +14,23 @@ name, the budget every distillation method shares (the paper's Table 7); see
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, NamedTuple
 
-import jax
 import ml_collections
-from ml_collections import config_dict
 
-from dd3d_jax import devices, registry
+from dd3d_jax import devices, fields, registry
 from dd3d_jax.errors import ConfigError
+from dd3d_jax.fields import (BOOL, NON_NEGATIVE, OPTIMIZER, POSITIVE, STRING, choice, integer,
+                             number, registered)
 
-OPTIMIZERS = ('adam', 'sgd')
 # The methods of the paper's Table 1, in its column order, and the upper bound.
 TABLE1_METHODS = 'random,herding,kcenter,gm,dm,tm,dd3d,full'
 
 
-def does(method_type: str, task: str) -> bool:
-  """Whether method `method_type` does `task`: its module's `TASKS` names it, or is '*'
-  (a selection of real clouds does every task)."""
-  tasks = getattr(registry.get('methods', method_type), 'TASKS', ('classification',))
+def does(method, task: str) -> bool:
+  """Whether `method` (a method type, or a plug-in module) does `task`: its module's
+  `TASKS` names it, or is '*' (a selection of real clouds does every task)."""
+  module = registry.get('methods', method) if isinstance(method, str) else method
+  tasks = getattr(module, 'TASKS', ('classification',))
   return tasks == '*' or task in tasks
 
 
@@ -44,64 +42,18 @@ def task_methods(task: str) -> tuple[str, ...]:
   return tuple(sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n)))
 
 
-def _method(type_: str, **fields) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict({'type': type_, **fields})
-
-
 def default_methods() -> ml_collections.ConfigDict:
-  """One entry per method of the paper's Table 1, with the paper's settings.
+  """One entry per registered method, named as its type, with its module's `DEFAULTS`
+  (the paper's settings).
 
-  None means "the `distill` field of the same name"; a method's own `iterations` of 0
-  evaluates its set as initialised. DC's own optimiser settings
-  for GM and DM are `use_dc_settings(config)` (a config variant).
+  None (`fields.inherit`) means "the `distill` field of the same name"; a method's own
+  `iterations` of 0 evaluates its set as initialised. DC's own optimiser settings for
+  GM and DM are `use_dc_settings(config)` (a config variant).
   """
-  # A fresh placeholder per field: one shared FieldReference would tie the fields together.
-  def inherit_f():
-    return config_dict.placeholder(float)
-
-  def inherit_i():
-    return config_dict.placeholder(int)
-
   return ml_collections.ConfigDict({
-      # The distilled generator (this paper).
-      # init 'real': each generator row first fitted to a real cloud of its class
-      # (Chamfer distance, `init_steps` Adam steps at `init_lr`), then distilled as usual;
-      # objective 'dm' or 'sadm': the generator trained by distribution matching or SADM's
-      # objective (one update per iteration) instead of gradient matching.
-      'dd3d': _method('dd3d', w0_initial=100.0, hidden=256, num_layers=2, init='noise',
-                      init_steps=300, init_lr=1e-3, objective='gm', iterations=inherit_i()),
-      # Coresets of real clouds: random; herding and k-center on the 1,024-d features of a
-      # PointNet trained on the whole training split for `embed_epochs` (None: eval.epochs).
-      'random': _method('random'),
-      'herding': _method('herding', embed_epochs=inherit_i()),
-      'kcenter': _method('kcenter', embed_epochs=inherit_i()),
-      # Raw [K * cpc, train_points, 3] tensors initialised from real clouds: gradient
-      # matching with DD3D's loop and distance; distribution matching of mean features.
-      'gm': _method('gm', optimizer='adam', momentum=0.0, lr=inherit_f(),
-                    weight_decay=inherit_f(), iterations=inherit_i()),
-      'dm': _method('dm', optimizer='adam', momentum=0.0, lr=inherit_f(), weight_decay=inherit_f(),
-                    iterations=inherit_i(), batch_real=inherit_i(), augment=True),
-      # Beyond the paper: SADM (NeurIPS 2025), sorted-feature distribution matching of a
-      # tensor with learnable rotations under fresh original PointNets (its own settings).
-      'sadm': _method('sadm', iterations=1500, lr=10.0, lr_rot=0.01, momentum=0.5,
-                      batch_real=8, sorted_weight=0.2, mmd_weight=0.001),
-      # Trajectory matching of a tensor initialised from real clouds: `num_experts`
-      # networks trained on the whole split by SGD (`expert_lr`, `expert_batch`; MTT's 0.01
-      # diverges on DD3D's PointNet, 1e-3 is its inner-loop rate; the step size's `lr_lr`
-      # is the low end of MTT's 1e-5..1e-7, as 1e-5 blew it up in 4 updates) for
-      # max_start_epoch + expert_epochs epochs, cached in `experts_dir` ('': the
-      # workdir's experts/); each iteration `syn_steps` student steps from a random
-      # expert epoch in [min_start_epoch, max_start_epoch), matched to `expert_epochs`
-      # epochs later (a later window is DATM's remedy for larger sets, Guo et al. 2024).
-      'tm': _method('tm', num_experts=5, expert_epochs=2, min_start_epoch=0,
-                    max_start_epoch=10, syn_steps=20,
-                    expert_lr=1e-3, expert_batch=256, lr_lr=1e-7, optimizer='adam',
-                    momentum=0.5, lr=inherit_f(), weight_decay=inherit_f(),
-                    iterations=inherit_i(), batch_syn=inherit_i(), augment=True, remat=True,
-                    experts_dir=''),
-      # The whole training split: the upper bound (`eval_epochs` None: eval.epochs).
-      'full': _method('full', eval_epochs=inherit_i()),
-  })
+      name: {'type': name, **{k: fields.default_value(v)
+                              for k, v in registry.get('methods', name).DEFAULTS.items()}}
+      for name in registry.names('methods')})
 
 
 # DD3D's init x objective ablation ("beyond the paper"): name -> (init, objective);
@@ -277,13 +229,6 @@ def loops_for(table: dict[int, tuple[int, int]], cpc: int, what: str) -> tuple[i
   return table[cpc]
 
 
-def resolve_class_chunk(class_chunk: int) -> int:
-  """-1 picks per backend: 1 on CPU (sequential map is faster and lighter there), else 0."""
-  if class_chunk >= 0:
-    return class_chunk
-  return 1 if jax.default_backend() == 'cpu' else 0
-
-
 def method_settings(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   """The settings of method `name`: `distill` overlaid with its non-None own fields.
 
@@ -303,101 +248,38 @@ def _check(ok: bool, message: str) -> None:
     raise ConfigError(message)
 
 
-def _is_int(value) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Rule(NamedTuple):
-  """What a field accepts: `ok(value)`, and `says`, the end of "FIELD must be ...".
-  A rule with `choices` reports "FIELD 'x' is unknown; use one of ..." instead."""
-  ok: Callable[[Any], bool]
-  says: str
-  choices: Callable[[], tuple[str, ...]] | None = None
-
-
-def _int(lo: int) -> _Rule:
-  return _Rule(lambda v: _is_int(v) and v >= lo,
-               'a positive integer' if lo == 1 else f'an integer >= {lo}')
-
-
-def _num(lo: float, *, above: bool = False, below: float | None = None) -> _Rule:
-  """A finite number >= lo (> lo if `above`), and < below if given."""
-  says = f'a finite number {">" if above else ">="} {lo:g}'
-  if below is not None:
-    says = f'a finite number in {"(" if above else "["}{lo:g}, {below:g})'
-  return _Rule(lambda v: (_is_number(v) and (v > lo if above else v >= lo)
-                          and (below is None or v < below)), says)
-
-
-def _choice(*options: str) -> _Rule:
-  return _Rule(lambda v: v in options, '', lambda: options)
-
-
-def _registered(kind: str) -> _Rule:
-  return _Rule(lambda v: v in registry.names(kind), '', lambda: registry.names(kind))
-
-
-_BOOL = _Rule(lambda v: isinstance(v, bool), 'True or False')
-_STR = _Rule(lambda v: isinstance(v, str), 'a string')
-_POSITIVE = _num(0, above=True)
-_NON_NEGATIVE = _num(0)
-
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
-    'seed': _int(0), 'task': _registered('tasks'), 'num_distills': _int(1),
-    'matmul_precision': _choice('default', 'high', 'highest'), 'mesh.units': _int(0),
-    'data.format': _registered('data formats'), 'data.path': _STR,
-    'data.variant': _choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
-    'data.num_points': _int(1), 'data.rotated': _BOOL, 'data.seed': _int(0),
-    'data.allow_resample': _BOOL,
-    'data.shapes.num_train_per_class': _int(1), 'data.shapes.num_test_per_class': _int(1),
-    'data.shapes.max_crop': _num(0, below=1),
-    'model.arch': _registered('networks'), 'model.rotator': _registered('rotators'),
-    'model.w0_sign': _POSITIVE, 'model.rotator_frequencies': _int(1),
-    'model.rotator_tau': _POSITIVE,
-    'distill.cpc': _int(1), 'distill.iterations': _int(1), 'distill.outer_loop': _int(1),
-    'distill.inner_loop': _int(0), 'distill.batch_real': _int(1),
-    'distill.train_points': _int(1), 'distill.lr': _POSITIVE,
-    'distill.weight_decay': _NON_NEGATIVE, 'distill.lr_net': _POSITIVE,
-    'distill.batch_syn': _int(1), 'distill.metric': _registered('metrics'),
-    'distill.class_chunk': _Rule(lambda v: _is_int(v) and v >= -1,
-                                 '-1 (auto), 0 (one vmap) or a chunk size'),
-    'distill.augment_real': _BOOL, 'distill.checkpoint_every': _int(1),
-    'distill.keep_checkpoints': _int(1), 'distill.log_every': _int(1),
-    'eval.num_evals': _int(1), 'eval.epochs': _int(1), 'eval.batch_size': _int(1),
-    'eval.optimizer': _choice(*OPTIMIZERS), 'eval.lr': _POSITIVE, 'eval.lr_min': _NON_NEGATIVE,
-    'eval.weight_decay': _NON_NEGATIVE, 'eval.schedule': _choice('cosine', 'step'),
-    'eval.augment': _BOOL, 'eval.test_every': _int(1), 'eval.test_batch': _int(1),
-    'eval.methods': _STR, 'eval.backbones': _STR, 'eval.reevaluate': _BOOL,
+    'seed': integer(0), 'task': registered('tasks'), 'num_distills': integer(1),
+    'matmul_precision': choice('default', 'high', 'highest'), 'mesh.units': integer(0),
+    'data.format': registered('data formats'), 'data.path': STRING,
+    'data.variant': choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
+    'data.num_points': integer(1), 'data.rotated': BOOL, 'data.seed': integer(0),
+    'data.allow_resample': BOOL,
+    'data.shapes.num_train_per_class': integer(1), 'data.shapes.num_test_per_class': integer(1),
+    'data.shapes.max_crop': number(0, below=1),
+    'model.arch': registered('networks'), 'model.rotator': registered('rotators'),
+    'model.w0_sign': POSITIVE, 'model.rotator_frequencies': integer(1),
+    'model.rotator_tau': POSITIVE,
+    'distill.cpc': integer(1), 'distill.iterations': integer(1), 'distill.outer_loop': integer(1),
+    'distill.inner_loop': integer(0), 'distill.batch_real': integer(1),
+    'distill.train_points': integer(1), 'distill.lr': POSITIVE,
+    'distill.weight_decay': NON_NEGATIVE, 'distill.lr_net': POSITIVE,
+    'distill.batch_syn': integer(1), 'distill.metric': registered('metrics'),
+    'distill.class_chunk': fields.Rule(lambda v: fields.is_int(v) and v >= -1,
+                                       '-1 (auto), 0 (one vmap) or a chunk size'),
+    'distill.augment_real': BOOL, 'distill.checkpoint_every': integer(1),
+    'distill.keep_checkpoints': integer(1), 'distill.log_every': integer(1),
+    'eval.num_evals': integer(1), 'eval.epochs': integer(1), 'eval.batch_size': integer(1),
+    'eval.optimizer': OPTIMIZER, 'eval.lr': POSITIVE, 'eval.lr_min': NON_NEGATIVE,
+    'eval.weight_decay': NON_NEGATIVE, 'eval.schedule': choice('cosine', 'step'),
+    'eval.augment': BOOL, 'eval.test_every': integer(1), 'eval.test_batch': integer(1),
+    'eval.methods': STRING, 'eval.backbones': STRING, 'eval.reevaluate': BOOL,
 }
-# The settings a `methods.NAME` entry may have (beside `type`), for every method type.
-METHOD_FIELDS = {
-    'iterations': _int(0),  # 0: evaluate the set as initialised (a control)
-    'lr': _POSITIVE, 'weight_decay': _NON_NEGATIVE, 'optimizer': _choice(*OPTIMIZERS),
-    'momentum': _num(0, below=1), 'batch_real': _int(1), 'augment': _BOOL,
-    'embed_epochs': _int(1), 'eval_epochs': _int(1), 'hidden': _int(1), 'num_layers': _int(1),
-    'w0_initial': _POSITIVE, 'init': _choice('noise', 'real'), 'init_steps': _int(1),
-    'init_lr': _POSITIVE, 'objective': _choice('gm', 'dm', 'sadm'), 'lr_rot': _POSITIVE,
-    'sorted_weight': _NON_NEGATIVE,
-    'mmd_weight': _NON_NEGATIVE, 'num_experts': _int(1), 'expert_epochs': _int(1),
-    'min_start_epoch': _int(0), 'max_start_epoch': _int(1), 'syn_steps': _int(1),
-    'expert_lr': _POSITIVE, 'expert_batch': _int(1), 'lr_lr': _NON_NEGATIVE, 'batch_syn': _int(1),
-    'remat': _BOOL, 'experts_dir': _STR,
+# The settings every `methods.NAME` entry may have beside its module's own.
+COMMON_METHOD_FIELDS = {
+    'eval_epochs': integer(1),  # epochs of its evaluation runs (None: eval.epochs)
 }
-
-
-def _apply(rule: _Rule, field: str, value) -> None:
-  if rule.choices is not None:
-    _check(rule.ok(value), f'{field} {value!r} is unknown; use one of '
-                           f'{", ".join(map(repr, rule.choices()))}.'
-           if '' in rule.choices() else
-           f'{field} {value!r} is unknown; use one of {", ".join(rule.choices())}.')
-  else:
-    _check(rule.ok(value), f'{field} must be {rule.says}, got {value!r}.')
 
 
 def _leaves(d: ml_collections.ConfigDict, prefix: str = '') -> dict:
@@ -411,19 +293,24 @@ def _leaves(d: ml_collections.ConfigDict, prefix: str = '') -> dict:
 
 
 def _validate_method(c: ml_collections.ConfigDict, name: str) -> None:
-  """The type of `methods.<name>` is registered and its resolved settings are in range."""
+  """The type of `methods.<name>` is registered and each of its settings is one its
+  module declares (`FIELDS`, or `fields_of(entry, where)`; any method takes `eval_epochs`)
+  and in range."""
   entry, where = c.methods[name], f'methods.{name}'
   if 'type' not in entry:
     raise ConfigError(f'{where} has no type; set {where}.type to one of '
                       f'{", ".join(registry.names("methods"))}.')
-  registry.check('methods', entry.type, f'{where}.type')
+  module = registry.get('methods', entry.type, f'{where}.type')
+  rules = {**COMMON_METHOD_FIELDS, **(module.fields_of(entry, where)
+                                      if hasattr(module, 'fields_of')
+                                      else getattr(module, 'FIELDS', {}))}
   for k, v in entry.items():
     if k == 'type':
       continue
-    _check(k in METHOD_FIELDS, f'{where}.{k} is not a setting of any method; remove it (the '
-                               f'settings are {", ".join(sorted(METHOD_FIELDS))}).')
+    _check(k in rules, f'{where}.{k} is not a setting of {entry.type}; remove it (its settings '
+                       f'are {", ".join(sorted(rules))}).')
     if v is not None:  # None: the `distill` field of the same name, checked there
-      _apply(METHOD_FIELDS[k], f'{where}.{k}', v)
+      fields.check(rules[k], f'{where}.{k}', v)
 
 
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -443,7 +330,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for field, value in leaves.items():
     _check(field in FIELDS, f'{field} is not a setting of dd3d_jax; remove it from the config '
                             '(see dd3d_jax/config.py for the fields).')
-    _apply(FIELDS[field], field, value)
+    fields.check(FIELDS[field], field, value)
   _check(c.distill.train_points <= c.data.num_points,
          f'distill.train_points ({c.distill.train_points}) exceeds data.num_points '
          f'({c.data.num_points}); lower it or raise data.num_points.')

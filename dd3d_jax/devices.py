@@ -116,3 +116,10 @@ def replicate(x, mesh: Mesh | None):
   if mesh is None:
     return x
   return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P()))
+
+
+def resolve_class_chunk(class_chunk: int) -> int:
+  """-1 picks per backend: 1 on CPU (sequential map is faster and lighter there), else 0."""
+  if class_chunk >= 0:
+    return class_chunk
+  return 1 if jax.default_backend() == 'cpu' else 0

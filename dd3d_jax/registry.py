@@ -1,9 +1,11 @@
-"""Plug-ins found by name: tasks, methods, networks, rotators, matching metrics, data formats.
+"""Plug-ins found by name: tasks, methods, objectives, networks, rotators, matching
+metrics, data formats.
 
-Tasks, methods and networks are modules, found with importlib, so nothing else lists
-them: `task NAME` is `dd3d_jax.tasks.NAME` (it defines `make`), `methods: type NAME` is
-`dd3d_jax.methods.NAME` (it defines `from_config`) and `model.arch NAME` is
-`dd3d_jax.models.NAME` (it defines `make`). Adding one is adding a file. A plug-in outside
+Tasks, methods, objectives and networks are modules, found with importlib, so nothing
+else lists them: `task NAME` is `dd3d_jax.tasks.NAME` (it defines `make`), `methods: type
+NAME` is `dd3d_jax.methods.NAME` (it defines `from_config`), an objective NAME (what
+`methods.dd3d.objective` trains the generator by) is a method module that defines
+`trainer`, and `model.arch NAME` is `dd3d_jax.models.NAME` (it defines `make`). Adding one is adding a file. A plug-in outside
 the package is named by its dotted module path (`task='my_package.my_task'`): any
 importable module that defines the kind's function. The small fixed choices (rotators,
 metrics, data formats) are the tables their own modules already keep.
@@ -22,6 +24,7 @@ from dd3d_jax.errors import ConfigError
 # kind -> (package, the function a module of that package defines to be a plug-in)
 PACKAGES = {'tasks': ('dd3d_jax.tasks', 'make'),
             'methods': ('dd3d_jax.methods', 'from_config'),
+            'objectives': ('dd3d_jax.methods', 'trainer'),
             'networks': ('dd3d_jax.models', 'make')}
 
 
@@ -67,8 +70,8 @@ def _outside(kind: str, name: str, field: str) -> ModuleType:
 
 
 def check(kind: str, name: str, field: str) -> str:
-  """Returns `name` if it is registered (or, for tasks, methods and networks, a dotted
-  path to a plug-in module); else one line naming `field` and the choices."""
+  """Returns `name` if it is registered (or, for a package kind, a dotted path to a
+  plug-in module); else one line naming `field` and the choices."""
   if kind in PACKAGES and isinstance(name, str) and '.' in name:
     _outside(kind, name, field)
     return name
@@ -79,7 +82,8 @@ def check(kind: str, name: str, field: str) -> str:
 
 
 def get(kind: str, name: str, field: str | None = None) -> ModuleType | str:
-  """The plug-in module of a package kind (tasks, methods, networks), or the checked name."""
+  """The plug-in module of a package kind (tasks, methods, objectives, networks), or the
+  checked name."""
   check(kind, name, field or kind[:-1])
   if kind in PACKAGES:
     return importlib.import_module(name if '.' in name else f'{PACKAGES[kind][0]}.{name}')

@@ -198,7 +198,7 @@ def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):
 
 @pytest.mark.parametrize('change, message', [
     (dict(methods='random,dm'), 'methods.dm (dm) does not do part segmentation'),
-    (dict(objective='dm'), 'for part segmentation DD3D is trained by gradient matching'),
+    (dict(objective='dm'), "methods.dd3d.objective 'dm' does not do part segmentation; use one of gm."),
     (dict(backbones='dgcnn'), 'part segmentation trains and evaluates the segmentation PointNet'),
 ])
 def test_segmentation_refuses_what_it_cannot_do(change, message):

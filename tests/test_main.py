@@ -122,8 +122,10 @@ def test_tm_start_window_must_not_be_empty(copy, capsys):
 def test_every_field_has_a_rule():
   fields = workdir_lib.flatten(json.loads(config_lib.base_config().to_json()))
   assert {k for k in fields if not k.startswith('methods.')} == set(config_lib.FIELDS)
-  assert {k.split('.')[-1] for k in fields if k.startswith('methods.')} - {'type'} <= set(
-      config_lib.METHOD_FIELDS)
+  for name, entry in config_lib.base_config().methods.items():  # each method's own rules
+    module = registry.get('methods', entry.type)
+    rules = module.fields_of(entry, name) if hasattr(module, 'fields_of') else module.FIELDS
+    assert set(entry) - {'type'} <= {*rules, *config_lib.COMMON_METHOD_FIELDS}, name
 
 
 @pytest.mark.parametrize('text, says', [

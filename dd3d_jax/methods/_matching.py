@@ -10,22 +10,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dd3d_jax import config as config_lib
-from dd3d_jax import distill, geometry
+from dd3d_jax import devices, distill, geometry
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods.random import random_members
 
 
 def make_distiller(settings, context, synthesizer) -> distill.Distiller:
-  """DD3D's loop (REFERENCE section 5) around `synthesizer`, from resolved settings."""
+  """DD3D's loop (docs/algorithm.md, "Outer and inner loop") around `synthesizer`, from
+  resolved settings."""
   k = context.dataset.num_classes
   return distill.Distiller(
       synthesizer=synthesizer, network=context.network, num_classes=k, cpc=context.cpc,
       batch_real=min(settings.batch_real, len(context.dataset.train)),
       train_points=settings.train_points, outer_loop=settings.outer_loop,
       inner_loop=settings.inner_loop, iterations=settings.iterations, metric=settings.metric,
-      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), lr=settings.lr,
+      class_chunk=devices.resolve_class_chunk(settings.class_chunk), lr=settings.lr,
       weight_decay=settings.weight_decay, lr_net=settings.lr_net, batch_syn=settings.batch_syn,
       augment_real=settings.augment_real, optimizer=settings.get('optimizer', 'adam'),
       momentum=settings.get('momentum', 0.0), mesh=context.mesh, task=context.targets_task)

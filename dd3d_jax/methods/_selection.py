@@ -7,9 +7,16 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from dd3d_jax import fields
 from dd3d_jax.data import PointCloudDataset
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.ops import selection
+
+
+# The settings of the selections by features (herding, k-center): the epochs of the
+# feature network (None: eval.epochs).
+FEATURE_DEFAULTS = {'embed_epochs': fields.inherit(int)}
+FEATURE_FIELDS = {'embed_epochs': fields.integer(1)}
 
 
 class Selection:

@@ -15,14 +15,16 @@ between the row's cloud (fresh noise each step, renormalised as exported) and it
 target, starting from the generator `dd3d` would start from. The paper's conclusion
 names this as the next step ("initialize DD3D with real data").
 
-`objective='dm'` (default 'gm', the paper's) trains the same generator by distribution
-matching (`methods.dm`: a fresh untrained network per iteration, mean features of a
-real batch and of the generator's clouds under one shared augmentation, one Adam
-update per iteration with the `distill` learning rate), so the resolution-free set is
-distilled without the bilevel loop; `iterations` then counts those updates.
-`objective='sadm'` does the same with SADM's objective and learnable rotations
-(`methods.sadm`, its reference weights and rotation learning rates, Adam on the
-generator at the `distill` learning rate).
+`objective` (default 'gm', the paper's) names what trains the generator: any method
+module that defines `trainer(settings, context, synth, initial)` (`registry`, kind
+'objectives'), here 'gm', 'dm' (`methods.dm`: a fresh untrained network per iteration,
+mean features of a real batch and of the generator's clouds under one shared
+augmentation, one update per iteration) or 'sadm' (`methods.sadm`: its objective and
+learnable rotations), or a plug-in's dotted module path. The generator keeps its own
+optimiser (`optimizer`, default Adam, at the `distill` learning rate) and the
+objective's own settings (its `OBJECTIVE_DEFAULTS`, such as SADM's `lr_rot`,
+`sorted_weight`, `mmd_weight`) can be set on the `dd3d` entry; with the distribution
+objectives `iterations` counts generator updates.
 """
 
 from __future__ import annotations
@@ -31,28 +33,53 @@ import functools
 from typing import Any, Callable
 
 import jax
+import ml_collections
 import numpy as np
 import optax
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
-from dd3d_jax import geometry, synthetic
+from dd3d_jax import fields, geometry, registry, synthetic
 from dd3d_jax.errors import ConfigError
-from dd3d_jax.methods import dm, sadm
-from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
-from dd3d_jax.models import pointnet_tnet
+from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.ops.chamfer import chamfer_distance
 
 
-# The tasks (`config.task`) it does.
+# The tasks (`config.task`) it does (with an objective that does them too).
 TASKS = ('classification', 'segmentation')
+# Its settings (`config.methods.dd3d`; inherit: the `distill` field) and what each accepts;
+# the objective's own are added (`fields`).
+DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'init': 'noise',
+            'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm',
+            'iterations': fields.inherit(int)}
+FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
+          'num_layers': fields.integer(1), 'init': fields.choice('noise', 'real'),
+          'init_steps': fields.integer(1), 'init_lr': fields.POSITIVE,
+          'objective': fields.registered('objectives'), 'iterations': fields.integer(0),
+          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
+          'batch_real': fields.integer(1), 'batch_syn': fields.integer(1),
+          'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1)}
+
+
+def objective(entry, where: str):
+  """The module of the entry's objective (`registry` kind 'objectives')."""
+  return registry.get('objectives', entry.get('objective', 'gm'), f'{where}.objective')
+
+
+def fields_of(entry, where: str) -> dict:
+  """The settings a `dd3d` entry may have: its own and its objective's."""
+  return {**FIELDS, **getattr(objective(entry, where), 'OBJECTIVE_FIELDS', {})}
 
 
 def check(settings, config, where: str) -> None:
-  """Part segmentation trains the generator by gradient matching only."""
-  if config.task == 'segmentation' and settings.get('objective', 'gm') != 'gm':
-    raise ConfigError(f'{where}: for part segmentation DD3D is trained by gradient matching; '
-                      f"set {where}.objective='gm'.")
+  """The objective does the task too."""
+  name = settings.get('objective', 'gm')
+  if not config_lib.does(objective(settings, where), config.task):
+    doing = [o for o in registry.names('objectives')
+             if config_lib.does(registry.get('objectives', o), config.task)]
+    task = registry.get('tasks', config.task).DESCRIPTION
+    raise ConfigError(f'{where}.objective {name!r} does not do {task}; use one of '
+                      f'{", ".join(doing)}.')
 
 
 def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Array,
@@ -92,7 +119,7 @@ def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Arr
   return params, losses
 
 
-def from_config(settings, context) -> MatchingMethod:
+def from_config(settings, context):
   module = gen_lib.ModulatedSiren(num_classes=context.dataset.num_classes, cpc=context.cpc,
                                   w0_initial=settings.w0_initial, hidden=settings.hidden,
                                   num_layers=settings.num_layers)
@@ -115,26 +142,10 @@ def from_config(settings, context) -> MatchingMethod:
     return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr, parts,
                labelling)[0]
 
-  if settings.get('objective', 'gm') == 'dm':
-    return dm.DistributionMatching(
-        network=context.network, num_classes=context.dataset.num_classes,
-        cpc=context.cpc, train_points=settings.train_points,
-        batch_real=min(settings.batch_real, len(context.dataset.train)),
-        iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
-        optimizer='adam', momentum=0.0, augment=True,
-        class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
-        mesh=context.mesh, initial=initial)
-  if settings.get('objective', 'gm') == 'sadm':
-    k = context.dataset.num_classes
-    return sadm.SADM(
-        net=pointnet_tnet.make(k), num_classes=k, cpc=context.cpc,
-        train_points=settings.train_points,
-        batch_real=min(settings.batch_real, len(context.dataset.train)),
-        iterations=settings.iterations, lr=settings.lr, lr_rot=0.01, momentum=0.5,
-        sorted_weight=0.2, mmd_weight=0.001,
-        class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
-        optimizer='adam', mesh=context.mesh, initial=initial)
-  return MatchingMethod(make_distiller(settings, context, synth), initial)
+  train = objective(settings, 'methods.dd3d')
+  resolved = ml_collections.ConfigDict(
+      {**getattr(train, 'OBJECTIVE_DEFAULTS', {}), 'optimizer': 'adam', **settings.to_dict()})
+  return train.trainer(resolved, context, synth, initial)
 
 
 def noise_targets(task, labels: np.ndarray, noise: jax.Array) -> jax.Array:

@@ -23,8 +23,7 @@ from typing import Any
 import jax
 import optax
 
-from dd3d_jax import config as config_lib
-from dd3d_jax import distill, synthetic, training
+from dd3d_jax import devices, distill, fields, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet, export_clouds
 from dd3d_jax.methods._matching import real_clouds
@@ -115,12 +114,33 @@ class DistributionMatching:
                          self.num_classes, self.cpc, self.synth.resolution or num_points)
 
 
-def from_config(settings, context) -> DistributionMatching:
-  n = settings.train_points
+# Its settings (`config.methods.dm`; inherit: the `distill` field) and what each accepts.
+DEFAULTS = {'optimizer': 'adam', 'momentum': 0.0, 'lr': fields.inherit(float),
+            'weight_decay': fields.inherit(float), 'iterations': fields.inherit(int),
+            'batch_real': fields.inherit(int), 'augment': True}
+FIELDS = {'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1),
+          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
+          'iterations': fields.integer(0), 'batch_real': fields.integer(1),
+          'augment': fields.BOOL}
+# The objective's own settings, added when `methods.dd3d.objective='dm'` names it.
+OBJECTIVE_DEFAULTS, OBJECTIVE_FIELDS = {'augment': True}, {'augment': fields.BOOL}
+
+
+def trainer(settings, context, synth, initial) -> DistributionMatching:
+  """Any synthetic set `synth` (None: the tensor), started from `initial(key)`, trained
+  by distribution matching with the optimiser of `settings` (default Adam)."""
   return DistributionMatching(
       network=context.network, num_classes=context.dataset.num_classes, cpc=context.cpc,
-      train_points=n, batch_real=min(settings.batch_real, len(context.dataset.train)),
+      train_points=settings.train_points,
+      batch_real=min(settings.batch_real, len(context.dataset.train)),
       iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
-      optimizer=settings.optimizer, momentum=settings.momentum, augment=settings.augment,
-      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), mesh=context.mesh,
-      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+      optimizer=settings.get('optimizer', 'adam'), momentum=settings.get('momentum', 0.0),
+      augment=settings.augment,
+      class_chunk=devices.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
+      mesh=context.mesh, initial=initial)
+
+
+def from_config(settings, context) -> DistributionMatching:
+  n = settings.train_points
+  return trainer(settings, context, None,
+                 lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from dd3d_jax import fields
 from dd3d_jax.methods._selection import Selection
 
 
 # The tasks (`config.task`) it does.
 TASKS = '*'  # a selection of real clouds, with their targets
+# Its settings (`config.methods.full`): the epochs of its evaluation runs (inherit:
+# `eval.epochs`; any method takes `eval_epochs`).
+DEFAULTS, FIELDS = {'eval_epochs': fields.inherit(int)}, {}
 
 
 def from_config(settings, context) -> Selection:

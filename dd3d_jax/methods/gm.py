@@ -11,12 +11,27 @@ segmentation its points keep the part labels of the real clouds it starts from
 
 from __future__ import annotations
 
-from dd3d_jax import synthetic
+from dd3d_jax import fields, synthetic
 from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
-
 
 # The tasks (`config.task`) it does.
 TASKS = ('classification', 'segmentation')
+# Its settings (`config.methods.gm`; inherit: the `distill` field) and what each accepts.
+DEFAULTS = {'optimizer': 'adam', 'momentum': 0.0, 'lr': fields.inherit(float),
+            'weight_decay': fields.inherit(float), 'iterations': fields.inherit(int)}
+FIELDS = {'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1),
+          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
+          'iterations': fields.integer(0), 'batch_real': fields.integer(1),
+          'batch_syn': fields.integer(1)}
+# What the objective itself adds when `methods.dd3d.objective='gm'` names it: nothing
+# (the loops and distance are the `distill` fields).
+OBJECTIVE_DEFAULTS, OBJECTIVE_FIELDS = {}, {}
+
+
+def trainer(settings, context, synth, initial) -> MatchingMethod:
+  """Any synthetic set `synth`, started from `initial(key)`, trained by gradient
+  matching (`distill`) with the optimiser of `settings` (default Adam)."""
+  return MatchingMethod(make_distiller(settings, context, synth), initial)
 
 
 def from_config(settings, context) -> MatchingMethod:

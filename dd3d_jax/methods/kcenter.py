@@ -2,8 +2,10 @@
 adding the cloud farthest from those chosen. Features: the 1,024-d global feature of a
 PointNet trained on the whole training split (`embed_epochs`, cached per workdir)."""
 
-from dd3d_jax.methods._selection import Selection, by_features
+from dd3d_jax.methods._selection import FEATURE_DEFAULTS, FEATURE_FIELDS, Selection, by_features
 from dd3d_jax.ops import selection
+
+DEFAULTS, FIELDS = FEATURE_DEFAULTS, FEATURE_FIELDS  # `embed_epochs`
 
 
 def from_config(settings, context) -> Selection:

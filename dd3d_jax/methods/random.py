@@ -10,6 +10,8 @@ from dd3d_jax.methods._selection import Selection
 
 # The tasks (`config.task`) it does.
 TASKS = '*'  # a selection of real clouds, with their targets
+# Its settings (`config.methods.random`) and what each accepts: none.
+DEFAULTS, FIELDS = {}, {}
 
 
 def random_members(key: jax.Array, labels: np.ndarray, num_classes: int,

@@ -29,8 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dd3d_jax import config as config_lib
-from dd3d_jax import distill, synthetic, training
+from dd3d_jax import devices, distill, fields, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet, export_clouds
 from dd3d_jax.methods._matching import real_clouds
@@ -168,13 +167,35 @@ class SADM:
                          self.num_classes, self.cpc, self.synth.resolution or num_points)
 
 
-def from_config(settings, context) -> SADM:
-  k, n = context.dataset.num_classes, settings.train_points
+# Its settings (`config.methods.sadm`, the reference's values) and what each accepts;
+# `optimizer` of the set defaults to 'sgd' (with `momentum`, the reference's).
+DEFAULTS = {'iterations': 1500, 'lr': 10.0, 'lr_rot': 0.01, 'momentum': 0.5, 'batch_real': 8,
+            'sorted_weight': 0.2, 'mmd_weight': 0.001}
+OBJECTIVE_FIELDS = {'lr_rot': fields.POSITIVE, 'momentum': fields.number(0, below=1),
+                    'sorted_weight': fields.NON_NEGATIVE, 'mmd_weight': fields.NON_NEGATIVE}
+FIELDS = {**OBJECTIVE_FIELDS, 'iterations': fields.integer(0), 'lr': fields.POSITIVE,
+          'batch_real': fields.integer(1), 'optimizer': fields.OPTIMIZER}
+# The objective's own settings, added when `methods.dd3d.objective='sadm'` names it (the
+# generator keeps its own optimiser, Adam by default, and learning rate).
+OBJECTIVE_DEFAULTS = {k: DEFAULTS[k] for k in OBJECTIVE_FIELDS}
+
+
+def trainer(settings, context, synth, initial) -> SADM:
+  """Any synthetic set `synth` (None: the tensor), started from `initial(key)`, with one
+  learnable rotation per cloud, trained by SADM's objective."""
+  k = context.dataset.num_classes
   return SADM(
-      net=pointnet_tnet.make(k), num_classes=k, cpc=context.cpc, train_points=n,
+      net=pointnet_tnet.make(k), num_classes=k, cpc=context.cpc,
+      train_points=settings.train_points,
       batch_real=min(settings.batch_real, len(context.dataset.train)),
       iterations=settings.iterations, lr=settings.lr, lr_rot=settings.lr_rot,
       momentum=settings.momentum, sorted_weight=settings.sorted_weight,
       mmd_weight=settings.mmd_weight,
-      class_chunk=config_lib.resolve_class_chunk(settings.class_chunk), mesh=context.mesh,
-      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+      class_chunk=devices.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
+      optimizer=settings.get('optimizer', 'sgd'), mesh=context.mesh, initial=initial)
+
+
+def from_config(settings, context) -> SADM:
+  n = settings.train_points
+  return trainer(settings, context, None,
+                 lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from dd3d_jax import distill, geometry, training
+from dd3d_jax import distill, fields, geometry, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import synthetic
 from dd3d_jax.errors import ConfigError
@@ -59,6 +59,22 @@ SYN_LR_MOMENTUM = 0.5  # of the step size's SGD (the reference's)
 # unroll overshoot, and its loss explodes within a few updates (configs/shapes.py:
 # 11.7, 3e3, 5e6, 2e20, NaN at the defaults; lowering the points' `lr` does not help).
 DIVERGES_WITH = 'lr_lr'
+# Its settings (`config.methods.tm`; inherit: the `distill` field) and what each accepts:
+# MTT's 0.01 for `expert_lr` diverges on DD3D's PointNet (1e-3 is its inner-loop rate);
+# `lr_lr` is the low end of MTT's 1e-5..1e-7, as 1e-5 blew it up in 4 updates.
+DEFAULTS = {'num_experts': 5, 'expert_epochs': 2, 'min_start_epoch': 0, 'max_start_epoch': 10,
+            'syn_steps': 20, 'expert_lr': 1e-3, 'expert_batch': 256, 'lr_lr': 1e-7,
+            'optimizer': 'adam', 'momentum': 0.5, 'lr': fields.inherit(float),
+            'weight_decay': fields.inherit(float), 'iterations': fields.inherit(int),
+            'batch_syn': fields.inherit(int), 'augment': True, 'remat': True, 'experts_dir': ''}
+FIELDS = {'num_experts': fields.integer(1), 'expert_epochs': fields.integer(1),
+          'min_start_epoch': fields.integer(0), 'max_start_epoch': fields.integer(1),
+          'syn_steps': fields.integer(1), 'expert_lr': fields.POSITIVE,
+          'expert_batch': fields.integer(1), 'lr_lr': fields.NON_NEGATIVE,
+          'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1),
+          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
+          'iterations': fields.integer(0), 'batch_syn': fields.integer(1),
+          'augment': fields.BOOL, 'remat': fields.BOOL, 'experts_dir': fields.STRING}
 log = logging.getLogger(__name__)
 
 

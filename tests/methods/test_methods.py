@@ -8,6 +8,7 @@ and `<name>/<task>` for the others (`dd3d/segmentation`: the same clouds with th
 labels), so a new task module is tested here too.
 """
 
+import dataclasses
 import functools
 
 import chex
@@ -17,7 +18,7 @@ import pytest
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, records, registry, runner
+from dd3d_jax import distill, fields, records, registry, runner
 from dd3d_jax.methods import Context
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
@@ -82,6 +83,49 @@ def test_optional_module_fields_are_well_formed(name):
   settings = config_lib.method_settings(c, name)  # the defaults pass the method's own check
   getattr(module, 'check', lambda *args: None)(settings, c, f'methods.{name}')
   assert getattr(module, 'DIVERGES_WITH', 'lr') in settings
+
+
+@pytest.mark.parametrize('name', registry.names('methods'))
+def test_module_declares_its_settings_and_their_rules(name):
+  """DEFAULTS are the entry of `config.methods.<name>`; each has a rule that accepts it."""
+  module = registry.get('methods', name)
+  entry = config_lib.base_config().methods[name]
+  assert set(entry) - {'type'} == set(module.DEFAULTS)
+  rules = {**config_lib.COMMON_METHOD_FIELDS,
+           **(module.fields_of(entry, name) if hasattr(module, 'fields_of') else module.FIELDS)}
+  for k, v in module.DEFAULTS.items():
+    assert k in rules, f'{name}.{k} has no rule'
+    if not isinstance(v, fields.Inherit):
+      fields.check(rules[k], f'methods.{name}.{k}', v)
+
+
+# Every registered objective, and one from outside the package (by its dotted path).
+OBJECTIVES = [*registry.names('objectives'), 'tests.plugins.moments']
+
+
+@pytest.mark.parametrize('objective', OBJECTIVES)
+def test_every_objective_trains_the_generator(objective):
+  """`methods.dd3d.objective` picks the objective by name; its own settings reach it."""
+  module = registry.get('objectives', objective)
+  assert set(module.OBJECTIVE_DEFAULTS) == set(module.OBJECTIVE_FIELDS)
+  for k, v in module.OBJECTIVE_DEFAULTS.items():
+    fields.check(module.OBJECTIVE_FIELDS[k], k, v)
+  c, context, real = tiny_setup()
+  c = c.copy_and_resolve_references()
+  c.methods.dd3d.objective = objective
+  changed = {k: v / 2 for k, v in module.OBJECTIVE_DEFAULTS.items()
+             if isinstance(v, float) and v > 0}
+  c.methods.dd3d.update(changed)
+  config_lib.validate(c)
+  method = registry.get('methods', 'dd3d').from_config(config_lib.method_settings(c, 'dd3d'),
+                                                        context)
+  for k, v in changed.items():  # the method keeps each setting under its own name
+    assert v in [getattr(method, f.name) for f in dataclasses.fields(method)], k
+  state = method.init(jax.random.key(0), real)
+  state, metrics = jax.jit(method.step)(state, real)
+  assert np.isfinite(float(metrics['loss']))
+  small = method.export(state, jax.random.key(1), POINTS)
+  assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
 
 
 @pytest.mark.parametrize('name', METHODS)
