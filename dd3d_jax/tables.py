@@ -37,8 +37,8 @@ from dd3d_jax.errors import UserError
 
 # Column order by method type; other types follow alphabetically, then 'full' (the upper bound).
 TYPE_ORDER = ('random', 'herding', 'kcenter', 'gm', 'dm', 'tm', 'sadm', 'dd3d')
-CAPTION = ("Final-epoch OA % (mean ± std over runs; best-epoch OA, the paper's protocol, "
-           'in brackets). Backbone: {backbone}.')
+CAPTION = ("Final-epoch {score} % (mean ± std over runs; best-epoch {score}, the paper's "
+           'protocol, in brackets). Backbone: {backbone}.')
 _NUMBER = (int, float)
 PLAN_KEYS = {'dataset': str, 'rotated': bool, 'cpc': int, 'methods': list, 'types': dict,
              'backbones': list, 'runs_per_method': dict}
@@ -294,8 +294,22 @@ def _pool_notes(rows: Sequence[Row]) -> list[str]:
 
 
 def _caption(template: str, rows: Sequence[Row]) -> str:
-  """The caption `template` with the rows' backbones filled in."""
-  return template.format(backbone=', '.join(sorted({r.backbone for r in rows})))
+  """The caption `template` with the rows' backbones and headline score filled in."""
+  score = tasks.label(rows[0].task, _headline(rows[0])) if rows else 'OA'
+  return template.format(backbone=', '.join(sorted({r.backbone for r in rows})), score=score)
+
+
+def _headline(row: Row) -> str:
+  """The row's task's headline score ('oa' for shape classification)."""
+  return tasks.module(row.task).SCORES[0]
+
+
+def _headline_text(row: Row | None, name: str) -> str:
+  """`cell_text` of a method's cell on the row's headline score (final, best-epoch)."""
+  if row is None:
+    return cell_text(None)
+  head = _headline(row)
+  return cell_text(row.cells.get(name), f'final_{head}', f'best_{head}')
 
 
 def render(rows: Sequence[Row], fmt: str = 'md') -> str:
@@ -310,10 +324,9 @@ def render(rows: Sequence[Row], fmt: str = 'md') -> str:
   names = columns(rows)
   body = []
   for row in rows:
-    best = best_methods(row)
+    best = best_methods(row, f'final_{_headline(row)}')
     body.append([row.dataset, row.setting, str(row.cpc),
-                 *(_styled(cell_text(row.cells.get(name)), name in best, fmt)
-                   for name in names)])
+                 *(_styled(_headline_text(row, name), name in best, fmt) for name in names)])
   return _layout(_caption(CAPTION, rows), ['dataset', 'setting', 'CPC', *names], body, 2, fmt,
                  _pool_notes(rows))
 
@@ -369,13 +382,15 @@ def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
   body = []
   for key in keys:
     rows = {b: by_backbone[b].get(key) for b in backbones}
-    best = {b: best_methods(r) if r else set() for b, r in rows.items()}
+    best = {b: best_methods(r, f'final_{_headline(r)}') if r else set()
+            for b, r in rows.items()}
     for name in columns([r for r in rows.values() if r]):
       body.append([key[0], key[1], str(key[2]), name,
-                   *(_styled(cell_text(rows[b].cells.get(name) if rows[b] else None),
-                             name in best[b], fmt) for b in backbones)])
-  caption = ("Final-epoch OA % per evaluation backbone (mean ± std over runs; best-epoch OA, "
-             "the paper's protocol, in brackets).")
+                   *(_styled(_headline_text(rows[b], name), name in best[b], fmt)
+                     for b in backbones)])
+  caption = _caption("Final-epoch {score} % per evaluation backbone (mean ± std over runs; "
+                     "best-epoch {score}, the paper's protocol, in brackets).",
+                     [r for rows in by_backbone.values() for r in rows.values()])
   return _layout(caption, ['dataset', 'setting', 'CPC', 'method', *backbones], body, 4, fmt)
 
 

@@ -85,8 +85,11 @@ class Workdir:
     try:
       with open(path) as f:
         run = json.load(f)
-      if not isinstance(run, dict) or 'final_oa' not in run:
-        raise ValueError('no final_oa')
+      if not isinstance(run, dict):
+        raise ValueError('not a JSON object')
+      head = f'final_{tasks.module(run.get("task", "classification")).SCORES[0]}'
+      if head not in run:  # the task's headline score
+        raise ValueError(f'no {head}')
       return run
     except (OSError, ValueError) as e:
       raise UserError(f'{path} is damaged ({_first_line(e)}); delete it and run the command '
