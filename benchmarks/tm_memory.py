@@ -3,7 +3,7 @@
     python benchmarks/tm_memory.py                       # 10 classes, CPC 1 and 10, 256 points
     python benchmarks/tm_memory.py --classes 40 --cpc 10 --steps 10 20 40 80
 
-The gradient of TM's loss (REFERENCE section 9) flows through `syn_steps` SGD steps
+The gradient of TM's loss (docs/algorithm.md, "TM") flows through `syn_steps` SGD steps
 of the student. Stored, every step's activations (and those of its inner gradient)
 stay alive for the backward pass, as they do in the PyTorch reference, whose autograd
 graph holds the whole unroll: memory grows with the activations times `syn_steps`.

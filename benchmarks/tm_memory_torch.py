@@ -5,7 +5,7 @@
     python benchmarks/tm_memory_torch.py --cpc 10 --steps 20 40 --allow-large
 
 One update of trajectory matching as GeorgeCazenavette/mtt-distillation's `distill.py`
-does it (REFERENCE section 9): the student's parameters are one flat vector, the network
+does it (docs/algorithm.md, "TM"): the student's parameters are one flat vector, the network
 is called functionally on views of it (as `ReparamModule`), `syn_steps` SGD steps on the
 synthetic clouds are taken with `torch.autograd.grad(..., create_graph=True)` and a
 learnable `syn_lr`, and `||theta_student - target||^2 / ||start - target||^2` is

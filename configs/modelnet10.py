@@ -23,7 +23,7 @@ the random coreset and DD3D, every distribution objective at DM's 400 updates:
         --config.methods.tm.experts_dir=runs/mn10_experts
     python -m dd3d_jax.tables runs/mn10_cpc1_beyond
 
-Measured (README, "Beyond the paper"): CPC 1, final-epoch OA over 2 x 2 runs: sadm 82.3,
+Measured (docs/results.md, "Beyond the paper"): CPC 1, final-epoch OA over 2 x 2 runs: sadm 82.3,
 dd3d_dm 81.4, dd3d_real_dm 81.0, dd3d_sadm 79.8, dd3d_real_sadm 78.3, dd3d_real 72.5 (dd3d
 70.7, random 60.3); CPC 10, one run: sadm 87.4, dd3d_dm 87.0, dd3d_real_dm 86.7 (random
 86.2), dd3d_real_sadm 86.0, dd3d_sadm 85.9, dd3d 83.5, dd3d_real 82.5, tm 62.3 (68.5 from start epochs [10,
@@ -41,7 +41,7 @@ fit batch 256 in memory; each run file records its protocol), then its table:
         --config.eval.methods=dd3d,gm,dm --config.eval.batch_size=32 \
         --config.eval.backbones=pointnet2,dgcnn,pct,pointmlp,pointnext
     python -m dd3d_jax.tables runs/mn10_cpc10 --table 3
-    # at the README's CPU budget (in a copy of the workdir, so that the 200-epoch PointNet
+    # at the CPU budget of docs/results.md (in a copy of the workdir, so that the 200-epoch PointNet
     # runs stay): --config.eval.epochs=10 --config.eval.batch_size=8, backbones with pointnet
     # each backbone trained on the whole split (the upper bound per backbone):
     python -m dd3d_jax.main --config=configs/modelnet10.py:full \
@@ -59,7 +59,7 @@ epochs. At CPC 1, 2 distillations (runs differ a lot at this budget) x 2 evaluat
 for every method, at CPC 10 one of each; evaluation as the reference (1,024 points, 200
 epochs, Adam + cosine) with a test pass every 50 epochs.
 The authors' code at this budget (aligned, CPC 1): DD3D 71.0 +- 2.8 final-epoch OA
-against a random coreset's 64.3 +- 0.6. Measured numbers: README, "ModelNet10".
+against a random coreset's 64.3 +- 0.6. Measured numbers: docs/results.md, "ModelNet10 at a CPU budget".
 """
 
 from dd3d_jax.config import (DD3D_VARIANTS, TABLE1_METHODS, add_dd3d_variants, base_config,

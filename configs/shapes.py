@@ -3,7 +3,7 @@
     python -m dd3d_jax.main --config=configs/shapes.py --workdir=/tmp/dd3d_shapes
 
 Expected on 2 CPU cores: under 5 minutes in all; DD3D (CPC 1) clearly above a random
-coreset of the same size (see README for the measured numbers).
+coreset of the same size (docs/results.md, "Quickstart", has the measured numbers).
 Variants: `configs/shapes.py:cpc=10`, `configs/shapes.py:rotated`. Any method by name:
 `--config.eval.methods=random,herding,kcenter,gm,dm,dd3d,full`.
 """

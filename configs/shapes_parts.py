@@ -6,7 +6,7 @@
 its own points by its noise and the classes' part proportions, distilled at 128 points
 and evaluated at 256; the evaluation trains the segmentation PointNet with the
 reference recipe (`config.use_segmentation`) for `eval.epochs` epochs. Expected on 2
-CPU cores: see the README's part segmentation section for the measured numbers and time.
+CPU cores: docs/results.md, "Part segmentation", has the measured numbers and time.
 Variants: `configs/shapes_parts.py:cpc=10`, `configs/shapes_parts.py:rotated`.
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every classification cell of the paper's Table 1 (PointNet), one resumable job per cell,
 # then the table. Each cell runs all Table 1 methods of its config (random, herding,
-# k-center, GM, DM, DD3D and the full-data upper bound).
+# k-center, GM, DM, TM, DD3D and the full-data upper bound).
 #
 #   DATA=/mnt/data RUNS=/mnt/runs launch/table1.sh [modelnet40|scanobjectnn|mvpnet100]
 #

@@ -37,7 +37,7 @@ def detect_format(path: str) -> str:
   def has(*patterns):
     return all(glob.glob(os.path.join(glob.escape(path), p)) for p in patterns)
   if not os.path.exists(path):
-    raise DataError(f'{path}: no such file or folder; download the dataset (see README) and '
+    raise DataError(f'{path}: no such file or folder; download the dataset (see docs/data.md) and '
                     f'point data.path at it.')
   if (os.path.isfile(path) and path.endswith('.npz')) or has('train.npz'):
     return 'npz'
@@ -66,7 +66,7 @@ def read(data_config) -> PointCloudDataset:
       raise ConfigError(f'data.path is empty; set --config.data.path=/path/to/{fmt} data.')
     if not os.path.exists(data_config.path):
       raise DataError(f'{data_config.path}: no such file or folder; download the dataset '
-                      f'(see README) and set --config.data.path to it.')
+                      f'(see docs/data.md) and set --config.data.path to it.')
   if fmt == 'auto':
     fmt = detect_format(data_config.path)
   if fmt == 'mvpnet' and data_config.rotated:

@@ -14,7 +14,7 @@ import numpy as np
 
 from dd3d_jax.errors import DataError
 
-REDOWNLOAD = 're-download the dataset (see README)'
+REDOWNLOAD = 're-download the dataset (see docs/data.md)'
 
 
 def require_dir(path: str) -> str:

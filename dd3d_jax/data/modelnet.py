@@ -28,7 +28,7 @@ def resolve_entry(folder: str, list_file: str, entry: str) -> str:
     if os.path.isfile(candidate):
       return candidate
   raise DataError(f'{list_file}: lists {entry!r}, which is not in {folder}; re-download the '
-                  f'dataset (see README) or fix the list.')
+                  f'dataset (see docs/data.md) or fix the list.')
 
 
 def read_split(folder: str, list_name: str, num_classes: int, min_points: int = 1) -> Split:
@@ -36,7 +36,7 @@ def read_split(folder: str, list_name: str, num_classes: int, min_points: int = 
   list_file = os.path.join(folder, list_name)
   entries = checks.read_lines(list_file)
   if not entries:
-    raise DataError(f'{list_file}: lists no h5 files; re-download the dataset (see README).')
+    raise DataError(f'{list_file}: lists no h5 files; re-download the dataset (see docs/data.md).')
   points, labels = [], []
   for entry in entries:
     file = resolve_entry(folder, list_file, entry)

@@ -19,7 +19,7 @@ from dd3d_jax.errors import DataError
 
 def _load(path: str) -> dict[str, np.ndarray]:
   if not os.path.isfile(path):
-    raise DataError(f'{path}: no such file; point data.path at your .npz (see README).')
+    raise DataError(f'{path}: no such file; point data.path at your .npz (see docs/data.md).')
   try:
     with np.load(path, allow_pickle=False) as f:
       return {k: f[k] for k in f.files}
