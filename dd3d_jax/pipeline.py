@@ -5,12 +5,8 @@ index d, the runner fits it (resuming from its checkpoints), its set is exported
 and saved, and `eval.num_evals` fresh networks are trained on it and tested. Every
 evaluation run is one result file; a re-run skips what is written and redoes only
 what is missing, so an interruption at any point costs at most the run in progress.
-The workdir's layout and the checks made before any work: `dd3d_jax.workdir`.
-
-Randomness: each purpose has its own key stream (`stream`), shared by the methods so
-that comparisons are paired: with the same seed and index d, `random`, `gm` and
-`dm` start from the same real clouds, and every method's evaluation run (d, s)
-trains from the same network initialisation and batch order.
+The workdir's layout and the checks made before any work: `dd3d_jax.workdir`; the
+key streams, paired across methods: `dd3d_jax.keys`.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import json
 import logging
 import os
 import time
-import zlib
 
 import jax
 import jax.numpy as jnp
@@ -34,20 +29,12 @@ from dd3d_jax import (devices, distill, evaluate, records, registry, render, rot
                       training)
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
+from dd3d_jax.keys import stream
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
-
-def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
-  """The key of one purpose ('init', 'export', 'eval/<backbone>', 'features', ...) and
-  indices; distinct purposes never share keys, whatever the indices."""
-  key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(purpose.encode()) & 0x7FFFFFFF)
-  for i in indices:
-    key = jax.random.fold_in(key, i)
-  return key
-
 
 def build_network(config: ml_collections.ConfigDict, task, arch: str | None = None,
                   distilling: bool = False):
