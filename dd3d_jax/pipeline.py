@@ -25,8 +25,7 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import (devices, distill, evaluate, records, registry, render, rotator, runner,
-                      training)
+from dd3d_jax import devices, distill, evaluate, records, registry, render, runner, training
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
 from dd3d_jax.keys import stream
@@ -35,27 +34,6 @@ from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
-
-def build_network(config: ml_collections.ConfigDict, task, arch: str | None = None,
-                  distilling: bool = False):
-  """The task's network `arch` (default `model.arch`, the distillation network), behind
-  the rotator when rotated (a task whose reference distils without one says so:
-  `distill_rotated`)."""
-  rotated = config.data.rotated and (task.distill_rotated or not distilling)
-  kind = config.model.rotator if rotated else 'none'
-  rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
-                             config.model.rotator_tau)
-  return task.network(arch or config.model.arch, rot)
-
-
-def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
-                   ) -> evaluate.Protocol:
-  e = config.eval
-  return evaluate.Protocol(epochs=epochs or e.epochs, batch_size=e.batch_size,
-                           optimizer=e.optimizer, lr=e.lr, lr_min=e.lr_min,
-                           weight_decay=e.weight_decay, schedule=e.schedule, augment=e.augment,
-                           test_every=e.test_every, test_batch=e.test_batch)
-
 
 @dataclasses.dataclass(frozen=True)
 class Planned:
@@ -130,8 +108,8 @@ def features_fn(config: ml_collections.ConfigDict, network, task, dataset, cache
     t0 = time.time()
     log.info('features: training a network on all %d training clouds for %d epochs.',
              len(dataset.train), epochs)
-    evaluator = evaluate.Evaluator(network, task, build_protocol(config, epochs), dataset.test,
-                                   mesh)
+    evaluator = evaluate.Evaluator(network, task, evaluate.Protocol.from_config(config, epochs),
+                                   dataset.test, mesh)
     train = dataset.train
     variables, result = evaluator.train(train.points, train.labels, task.targets(train),
                                         stream(config.seed, 'features', epochs))
@@ -265,7 +243,8 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
     result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
               'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
               'set_points': int(small.points.shape[1]), **result,
-              'seconds': round(time.time() - t0, 1), 'protocol': protocol_record(evaluator.protocol)}
+              'seconds': round(time.time() - t0, 1),
+              'protocol': evaluate.protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
     task = evaluator.task.name
     head, *rest = tasks_lib.module(task).SCORES
@@ -274,12 +253,6 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
              result[f'final_{head}'], tasks_lib.label(task, head), result[f'best_{head}'],
              ''.join(f' | {tasks_lib.label(task, k)} %.2f%%' % result[f'final_{k}']
                      for k in rest), result['seconds'])
-
-
-def protocol_record(protocol: evaluate.Protocol) -> dict:
-  """What a run file records of its evaluation protocol: every field that changes the
-  result (`test_batch` does not)."""
-  return {k: v for k, v in dataclasses.asdict(protocol).items() if k != 'test_batch'}
 
 
 def _epochs(config: ml_collections.ConfigDict, p: Planned) -> int:
@@ -321,7 +294,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   config_lib.validate(config)
   wd, plan = Workdir(workdir), make_plan(config)
   backbones = config_lib.eval_backbones(config)
-  protocols = {p.name: protocol_record(build_protocol(config, _epochs(config, p))) for p in plan}
+  protocols = {p.name: evaluate.protocol_record(
+      evaluate.Protocol.from_config(config, _epochs(config, p))) for p in plan}
   workdir_lib.check(wd, config, protocols, backbones)
   redo = bool(config.eval.reevaluate)
   # (method, backbone) -> {d: evaluation indices without a run file}
@@ -345,7 +319,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
-  network = build_network(config, task, distilling=True)
+  network = tasks_lib.build_network(config, task, distilling=True)
   mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
   context = Context(dataset, network, config.distill.cpc,
                     features_fn(config, network, task, dataset, cache, mesh), cache, mesh, task)
@@ -359,8 +333,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator:
     if (backbone, epochs) not in evaluators:
       evaluators[backbone, epochs] = evaluate.Evaluator(
-          build_network(config, task, backbone), task, build_protocol(config, epochs),
-          dataset.test, mesh)
+          tasks_lib.build_network(config, task, backbone), task,
+          evaluate.Protocol.from_config(config, epochs), dataset.test, mesh)
     return evaluators[backbone, epochs]
 
   with precision:

@@ -46,8 +46,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import jax
+import ml_collections
 
-from dd3d_jax import registry
+from dd3d_jax import registry, rotator
 
 
 class Task(Protocol):
@@ -95,4 +96,16 @@ def make(name: str, dataset) -> Task:
   return module(name).make(dataset)
 
 
-__all__ = ['Task', 'label', 'make', 'module', 'names']
+def build_network(config: ml_collections.ConfigDict, task: Task, arch: str | None = None,
+                  distilling: bool = False):
+  """The task's network `arch` (default `model.arch`, the distillation network), behind
+  the rotator when rotated (a task whose reference distils without one says so:
+  `distill_rotated`)."""
+  rotated = config.data.rotated and (task.distill_rotated or not distilling)
+  kind = config.model.rotator if rotated else 'none'
+  rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
+                             config.model.rotator_tau)
+  return task.network(arch or config.model.arch, rot)
+
+
+__all__ = ['Task', 'build_network', 'label', 'make', 'module', 'names']
