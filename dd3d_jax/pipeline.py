@@ -12,7 +12,6 @@ key streams, paired across methods: `dd3d_jax.keys`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
+from dd3d_jax import plan as plan_lib
 from dd3d_jax import devices, distill, evaluate, records, registry, render, runner, training
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import UserError
@@ -34,48 +34,6 @@ from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
-
-@dataclasses.dataclass(frozen=True)
-class Planned:
-  """One method of the run: its name, type, resolved settings and evaluation runs."""
-  name: str
-  type: str
-  settings: ml_collections.ConfigDict
-  num_distills: int
-  num_evals: int
-
-  @property
-  def num_runs(self) -> int:
-    return self.num_distills * self.num_evals
-
-
-def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
-  """The methods of `eval.methods`, in order (the config must be validated)."""
-  return [Planned(name, config.methods[name].type, config_lib.method_settings(config, name),
-                  config.num_distills, config.eval.num_evals)
-          for name in config_lib.parse_methods(config.eval.methods)]
-
-
-def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dataset_name: str,
-               config: ml_collections.ConfigDict) -> None:
-  """plan.json: what the workdir holds or will hold, for `dd3d_jax.tables`. Methods of
-  earlier runs on this workdir stay listed (their run files are still there)."""
-  path = wd.path('plan.json')
-  old = {'methods': [], 'types': {}, 'runs_per_method': {}, 'backbones': []}
-  if os.path.exists(path):
-    try:
-      with open(path) as f:
-        old = json.load(f)
-    except (OSError, ValueError):
-      log.warning('%s is damaged; writing it anew from this run.', path)
-  methods = list(dict.fromkeys([*old['methods'], *(p.name for p in plan)]))
-  records.write_json(path, {
-      'dataset': dataset_name, 'task': config.task, 'rotated': bool(config.data.rotated),
-      'cpc': config.distill.cpc,
-      'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
-      'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
-      'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
-
 
 def cache_fn(wd: Workdir):
   """`cache(path, make)` of `methods.Context`: arrays kept in an .npz file under the
@@ -171,7 +129,7 @@ def _step_seconds(metrics: list[dict], name: str) -> float | None:
   return round(float(np.median(times)), 4) if times else None
 
 
-def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ...],
+def summarize(config, plan: list[plan_lib.Planned], wd: Workdir, backbones: tuple[str, ...],
               dataset_meta: dict) -> dict:
   """results.json: per method the summary of its finished runs on the first backbone,
   `by_backbone` (backbone -> method -> mean and std, no runs) when there are several,
@@ -207,7 +165,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
   return summary
 
 
-def _plot_losses(wd: Workdir, plan: list[Planned]) -> None:
+def _plot_losses(wd: Workdir, plan: list[plan_lib.Planned]) -> None:
   metrics = [m for m in records.read_jsonl(wd.path('metrics.jsonl')) if 'loss' in m]
   curves = {}
   for p in plan:
@@ -220,8 +178,8 @@ def _plot_losses(wd: Workdir, plan: list[Planned]) -> None:
                        xlabel='step')
 
 
-def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small, seed: int,
-              backbone: str) -> None:
+def _evaluate(evaluator, wd: Workdir, p: plan_lib.Planned, d: int, todo: list[int], small,
+              seed: int, backbone: str) -> None:
   """Trains and tests one network per evaluation index in `todo`; one file each."""
   metrics_path = wd.path('metrics.jsonl')
   os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
@@ -255,10 +213,6 @@ def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small
                      for k in rest), result['seconds'])
 
 
-def _epochs(config: ml_collections.ConfigDict, p: Planned) -> int:
-  return p.settings.get('eval_epochs') or config.eval.epochs
-
-
 def _read_results(path: str) -> dict | None:
   """results.json, or None (with a warning) if it is damaged: it is rewritten from the
   run files."""
@@ -269,16 +223,6 @@ def _read_results(path: str) -> dict | None:
     log.warning('%s is damaged (%s); writing it again from the run files.', path,
                 str(e).splitlines()[0][:200])
     return None
-
-
-def _lr_field(config: ml_collections.ConfigDict, name: str) -> tuple[str, float]:
-  """The setting to lower when method `name`'s loss diverges, and its value: the one its
-  module names (`DIVERGES_WITH`, default 'lr') when set, else `distill.lr`."""
-  settings = config.methods[name]
-  field = getattr(registry.get('methods', settings.type), 'DIVERGES_WITH', 'lr')
-  if settings.get(field) is not None:
-    return f'methods.{name}.{field}', settings[field]
-  return 'distill.lr', config.distill.lr
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -292,10 +236,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       with the config field of its learning rate).
   """
   config_lib.validate(config)
-  wd, plan = Workdir(workdir), make_plan(config)
+  wd, plan = Workdir(workdir), plan_lib.make_plan(config)
   backbones = config_lib.eval_backbones(config)
   protocols = {p.name: evaluate.protocol_record(
-      evaluate.Protocol.from_config(config, _epochs(config, p))) for p in plan}
+      evaluate.Protocol.from_config(config, plan_lib.eval_epochs(config, p))) for p in plan}
   workdir_lib.check(wd, config, protocols, backbones)
   redo = bool(config.eval.reevaluate)
   # (method, backbone) -> {d: evaluation indices without a run file}
@@ -314,7 +258,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
-  write_plan(wd, plan, backbones, dataset.name, config)
+  plan_lib.write_plan(wd, plan, backbones, dataset.name, config)
   k = dataset.num_classes
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
@@ -355,7 +299,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           try:
             state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
           except runner.Diverged as e:
-            raise e.with_lr(*_lr_field(config, p.name)) from None
+            raise e.with_lr(*plan_lib.lr_field(config, p.name)) from None
           small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
           if method.writes_set:
             os.makedirs(os.path.dirname(set_file), exist_ok=True)
@@ -367,8 +311,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                             dataset.class_names, task.parts(small.targets))
         for b in backbones:
           if d in missing[p.name, b]:
-            _evaluate(evaluator(b, _epochs(config, p)), wd, p, d, missing[p.name, b][d], small,
-                      config.seed, b)
+            _evaluate(evaluator(b, plan_lib.eval_epochs(config, p)), wd, p, d,
+                      missing[p.name, b][d], small, config.seed, b)
 
   _plot_losses(wd, plan)
   summary = summarize(config, plan, wd, backbones, {'dataset': dataset.name, 'num_classes': k})
