@@ -27,7 +27,6 @@ from dd3d_jax import data as data_lib
 from dd3d_jax import plan as plan_lib
 from dd3d_jax import devices, distill, evaluate, records, registry, render, runner, training
 from dd3d_jax import workdir as workdir_lib
-from dd3d_jax.errors import UserError
 from dd3d_jax.keys import stream
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax.methods import Context, SmallSet
@@ -35,30 +34,10 @@ from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
 
-def cache_fn(wd: Workdir):
-  """`cache(path, make)` of `methods.Context`: arrays kept in an .npz file under the
-  workdir (or at an absolute path), written atomically, refused in one line if damaged."""
-  def cache(path: str, make) -> dict:
-    path = os.path.join(wd.root, path)
-    if os.path.exists(path):
-      try:
-        with np.load(path) as f:
-          return {k: f[k] for k in f.files}
-      except Exception as e:  # zipfile, numpy and OS errors alike
-        raise UserError(f'{path} is damaged ({type(e).__name__}); delete it and run '
-                        'the command again to compute it anew.') from None
-    arrays = make()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    records.write_npz(path, **arrays)
-    return arrays
-
-  return cache
-
-
 def features_fn(config: ml_collections.ConfigDict, network, task, dataset, cache, mesh=None):
   """`features(epochs) -> [N_train, F]`: the global features of every training cloud
   under a network trained on the whole split by the evaluation protocol for `epochs`
-  epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`cache_fn`)
+  epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`Workdir.cache`)
   in features/; data parallel over `mesh`."""
   memo = {}
 
@@ -264,7 +243,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
   network = tasks_lib.build_network(config, task, distilling=True)
-  mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
+  mesh, cache = devices.make_mesh(config.mesh.units), wd.cache
   context = Context(dataset, network, config.distill.cpc,
                     features_fn(config, network, task, dataset, cache, mesh), cache, mesh, task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,

@@ -212,17 +212,6 @@ def test_tm_experts_are_trained_once_and_shared_through_experts_dir(tmp_path, ca
   assert finals(second)['tm'][0] == finals(first)['tm'][0]
 
 
-def test_context_cache_writes_once_and_refuses_a_damaged_file(tmp_path):
-  cache, calls = pipeline.cache_fn(pipeline.Workdir(str(tmp_path))), []
-  make = lambda: calls.append(1) or {'x': np.arange(3)}  # noqa: E731
-  for _ in range(2):
-    np.testing.assert_array_equal(cache('experts/a.npz', make)['x'], np.arange(3))
-  assert calls == [1]
-  (tmp_path / 'experts' / 'a.npz').write_bytes(b'PK\x03\x04 torn')
-  with pytest.raises(UserError, match=r'a.npz is damaged .*delete it'):
-    cache('experts/a.npz', make)
-
-
 def run_main(*args):
   return subprocess.run([sys.executable, '-m', 'dd3d_jax.main', *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=120)
