@@ -18,14 +18,14 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
+from dd3d_jax import features
 from dd3d_jax import plan as plan_lib
-from dd3d_jax import devices, distill, evaluate, records, registry, render, runner, training
+from dd3d_jax import devices, distill, evaluate, records, registry, render, runner
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.keys import stream
 from dd3d_jax import tasks as tasks_lib
@@ -33,43 +33,6 @@ from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
-
-def features_fn(config: ml_collections.ConfigDict, network, task, dataset, cache, mesh=None):
-  """`features(epochs) -> [N_train, F]`: the global features of every training cloud
-  under a network trained on the whole split by the evaluation protocol for `epochs`
-  epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`Workdir.cache`)
-  in features/; data parallel over `mesh`."""
-  memo = {}
-
-  def train(epochs: int) -> dict:
-    t0 = time.time()
-    log.info('features: training a network on all %d training clouds for %d epochs.',
-             len(dataset.train), epochs)
-    evaluator = evaluate.Evaluator(network, task, evaluate.Protocol.from_config(config, epochs),
-                                   dataset.test, mesh)
-    train = dataset.train
-    variables, result = evaluator.train(train.points, train.labels, task.targets(train),
-                                        stream(config.seed, 'features', epochs))
-    embed = jax.jit(lambda x: training.map_batches(
-        lambda b: network.embed(variables, b), x, config.eval.test_batch, mesh))
-    feats = np.asarray(embed(jnp.asarray(train.points)), np.float32)
-    headline = tasks_lib.module(task.name).SCORES[0]
-    scores = {k: result[f'{k}_{headline}'] for k in ('final', 'best')}
-    log.info('features: that network reaches %.2f%% test %s (best epoch %.2f%%), %.0fs.',
-             scores['final'], tasks_lib.label(task.name, headline), scores['best'],
-             time.time() - t0)
-    return {'features': feats, **{f'{k}_{headline}': v for k, v in scores.items()},
-            'seconds': time.time() - t0}
-
-  def features(epochs: int | None) -> np.ndarray:
-    epochs = epochs or config.eval.epochs
-    if epochs not in memo:
-      memo[epochs] = cache(os.path.join('features', f'e{epochs}.npz'),
-                           lambda: train(epochs))['features']
-    return memo[epochs]
-
-  return features
-
 
 def results_table(results: dict) -> str:
   """A plain-text table of results.json: each of the task's scores, final-epoch (the
@@ -245,7 +208,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   network = tasks_lib.build_network(config, task, distilling=True)
   mesh, cache = devices.make_mesh(config.mesh.units), wd.cache
   context = Context(dataset, network, config.distill.cpc,
-                    features_fn(config, network, task, dataset, cache, mesh), cache, mesh, task)
+                    features.features_fn(config, network, task, dataset, cache, mesh), cache,
+                    mesh, task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real,
                                 targets=task.targets(dataset.train))
