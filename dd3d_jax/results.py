@@ -128,22 +128,22 @@ def results_table(results: dict) -> str:
   lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
            f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
            + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])]
-  for name, r in results.items():
+  for method, r in results.items():
     if not isinstance(r, dict) or f'final_{head}_mean' not in r:
       continue
-    lines.append(f'{name:<10} {r[f"final_{head}_mean"]:>11.2f} +- {r[f"final_{head}_std"]:<4.2f} '
+    lines.append(f'{method:<10} {r[f"final_{head}_mean"]:>11.2f} +- {r[f"final_{head}_std"]:<4.2f} '
                  f'{r[f"best_{head}_mean"]:>27.2f} +- {r[f"best_{head}_std"]:<4.2f} '
                  f'{len(r["runs"]):>5}' + ''.join(
                      f' {r[f"final_{s}_mean"]:>9.2f} +- {r[f"final_{s}_std"]:<4.2f}'
                      for s in scores[1:]))
   by_backbone = results.get('by_backbone', {})
   if by_backbone:
-    names = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
+    methods = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
     lines += ['', f'final-epoch {name} % by backbone', f'{"method":<10}' + ''.join(
         f' {b:>16}' for b in by_backbone)]
-    for name in names:
-      cells = [by_backbone[b].get(name) for b in by_backbone]
-      lines.append(f'{name:<10}' + ''.join(
+    for method in methods:
+      cells = [by_backbone[b].get(method) for b in by_backbone]
+      lines.append(f'{method:<10}' + ''.join(
           f' {c[f"final_{head}_mean"]:>9.2f} +- {c[f"final_{head}_std"]:<4.2f}' if c
           else f' {"-":>16}' for c in cells))
   return '\n'.join(lines)
