@@ -1,12 +1,17 @@
-"""The main job: every method of `eval.methods`, distilled, exported and evaluated.
+"""The main job, `run(config, workdir)`: every method of `eval.methods`, distilled, exported
+and evaluated.
 
 For each method (found by its `type`, see `dd3d_jax.methods`) and distillation
 index d, the runner fits it (resuming from its checkpoints), its set is exported
 and saved, and `eval.num_evals` fresh networks are trained on it and tested. Every
 evaluation run is one result file; a re-run skips what is written and redoes only
 what is missing, so an interruption at any point costs at most the run in progress.
-The workdir's layout and the checks made before any work: `dd3d_jax.workdir`; the
-key streams, paired across methods: `dd3d_jax.keys`.
+
+Its parts: the plan and plan.json (`dd3d_jax.plan`); the workdir's layout, the checks
+made before any work and its npz cache (`dd3d_jax.workdir`); the key streams, paired
+across methods (`dd3d_jax.keys`); the herding/k-center feature network
+(`dd3d_jax.features`); the run files, results.json, its table and the loss plot
+(`dd3d_jax.results`).
 """
 
 from __future__ import annotations
@@ -21,17 +26,38 @@ import ml_collections
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import features
+from dd3d_jax import devices, distill, evaluate, features, records, registry, render, runner
 from dd3d_jax import plan as plan_lib
 from dd3d_jax import results
-from dd3d_jax import devices, distill, evaluate, records, registry, render, runner
+from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.keys import stream
-from dd3d_jax import tasks as tasks_lib
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
+
+
+def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Planned, d: int,
+               method, real, dataset, task) -> SmallSet:
+  """Method p's set d: read from its set file when the method writes one and it is there,
+  else fitted by the runner (resuming from its checkpoints), exported and saved."""
+  set_file, set_key = wd.set_file(p.name, d), tasks_lib.module(task.name).SET_KEY
+  if method.writes_set and os.path.exists(set_file):
+    return SmallSet(*records.load_set(set_file, set_key))
+  fit_run = runner.Run({'method': p.name, 'distill': d}, wd.path('checkpoints', f'{p.name}_{d}'),
+                       wd.path('metrics.jsonl'), config.distill.checkpoint_every,
+                       config.distill.keep_checkpoints, config.distill.log_every)
+  try:
+    state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
+  except runner.Diverged as e:
+    raise e.with_lr(*plan_lib.lr_field(config, p.name)) from None
+  small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
+  if method.writes_set:
+    os.makedirs(os.path.dirname(set_file), exist_ok=True)
+    records.save_set(set_file, small.points, small.labels, dataset.class_names, set_key,
+                     small.targets)
+  return small
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -98,23 +124,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
       for d in todo_d:
-        set_file = wd.set_file(p.name, d)
-        if method.writes_set and os.path.exists(set_file):
-          small = SmallSet(*records.load_set(set_file, tasks_lib.module(task.name).SET_KEY))
-        else:
-          fit_run = runner.Run({'method': p.name, 'distill': d},
-                               wd.path('checkpoints', f'{p.name}_{d}'), wd.path('metrics.jsonl'),
-                               config.distill.checkpoint_every, config.distill.keep_checkpoints,
-                               config.distill.log_every)
-          try:
-            state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
-          except runner.Diverged as e:
-            raise e.with_lr(*plan_lib.lr_field(config, p.name)) from None
-          small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
-          if method.writes_set:
-            os.makedirs(os.path.dirname(set_file), exist_ok=True)
-            records.save_set(set_file, small.points, small.labels, dataset.class_names,
-                             tasks_lib.module(task.name).SET_KEY, small.targets)
+        small = obtain_set(config, wd, p, d, method, real, dataset, task)
         if method.writes_set and d == 0 and not os.path.exists(
             wd.path('renders', p.name, 'overview.png')):
           render.render_set(wd.path('renders', p.name), small.points, small.labels,
