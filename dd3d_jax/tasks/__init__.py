@@ -4,7 +4,8 @@
 `dd3d_jax.registry`, as methods and networks are; a module outside the package is named
 by its dotted path, e.g. `config.task='my_package.my_task'`). The pipeline, the runner,
 training, evaluation, the workdir checks and the tables name no task: they use this
-interface, and a task is one module.
+interface, and a task is one module. `build_network(config, task, arch, distilling)` is
+the task's network behind the configured rotator.
 
 A task object (hashable: a static argument of `jax.jit`):
 
