@@ -29,7 +29,7 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, pipeline, registry, tasks
+from dd3d_jax import distill, registry, tasks
 from dd3d_jax.methods import Context
 
 from profile import hlo_index, trace_events
@@ -78,7 +78,7 @@ def main():
     dataset = data_lib.load(c.data)
   k = dataset.num_classes
   task = tasks.make(c.task, dataset)
-  context = Context(dataset, pipeline.build_network(c, task, distilling=True), c.distill.cpc,
+  context = Context(dataset, tasks.build_network(c, task, distilling=True), c.distill.cpc,
                     None, task=task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=c.distill.batch_real,

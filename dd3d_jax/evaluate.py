@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from dd3d_jax import training
@@ -58,6 +59,21 @@ class Protocol:
     if self.optimizer == 'adam':
       return training.torch_adam(lr, self.weight_decay)
     return training.torch_sgd(lr, momentum=0.9, weight_decay=self.weight_decay)
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict, epochs: int | None = None
+                  ) -> Protocol:
+    """The protocol of `config.eval`, trained for `epochs` epochs (None: `eval.epochs`)."""
+    e = config.eval
+    return cls(epochs=epochs or e.epochs, batch_size=e.batch_size, optimizer=e.optimizer,
+               lr=e.lr, lr_min=e.lr_min, weight_decay=e.weight_decay, schedule=e.schedule,
+               augment=e.augment, test_every=e.test_every, test_batch=e.test_batch)
+
+
+def protocol_record(protocol: Protocol) -> dict:
+  """What a run file records of its evaluation protocol: every field that changes the
+  result (`test_batch` does not)."""
+  return {k: v for k, v in dataclasses.asdict(protocol).items() if k != 'test_batch'}
 
 
 # Compiled once per (network, task, recipe, shapes), however many Evaluators a process makes.

@@ -1,324 +1,63 @@
-"""The main job: every method of `eval.methods`, distilled, exported and evaluated.
+"""The main job, `run(config, workdir)`: every method of `eval.methods`, distilled, exported
+and evaluated.
 
 For each method (found by its `type`, see `dd3d_jax.methods`) and distillation
 index d, the runner fits it (resuming from its checkpoints), its set is exported
 and saved, and `eval.num_evals` fresh networks are trained on it and tested. Every
 evaluation run is one result file; a re-run skips what is written and redoes only
 what is missing, so an interruption at any point costs at most the run in progress.
-The workdir's layout and the checks made before any work: `dd3d_jax.workdir`.
 
-Randomness: each purpose has its own key stream (`stream`), shared by the methods so
-that comparisons are paired: with the same seed and index d, `random`, `gm` and
-`dm` start from the same real clouds, and every method's evaluation run (d, s)
-trains from the same network initialisation and batch order.
+Its parts: the plan and plan.json (`dd3d_jax.plan`); the workdir's layout, the checks
+made before any work and its npz cache (`dd3d_jax.workdir`); the key streams, paired
+across methods (`dd3d_jax.keys`); the herding/k-center feature network
+(`dd3d_jax.features`); the run files, results.json, its table and the loss plot
+(`dd3d_jax.results`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
-import time
-import zlib
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import (devices, distill, evaluate, records, registry, render, rotator, runner,
-                      training)
-from dd3d_jax import workdir as workdir_lib
-from dd3d_jax.errors import UserError
+from dd3d_jax import devices, distill, evaluate, features, records, registry, render, runner
+from dd3d_jax import plan as plan_lib
+from dd3d_jax import results
 from dd3d_jax import tasks as tasks_lib
+from dd3d_jax import workdir as workdir_lib
+from dd3d_jax.keys import stream
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
 
-def stream(seed: int, purpose: str, *indices: int) -> jax.Array:
-  """The key of one purpose ('init', 'export', 'eval/<backbone>', 'features', ...) and
-  indices; distinct purposes never share keys, whatever the indices."""
-  key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(purpose.encode()) & 0x7FFFFFFF)
-  for i in indices:
-    key = jax.random.fold_in(key, i)
-  return key
 
-
-def build_network(config: ml_collections.ConfigDict, task, arch: str | None = None,
-                  distilling: bool = False):
-  """The task's network `arch` (default `model.arch`, the distillation network), behind
-  the rotator when rotated (a task whose reference distils without one says so:
-  `distill_rotated`)."""
-  rotated = config.data.rotated and (task.distill_rotated or not distilling)
-  kind = config.model.rotator if rotated else 'none'
-  rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
-                             config.model.rotator_tau)
-  return task.network(arch or config.model.arch, rot)
-
-
-def build_protocol(config: ml_collections.ConfigDict, epochs: int | None = None
-                   ) -> evaluate.Protocol:
-  e = config.eval
-  return evaluate.Protocol(epochs=epochs or e.epochs, batch_size=e.batch_size,
-                           optimizer=e.optimizer, lr=e.lr, lr_min=e.lr_min,
-                           weight_decay=e.weight_decay, schedule=e.schedule, augment=e.augment,
-                           test_every=e.test_every, test_batch=e.test_batch)
-
-
-@dataclasses.dataclass(frozen=True)
-class Planned:
-  """One method of the run: its name, type, resolved settings and evaluation runs."""
-  name: str
-  type: str
-  settings: ml_collections.ConfigDict
-  num_distills: int
-  num_evals: int
-
-  @property
-  def num_runs(self) -> int:
-    return self.num_distills * self.num_evals
-
-
-def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
-  """The methods of `eval.methods`, in order (the config must be validated)."""
-  return [Planned(name, config.methods[name].type, config_lib.method_settings(config, name),
-                  config.num_distills, config.eval.num_evals)
-          for name in config_lib.parse_methods(config.eval.methods)]
-
-
-def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dataset_name: str,
-               config: ml_collections.ConfigDict) -> None:
-  """plan.json: what the workdir holds or will hold, for `dd3d_jax.tables`. Methods of
-  earlier runs on this workdir stay listed (their run files are still there)."""
-  path = wd.path('plan.json')
-  old = {'methods': [], 'types': {}, 'runs_per_method': {}, 'backbones': []}
-  if os.path.exists(path):
-    try:
-      with open(path) as f:
-        old = json.load(f)
-    except (OSError, ValueError):
-      log.warning('%s is damaged; writing it anew from this run.', path)
-  methods = list(dict.fromkeys([*old['methods'], *(p.name for p in plan)]))
-  records.write_json(path, {
-      'dataset': dataset_name, 'task': config.task, 'rotated': bool(config.data.rotated),
-      'cpc': config.distill.cpc,
-      'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
-      'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
-      'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
-
-
-def cache_fn(wd: Workdir):
-  """`cache(path, make)` of `methods.Context`: arrays kept in an .npz file under the
-  workdir (or at an absolute path), written atomically, refused in one line if damaged."""
-  def cache(path: str, make) -> dict:
-    path = os.path.join(wd.root, path)
-    if os.path.exists(path):
-      try:
-        with np.load(path) as f:
-          return {k: f[k] for k in f.files}
-      except Exception as e:  # zipfile, numpy and OS errors alike
-        raise UserError(f'{path} is damaged ({type(e).__name__}); delete it and run '
-                        'the command again to compute it anew.') from None
-    arrays = make()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    records.write_npz(path, **arrays)
-    return arrays
-
-  return cache
-
-
-def features_fn(config: ml_collections.ConfigDict, network, task, dataset, cache, mesh=None):
-  """`features(epochs) -> [N_train, F]`: the global features of every training cloud
-  under a network trained on the whole split by the evaluation protocol for `epochs`
-  epochs (None: eval.epochs), trained once per workdir and kept by `cache` (`cache_fn`)
-  in features/; data parallel over `mesh`."""
-  memo = {}
-
-  def train(epochs: int) -> dict:
-    t0 = time.time()
-    log.info('features: training a network on all %d training clouds for %d epochs.',
-             len(dataset.train), epochs)
-    evaluator = evaluate.Evaluator(network, task, build_protocol(config, epochs), dataset.test,
-                                   mesh)
-    train = dataset.train
-    variables, result = evaluator.train(train.points, train.labels, task.targets(train),
-                                        stream(config.seed, 'features', epochs))
-    embed = jax.jit(lambda x: training.map_batches(
-        lambda b: network.embed(variables, b), x, config.eval.test_batch, mesh))
-    feats = np.asarray(embed(jnp.asarray(train.points)), np.float32)
-    headline = tasks_lib.module(task.name).SCORES[0]
-    scores = {k: result[f'{k}_{headline}'] for k in ('final', 'best')}
-    log.info('features: that network reaches %.2f%% test %s (best epoch %.2f%%), %.0fs.',
-             scores['final'], tasks_lib.label(task.name, headline), scores['best'],
-             time.time() - t0)
-    return {'features': feats, **{f'{k}_{headline}': v for k, v in scores.items()},
-            'seconds': time.time() - t0}
-
-  def features(epochs: int | None) -> np.ndarray:
-    epochs = epochs or config.eval.epochs
-    if epochs not in memo:
-      memo[epochs] = cache(os.path.join('features', f'e{epochs}.npz'),
-                           lambda: train(epochs))['features']
-    return memo[epochs]
-
-  return features
-
-
-def results_table(results: dict) -> str:
-  """A plain-text table of results.json: each of the task's scores, final-epoch (the
-  headline's best epoch beside it), and final-epoch headline per backbone if several."""
-  task = results.get('meta', {}).get('task', 'classification')
-  scores = tasks_lib.module(task).SCORES
-  head, name = scores[0], tasks_lib.label(task, scores[0])
-  lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
-           f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
-           + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])]
-  for name, r in results.items():
-    if not isinstance(r, dict) or f'final_{head}_mean' not in r:
-      continue
-    lines.append(f'{name:<10} {r[f"final_{head}_mean"]:>11.2f} +- {r[f"final_{head}_std"]:<4.2f} '
-                 f'{r[f"best_{head}_mean"]:>27.2f} +- {r[f"best_{head}_std"]:<4.2f} '
-                 f'{len(r["runs"]):>5}' + ''.join(
-                     f' {r[f"final_{s}_mean"]:>9.2f} +- {r[f"final_{s}_std"]:<4.2f}'
-                     for s in scores[1:]))
-  by_backbone = results.get('by_backbone', {})
-  if by_backbone:
-    names = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
-    lines += ['', f'final-epoch {name} % by backbone', f'{"method":<10}' + ''.join(
-        f' {b:>16}' for b in by_backbone)]
-    for name in names:
-      cells = [by_backbone[b].get(name) for b in by_backbone]
-      lines.append(f'{name:<10}' + ''.join(
-          f' {c[f"final_{head}_mean"]:>9.2f} +- {c[f"final_{head}_std"]:<4.2f}' if c
-          else f' {"-":>16}' for c in cells))
-  return '\n'.join(lines)
-
-
-def _step_seconds(metrics: list[dict], name: str) -> float | None:
-  """Median seconds of a method's steps, compilation excluded."""
-  times = [m['seconds'] for m in metrics
-           if m.get('method') == name and 'loss' in m and not m.get('compiled')]
-  return round(float(np.median(times)), 4) if times else None
-
-
-def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ...],
-              dataset_meta: dict) -> dict:
-  """results.json: per method the summary of its finished runs on the first backbone,
-  `by_backbone` (backbone -> method -> mean and std, no runs) when there are several,
-  plus meta."""
-  metrics = records.read_jsonl(wd.path('metrics.jsonl'))
-  summary, timing, by_backbone = {}, {}, {}
-  for p in plan:
-    for b in backbones:
-      runs = wd.read_runs(p.name, p.num_distills, p.num_evals, b)
-      if runs:
-        s = {**evaluate.summarize(runs), 'type': p.type}
-        if b == backbones[0]:
-          summary[p.name] = s
-        by_backbone.setdefault(b, {})[p.name] = {k: v for k, v in s.items() if k != 'runs'}
-    timing[p.name] = _step_seconds(metrics, p.name)
-  if len(backbones) > 1:
-    summary['by_backbone'] = by_backbone
-  networks = {}  # the herding/k-center feature networks and their own test accuracy
-  folder = wd.path('features')
-  for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-    if name.endswith('.npz') and not name.endswith('.tmp.npz'):
-      with np.load(os.path.join(folder, name)) as f:
-        networks[name[:-4]] = {k: round(float(f[k]), 2) for k in f.files if k != 'features'}
-  summary['meta'] = {**dataset_meta, 'task': config.task, 'cpc': config.distill.cpc,
-                     'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
-                     'train_points': config.distill.train_points, 'backbone': backbones[0],
-                     'distill_network': config.model.arch,
-                     'backend': jax.default_backend(), 'seconds_per_step': timing,
-                     'feature_networks': networks,
-                     'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
-                             'over tested epochs = test-set model selection, the protocol of the '
-                             "authors' code, reported for comparison with the paper."}
-  return summary
-
-
-def _plot_losses(wd: Workdir, plan: list[Planned]) -> None:
-  metrics = [m for m in records.read_jsonl(wd.path('metrics.jsonl')) if 'loss' in m]
-  curves = {}
-  for p in plan:
-    for d in range(p.num_distills):
-      mine = [m for m in metrics if m.get('method') == p.name and m.get('distill') == d]
-      if mine:
-        curves[f'{p.name} {d}'] = ([m['iteration'] for m in mine], [m['loss'] for m in mine])
-  if curves:
-    render.plot_curves(wd.path('loss.png'), curves, 'loss per class (each method its own)',
-                       xlabel='step')
-
-
-def _evaluate(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small, seed: int,
-              backbone: str) -> None:
-  """Trains and tests one network per evaluation index in `todo`; one file each."""
-  metrics_path = wd.path('metrics.jsonl')
-  os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
-  for s in todo:
-    label = {'method': p.name, 'distill': d, 'backbone': backbone, 'eval': s}
-    # Drop test lines of an interrupted earlier attempt at this run.
-    records.write_jsonl(metrics_path, [
-        m for m in records.read_jsonl(metrics_path)
-        if not (any(k.startswith('test_') for k in m)
-                and all(m.get(k) == v for k, v in label.items()))])
-    t0 = time.time()
-
-    def on_test(epoch, scores):
-      records.append_jsonl(metrics_path, {**label, 'epoch': epoch,
-                                          **{f'test_{k}': v for k, v in scores.items()}})
-
-    key = stream(seed, f'eval/{backbone}', d, s)
-    result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
-    result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
-              'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
-              'set_points': int(small.points.shape[1]), **result,
-              'seconds': round(time.time() - t0, 1), 'protocol': protocol_record(evaluator.protocol)}
-    records.write_json(wd.run_file(p.name, d, backbone, s), result)
-    task = evaluator.task.name
-    head, *rest = tasks_lib.module(task).SCORES
-    log.info('eval %s | %s | distill %d | run %d/%d | final %s %.2f%% | best-epoch %s %.2f%%%s | '
-             '%.0fs', p.name, backbone, d, s + 1, p.num_evals, tasks_lib.label(task, head),
-             result[f'final_{head}'], tasks_lib.label(task, head), result[f'best_{head}'],
-             ''.join(f' | {tasks_lib.label(task, k)} %.2f%%' % result[f'final_{k}']
-                     for k in rest), result['seconds'])
-
-
-def protocol_record(protocol: evaluate.Protocol) -> dict:
-  """What a run file records of its evaluation protocol: every field that changes the
-  result (`test_batch` does not)."""
-  return {k: v for k, v in dataclasses.asdict(protocol).items() if k != 'test_batch'}
-
-
-def _epochs(config: ml_collections.ConfigDict, p: Planned) -> int:
-  return p.settings.get('eval_epochs') or config.eval.epochs
-
-
-def _read_results(path: str) -> dict | None:
-  """results.json, or None (with a warning) if it is damaged: it is rewritten from the
-  run files."""
+def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Planned, d: int,
+               method, real, dataset, task) -> SmallSet:
+  """Method p's set d: read from its set file when the method writes one and it is there,
+  else fitted by the runner (resuming from its checkpoints), exported and saved."""
+  set_file, set_key = wd.set_file(p.name, d), tasks_lib.module(task.name).SET_KEY
+  if method.writes_set and os.path.exists(set_file):
+    return SmallSet(*records.load_set(set_file, set_key))
+  fit_run = runner.Run({'method': p.name, 'distill': d}, wd.path('checkpoints', f'{p.name}_{d}'),
+                       wd.path('metrics.jsonl'), config.distill.checkpoint_every,
+                       config.distill.keep_checkpoints, config.distill.log_every)
   try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError) as e:
-    log.warning('%s is damaged (%s); writing it again from the run files.', path,
-                str(e).splitlines()[0][:200])
-    return None
-
-
-def _lr_field(config: ml_collections.ConfigDict, name: str) -> tuple[str, float]:
-  """The setting to lower when method `name`'s loss diverges, and its value: the one its
-  module names (`DIVERGES_WITH`, default 'lr') when set, else `distill.lr`."""
-  settings = config.methods[name]
-  field = getattr(registry.get('methods', settings.type), 'DIVERGES_WITH', 'lr')
-  if settings.get(field) is not None:
-    return f'methods.{name}.{field}', settings[field]
-  return 'distill.lr', config.distill.lr
+    state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
+  except runner.Diverged as e:
+    raise e.with_lr(*plan_lib.lr_field(config, p.name)) from None
+  small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
+  if method.writes_set:
+    os.makedirs(os.path.dirname(set_file), exist_ok=True)
+    records.save_set(set_file, small.points, small.labels, dataset.class_names, set_key,
+                     small.targets)
+  return small
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -332,9 +71,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       with the config field of its learning rate).
   """
   config_lib.validate(config)
-  wd, plan = Workdir(workdir), make_plan(config)
+  wd, plan = Workdir(workdir), plan_lib.make_plan(config)
   backbones = config_lib.eval_backbones(config)
-  protocols = {p.name: protocol_record(build_protocol(config, _epochs(config, p))) for p in plan}
+  protocols = {p.name: evaluate.protocol_record(
+      evaluate.Protocol.from_config(config, plan_lib.eval_epochs(config, p))) for p in plan}
   workdir_lib.check(wd, config, protocols, backbones)
   redo = bool(config.eval.reevaluate)
   # (method, backbone) -> {d: evaluation indices without a run file}
@@ -342,10 +82,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
              for p in plan for b in backbones}
   results_path = wd.path('results.json')
   if not any(missing.values()) and os.path.exists(results_path):
-    summary = _read_results(results_path)
+    summary = results.read_results(results_path)
     if summary is not None:
       log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
-               'evaluate again):\n%s', results_path, results_table(summary))
+               'evaluate again):\n%s', results_path, results.results_table(summary))
       return summary
 
   dataset = data_lib.load(config.data)
@@ -353,15 +93,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
-  write_plan(wd, plan, backbones, dataset.name, config)
+  plan_lib.write_plan(wd, plan, backbones, dataset.name, config)
   k = dataset.num_classes
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
-  network = build_network(config, task, distilling=True)
-  mesh, cache = devices.make_mesh(config.mesh.units), cache_fn(wd)
+  network = tasks_lib.build_network(config, task, distilling=True)
+  mesh, cache = devices.make_mesh(config.mesh.units), wd.cache
   context = Context(dataset, network, config.distill.cpc,
-                    features_fn(config, network, task, dataset, cache, mesh), cache, mesh, task)
+                    features.features_fn(config, network, task, dataset, cache, mesh), cache,
+                    mesh, task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=config.distill.batch_real,
                                 targets=task.targets(dataset.train))
@@ -372,8 +113,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   def evaluator(backbone: str, epochs: int) -> evaluate.Evaluator:
     if (backbone, epochs) not in evaluators:
       evaluators[backbone, epochs] = evaluate.Evaluator(
-          build_network(config, task, backbone), task, build_protocol(config, epochs),
-          dataset.test, mesh)
+          tasks_lib.build_network(config, task, backbone), task,
+          evaluate.Protocol.from_config(config, epochs), dataset.test, mesh)
     return evaluators[backbone, epochs]
 
   with precision:
@@ -383,34 +124,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
       for d in todo_d:
-        set_file = wd.set_file(p.name, d)
-        if method.writes_set and os.path.exists(set_file):
-          small = SmallSet(*records.load_set(set_file, tasks_lib.module(task.name).SET_KEY))
-        else:
-          fit_run = runner.Run({'method': p.name, 'distill': d},
-                               wd.path('checkpoints', f'{p.name}_{d}'), wd.path('metrics.jsonl'),
-                               config.distill.checkpoint_every, config.distill.keep_checkpoints,
-                               config.distill.log_every)
-          try:
-            state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
-          except runner.Diverged as e:
-            raise e.with_lr(*_lr_field(config, p.name)) from None
-          small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
-          if method.writes_set:
-            os.makedirs(os.path.dirname(set_file), exist_ok=True)
-            records.save_set(set_file, small.points, small.labels, dataset.class_names,
-                             tasks_lib.module(task.name).SET_KEY, small.targets)
+        small = obtain_set(config, wd, p, d, method, real, dataset, task)
         if method.writes_set and d == 0 and not os.path.exists(
             wd.path('renders', p.name, 'overview.png')):
           render.render_set(wd.path('renders', p.name), small.points, small.labels,
                             dataset.class_names, task.parts(small.targets))
         for b in backbones:
           if d in missing[p.name, b]:
-            _evaluate(evaluator(b, _epochs(config, p)), wd, p, d, missing[p.name, b][d], small,
-                      config.seed, b)
+            results.evaluate_runs(evaluator(b, plan_lib.eval_epochs(config, p)), wd, p, d,
+                                  missing[p.name, b][d], small, config.seed, b)
 
-  _plot_losses(wd, plan)
-  summary = summarize(config, plan, wd, backbones, {'dataset': dataset.name, 'num_classes': k})
+  results.plot_losses(wd, plan)
+  summary = results.summarize(config, plan, wd, backbones,
+                              {'dataset': dataset.name, 'num_classes': k})
   records.write_json(results_path, summary)
-  log.info('results (%s):\n%s', results_path, results_table(summary))
+  log.info('results (%s):\n%s', results_path, results.results_table(summary))
   return summary

@@ -14,7 +14,8 @@
 `check(wd, config, protocols)` reads everything there and writes nothing: a folder
 that cannot be written, a disk about full, a damaged file, or runs made with other
 settings stop the job in one line that says what to do, before the data is loaded.
-`repair(wd)` then drops a torn last line of the append-only log.
+`repair(wd)` then drops a torn last line of the append-only log. `Workdir.cache` keeps the
+arrays computed once per workdir (features/, experts/) in .npz files.
 """
 
 from __future__ import annotations
@@ -112,6 +113,23 @@ class Workdir:
     paths = [self.run_file(name, d, backbone, s) for d in range(num_distills)
              for s in range(num_evals)]
     return [self.read_run(p) for p in paths if os.path.exists(p)]
+
+  def cache(self, path: str, make) -> dict:
+    """`cache(path, make)` of `methods.Context`: the arrays of the .npz file at `path`
+    under the workdir (or at an absolute path), or `make()`'s, written there first
+    (atomically); a damaged file is refused in one line."""
+    path = os.path.join(self.root, path)
+    if os.path.exists(path):
+      try:
+        with np.load(path) as f:
+          return {k: f[k] for k in f.files}
+      except Exception as e:  # zipfile, numpy and OS errors alike
+        raise UserError(f'{path} is damaged ({type(e).__name__}); delete it and run '
+                        'the command again to compute it anew.') from None
+    arrays = make()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    records.write_npz(path, **arrays)
+    return arrays
 
 
 def _check_location(root: str) -> None:

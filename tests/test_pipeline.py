@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 
@@ -211,26 +210,6 @@ def test_tm_experts_are_trained_once_and_shared_through_experts_dir(tmp_path, ca
     second = pipeline.run(config, str(tmp_path / 'b'))
   assert 'tm: expert' not in caplog.text
   assert finals(second)['tm'][0] == finals(first)['tm'][0]
-
-
-def test_context_cache_writes_once_and_refuses_a_damaged_file(tmp_path):
-  cache, calls = pipeline.cache_fn(pipeline.Workdir(str(tmp_path))), []
-  make = lambda: calls.append(1) or {'x': np.arange(3)}  # noqa: E731
-  for _ in range(2):
-    np.testing.assert_array_equal(cache('experts/a.npz', make)['x'], np.arange(3))
-  assert calls == [1]
-  (tmp_path / 'experts' / 'a.npz').write_bytes(b'PK\x03\x04 torn')
-  with pytest.raises(UserError, match=r'a.npz is damaged .*delete it'):
-    cache('experts/a.npz', make)
-
-
-def test_key_streams_are_distinct_per_purpose():
-  keys = [pipeline.stream(0, purpose, i) for purpose in ('init', 'export', 'eval/pointnet',
-                                                         'features') for i in range(5)]
-  data = {tuple(np.asarray(jax.random.key_data(k)).tolist()) for k in keys}
-  assert len(data) == len(keys)
-  assert (np.asarray(jax.random.key_data(pipeline.stream(0, 'init', 4))) !=
-          np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(0), 4)))).any()
 
 
 def run_main(*args):

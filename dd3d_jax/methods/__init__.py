@@ -67,10 +67,10 @@ class Context(NamedTuple):
     cpc: clouds per class of the small set.
     embeddings: `embeddings(epochs) -> [N_train, F]` features of every training cloud
       from a network trained on the whole training split for `epochs` epochs (trained
-      once per workdir and cached by the pipeline).
+      once per workdir and cached: `dd3d_jax.features`).
     cache: `cache(path, make) -> {name: array}`: the arrays stored at `path` (relative
-      to the workdir; an absolute path is kept), or `make()`'s, stored there first.
-      The default stores nothing.
+      to the workdir; an absolute path is kept), or `make()`'s, stored there first
+      (the job's: `Workdir.cache`). The default stores nothing.
     mesh: the devices a method splits its classes over (`devices.make_mesh`); None:
       one device.
     task: what the set is for (`dd3d_jax.tasks`): its targets, loss and network;

@@ -55,7 +55,7 @@ from dd3d_jax.models import Network, state_of
 from dd3d_jax.objectives import trajectory
 
 SYN_LR_MOMENTUM = 0.5  # of the step size's SGD (the reference's)
-# The setting a divergence names (`pipeline`): a step size that grows makes the student
+# The setting a divergence names (`plan.lr_field`): a step size that grows makes the student
 # unroll overshoot, and its loss explodes within a few updates (configs/shapes.py:
 # 11.7, 3e3, 5e6, 2e20, NaN at the defaults; lowering the points' `lr` does not help).
 DIVERGES_WITH = 'lr_lr'

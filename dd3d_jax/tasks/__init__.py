@@ -4,7 +4,8 @@
 `dd3d_jax.registry`, as methods and networks are; a module outside the package is named
 by its dotted path, e.g. `config.task='my_package.my_task'`). The pipeline, the runner,
 training, evaluation, the workdir checks and the tables name no task: they use this
-interface, and a task is one module.
+interface, and a task is one module. `build_network(config, task, arch, distilling)` is
+the task's network behind the configured rotator.
 
 A task object (hashable: a static argument of `jax.jit`):
 
@@ -46,8 +47,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import jax
+import ml_collections
 
-from dd3d_jax import registry
+from dd3d_jax import registry, rotator
 
 
 class Task(Protocol):
@@ -95,4 +97,16 @@ def make(name: str, dataset) -> Task:
   return module(name).make(dataset)
 
 
-__all__ = ['Task', 'label', 'make', 'module', 'names']
+def build_network(config: ml_collections.ConfigDict, task: Task, arch: str | None = None,
+                  distilling: bool = False):
+  """The task's network `arch` (default `model.arch`, the distillation network), behind
+  the rotator when rotated (a task whose reference distils without one says so:
+  `distill_rotated`)."""
+  rotated = config.data.rotated and (task.distill_rotated or not distilling)
+  kind = config.model.rotator if rotated else 'none'
+  rot = rotator.make_rotator(kind, config.model.w0_sign, config.model.rotator_frequencies,
+                             config.model.rotator_tau)
+  return task.network(arch or config.model.arch, rot)
+
+
+__all__ = ['Task', 'build_network', 'label', 'make', 'module', 'names']

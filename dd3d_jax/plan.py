@@ -1,0 +1,79 @@
+"""The plan of a job: the methods of `eval.methods`, each with its runs, and plan.json.
+
+    make_plan(config) -> [Planned(name, type, settings, num_distills, num_evals)]
+    write_plan(wd, plan, backbones, dataset_name, config)   plan.json, for `dd3d_jax.tables`
+    eval_epochs(config, p) -> int        the epochs method p's sets are evaluated for
+    lr_field(config, name) -> (field, value)   the setting to lower when `name` diverges
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+
+import ml_collections
+
+from dd3d_jax import config as config_lib
+from dd3d_jax import records, registry
+from dd3d_jax.workdir import Workdir
+
+log = logging.getLogger('dd3d_jax')
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+  """One method of the run: its name, type, resolved settings and evaluation runs."""
+  name: str
+  type: str
+  settings: ml_collections.ConfigDict
+  num_distills: int
+  num_evals: int
+
+  @property
+  def num_runs(self) -> int:
+    return self.num_distills * self.num_evals
+
+
+def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
+  """The methods of `eval.methods`, in order (the config must be validated)."""
+  return [Planned(name, config.methods[name].type, config_lib.method_settings(config, name),
+                  config.num_distills, config.eval.num_evals)
+          for name in config_lib.parse_methods(config.eval.methods)]
+
+
+def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dataset_name: str,
+               config: ml_collections.ConfigDict) -> None:
+  """plan.json: what the workdir holds or will hold, for `dd3d_jax.tables`. Methods of
+  earlier runs on this workdir stay listed (their run files are still there)."""
+  path = wd.path('plan.json')
+  old = {'methods': [], 'types': {}, 'runs_per_method': {}, 'backbones': []}
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        old = json.load(f)
+    except (OSError, ValueError):
+      log.warning('%s is damaged; writing it anew from this run.', path)
+  methods = list(dict.fromkeys([*old['methods'], *(p.name for p in plan)]))
+  records.write_json(path, {
+      'dataset': dataset_name, 'task': config.task, 'rotated': bool(config.data.rotated),
+      'cpc': config.distill.cpc,
+      'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
+      'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
+      'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
+
+
+def eval_epochs(config: ml_collections.ConfigDict, p: Planned) -> int:
+  """The epochs method p's sets are trained for: its `eval_epochs`, else `eval.epochs`."""
+  return p.settings.get('eval_epochs') or config.eval.epochs
+
+
+def lr_field(config: ml_collections.ConfigDict, name: str) -> tuple[str, float]:
+  """The setting to lower when method `name`'s loss diverges, and its value: the one its
+  module names (`DIVERGES_WITH`, default 'lr') when set, else `distill.lr`."""
+  settings = config.methods[name]
+  field = getattr(registry.get('methods', settings.type), 'DIVERGES_WITH', 'lr')
+  if settings.get(field) is not None:
+    return f'methods.{name}.{field}', settings[field]
+  return 'distill.lr', config.distill.lr

@@ -1,0 +1,163 @@
+"""Reporting: the run files, results.json, its text table and the loss plot.
+
+    evaluate_runs(evaluator, wd, p, d, todo, small, seed, backbone)
+        runs/<method>/d<d>_<backbone>_s<s>.json for each s of `todo`: the evaluator's
+        result ({final,best}_<score>, curve) with the run's method, set size, seconds and
+        protocol; test scores appended to metrics.jsonl as they come
+    summarize(config, plan, wd, backbones, dataset_meta) -> results.json's dictionary
+    results_table(results) -> str          its plain-text table, as the job logs it
+    read_results(path) -> dict | None      results.json, or None if damaged
+    plot_losses(wd, plan)                  loss.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import jax
+import numpy as np
+
+from dd3d_jax import evaluate, records, render
+from dd3d_jax import tasks as tasks_lib
+from dd3d_jax.keys import stream
+from dd3d_jax.plan import Planned
+from dd3d_jax.workdir import Workdir
+
+log = logging.getLogger('dd3d_jax')
+
+
+def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small,
+                  seed: int, backbone: str) -> None:
+  """Trains and tests one network per evaluation index in `todo`; one file each."""
+  metrics_path = wd.path('metrics.jsonl')
+  os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
+  for s in todo:
+    label = {'method': p.name, 'distill': d, 'backbone': backbone, 'eval': s}
+    # Drop test lines of an interrupted earlier attempt at this run.
+    records.write_jsonl(metrics_path, [
+        m for m in records.read_jsonl(metrics_path)
+        if not (any(k.startswith('test_') for k in m)
+                and all(m.get(k) == v for k, v in label.items()))])
+    t0 = time.time()
+
+    def on_test(epoch, scores):
+      records.append_jsonl(metrics_path, {**label, 'epoch': epoch,
+                                          **{f'test_{k}': v for k, v in scores.items()}})
+
+    key = stream(seed, f'eval/{backbone}', d, s)
+    result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
+    result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
+              'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
+              'set_points': int(small.points.shape[1]), **result,
+              'seconds': round(time.time() - t0, 1),
+              'protocol': evaluate.protocol_record(evaluator.protocol)}
+    records.write_json(wd.run_file(p.name, d, backbone, s), result)
+    task = evaluator.task.name
+    head, *rest = tasks_lib.module(task).SCORES
+    log.info('eval %s | %s | distill %d | run %d/%d | final %s %.2f%% | best-epoch %s %.2f%%%s | '
+             '%.0fs', p.name, backbone, d, s + 1, p.num_evals, tasks_lib.label(task, head),
+             result[f'final_{head}'], tasks_lib.label(task, head), result[f'best_{head}'],
+             ''.join(f' | {tasks_lib.label(task, k)} %.2f%%' % result[f'final_{k}']
+                     for k in rest), result['seconds'])
+
+
+def read_results(path: str) -> dict | None:
+  """results.json, or None (with a warning) if it is damaged: it is rewritten from the
+  run files."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    log.warning('%s is damaged (%s); writing it again from the run files.', path,
+                str(e).splitlines()[0][:200])
+    return None
+
+
+def _step_seconds(metrics: list[dict], name: str) -> float | None:
+  """Median seconds of a method's steps, compilation excluded."""
+  times = [m['seconds'] for m in metrics
+           if m.get('method') == name and 'loss' in m and not m.get('compiled')]
+  return round(float(np.median(times)), 4) if times else None
+
+
+def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ...],
+              dataset_meta: dict) -> dict:
+  """results.json: per method the summary of its finished runs on the first backbone,
+  `by_backbone` (backbone -> method -> mean and std, no runs) when there are several,
+  plus meta."""
+  metrics = records.read_jsonl(wd.path('metrics.jsonl'))
+  summary, timing, by_backbone = {}, {}, {}
+  for p in plan:
+    for b in backbones:
+      runs = wd.read_runs(p.name, p.num_distills, p.num_evals, b)
+      if runs:
+        s = {**evaluate.summarize(runs), 'type': p.type}
+        if b == backbones[0]:
+          summary[p.name] = s
+        by_backbone.setdefault(b, {})[p.name] = {k: v for k, v in s.items() if k != 'runs'}
+    timing[p.name] = _step_seconds(metrics, p.name)
+  if len(backbones) > 1:
+    summary['by_backbone'] = by_backbone
+  networks = {}  # the herding/k-center feature networks and their own test accuracy
+  folder = wd.path('features')
+  for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+    if name.endswith('.npz') and not name.endswith('.tmp.npz'):
+      with np.load(os.path.join(folder, name)) as f:
+        networks[name[:-4]] = {k: round(float(f[k]), 2) for k in f.files if k != 'features'}
+  summary['meta'] = {**dataset_meta, 'task': config.task, 'cpc': config.distill.cpc,
+                     'rotated': bool(config.data.rotated), 'eval_points': config.data.num_points,
+                     'train_points': config.distill.train_points, 'backbone': backbones[0],
+                     'distill_network': config.model.arch,
+                     'backend': jax.default_backend(), 'seconds_per_step': timing,
+                     'feature_networks': networks,
+                     'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
+                             'over tested epochs = test-set model selection, the protocol of the '
+                             "authors' code, reported for comparison with the paper."}
+  return summary
+
+
+def results_table(results: dict) -> str:
+  """A plain-text table of results.json: each of the task's scores, final-epoch (the
+  headline's best epoch beside it), and final-epoch headline per backbone if several."""
+  task = results.get('meta', {}).get('task', 'classification')
+  scores = tasks_lib.module(task).SCORES
+  head, name = scores[0], tasks_lib.label(task, scores[0])
+  lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
+           f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
+           + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])]
+  for method, r in results.items():
+    if not isinstance(r, dict) or f'final_{head}_mean' not in r:
+      continue
+    lines.append(f'{method:<10} {r[f"final_{head}_mean"]:>11.2f} +- {r[f"final_{head}_std"]:<4.2f} '
+                 f'{r[f"best_{head}_mean"]:>27.2f} +- {r[f"best_{head}_std"]:<4.2f} '
+                 f'{len(r["runs"]):>5}' + ''.join(
+                     f' {r[f"final_{s}_mean"]:>9.2f} +- {r[f"final_{s}_std"]:<4.2f}'
+                     for s in scores[1:]))
+  by_backbone = results.get('by_backbone', {})
+  if by_backbone:
+    methods = list(dict.fromkeys(m for b in by_backbone.values() for m in b))
+    lines += ['', f'final-epoch {name} % by backbone', f'{"method":<10}' + ''.join(
+        f' {b:>16}' for b in by_backbone)]
+    for method in methods:
+      cells = [by_backbone[b].get(method) for b in by_backbone]
+      lines.append(f'{method:<10}' + ''.join(
+          f' {c[f"final_{head}_mean"]:>9.2f} +- {c[f"final_{head}_std"]:<4.2f}' if c
+          else f' {"-":>16}' for c in cells))
+  return '\n'.join(lines)
+
+
+def plot_losses(wd: Workdir, plan: list[Planned]) -> None:
+  """loss.png: the loss curve of every method's distillation with steps, per index d."""
+  metrics = [m for m in records.read_jsonl(wd.path('metrics.jsonl')) if 'loss' in m]
+  curves = {}
+  for p in plan:
+    for d in range(p.num_distills):
+      mine = [m for m in metrics if m.get('method') == p.name and m.get('distill') == d]
+      if mine:
+        curves[f'{p.name} {d}'] = ([m['iteration'] for m in mine], [m['loss'] for m in mine])
+  if curves:
+    render.plot_curves(wd.path('loss.png'), curves, 'loss per class (each method its own)',
+                       xlabel='step')

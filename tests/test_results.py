@@ -1,0 +1,50 @@
+"""Reporting: results.json's text table and a damaged results.json (the run files and
+results.json end to end: tests/test_pipeline.py)."""
+
+from dd3d_jax import results as results_lib
+from dd3d_jax import tasks
+
+
+def summary(final, best, n=2, **more):
+  return {'final_oa_mean': final, 'final_oa_std': 0.5, 'best_oa_mean': best, 'best_oa_std': 0.25,
+          'runs': [{}] * n, **more}
+
+
+def test_table_has_a_row_per_method_and_a_block_per_backbone():
+  label = tasks.label('classification', tasks.module('classification').SCORES[0])
+  assert label == 'OA'
+  results = {'dd3d': summary(61.0, 62.0), 'random': summary(40.0, 41.5, n=3),
+             'by_backbone': {'pointnet': {'dd3d': summary(61.0, 62.0)},
+                             'dgcnn': {'dd3d': summary(55.0, 56.0),
+                                       'random': summary(30.0, 31.0)}},
+             'meta': {'task': 'classification'}}
+  lines = results_lib.results_table(results).splitlines()
+  assert lines[0].split() == ['method', 'final-epoch', 'OA', '%', 'best-epoch', 'OA', '%',
+                              '(paper', 'protocol)', 'runs']
+  assert lines[1].split() == ['dd3d', '61.00', '+-', '0.50', '62.00', '+-', '0.25', '2']
+  assert lines[2].split() == ['random', '40.00', '+-', '0.50', '41.50', '+-', '0.25', '3']
+  # The header names the headline score (it once named the last method of the rows above).
+  assert lines[4] == f'final-epoch {label} % by backbone'
+  assert lines[5].split() == ['method', 'pointnet', 'dgcnn']
+  assert lines[6].split() == ['dd3d', '61.00', '+-', '0.50', '55.00', '+-', '0.50']
+  assert lines[7].split() == ['random', '-', '30.00', '+-', '0.50']
+  assert len(lines) == 8
+
+
+def test_table_of_part_segmentation_has_its_mious():
+  seg = {f'final_{s}_{k}': v for s in ('instance_miou', 'class_miou')
+         for k, v in (('mean', 70.0), ('std', 1.0))}
+  results = {'dd3d': summary(80.0, 81.0, **seg), 'meta': {'task': 'segmentation'}}
+  header, row = results_lib.results_table(results).splitlines()
+  assert header.split()[-6:] == ['inst.', 'mIoU', '%', 'cls.', 'mIoU', '%']
+  assert row.split()[-6:] == ['70.00', '+-', '1.00', '70.00', '+-', '1.00']
+
+
+def test_damaged_results_json_is_none_with_a_warning(tmp_path, caplog):
+  path = tmp_path / 'results.json'
+  path.write_text('{"dd3d": ')
+  with caplog.at_level('WARNING', logger='dd3d_jax'):
+    assert results_lib.read_results(str(path)) is None
+  assert 'results.json is damaged' in caplog.text
+  path.write_text('{"dd3d": {}}')
+  assert results_lib.read_results(str(path)) == {'dd3d': {}}
