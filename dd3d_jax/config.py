@@ -190,18 +190,32 @@ def parse_variant(arg: str | None, allowed: dict[str, type]) -> dict:
 
   Args:
     arg: the text after ':' in `--config=file.py:arg` (None or '' for defaults).
-    allowed: name -> type (bool names may appear alone).
+    allowed: name -> type (bool names may appear alone: `rotated` is `rotated=true`).
+  Raises:
+    ConfigError: an unknown or repeated name, an empty value, a value of the wrong type
+      (a bool takes true/false, yes/no, 1/0).
   """
   out = {}
   for item in filter(None, (arg or '').split(',')):
-    name, _, value = item.partition('=')
-    name = name.strip()
+    name, equals, value = (part.strip() for part in item.partition('='))
     if name not in allowed:
       raise ConfigError(f'config variant {name!r} is unknown; use {sorted(allowed)} '
                         f'(e.g. --config=configs/modelnet40.py:cpc=10,rotated).')
+    if name in out:
+      raise ConfigError(f'config variant {name} is given twice ({arg!r}); give it once.')
     kind = allowed[name]
+    if kind is bool and not equals:
+      out[name] = True
+      continue
+    if not value:
+      raise ConfigError(f'config variant {name}= has no value; write e.g. '
+                        f'{name}={"true" if kind is bool else 10}.')
     if kind is bool:
-      out[name] = value.strip().lower() not in ('0', 'false', 'no') if value else True
+      truth = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
+      if value.lower() not in truth:
+        raise ConfigError(f'config variant {name}={value!r} is not true or false; write '
+                          f'{name}=true, {name}=false or {name} alone.')
+      out[name] = truth[value.lower()]
     else:
       try:
         out[name] = kind(value)
@@ -248,13 +262,14 @@ def _check(ok: bool, message: str) -> None:
     raise ConfigError(message)
 
 
+SEEDS = 2 ** 63  # seeds are int64 (a PRNG key takes no more)
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
-    'seed': integer(0), 'task': registered('tasks'), 'num_distills': integer(1),
+    'seed': integer(0, below=SEEDS), 'task': registered('tasks'), 'num_distills': integer(1),
     'matmul_precision': choice('default', 'high', 'highest'), 'mesh.units': integer(0),
     'data.format': registered('data formats'), 'data.path': STRING,
     'data.variant': choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
-    'data.num_points': integer(1), 'data.rotated': BOOL, 'data.seed': integer(0),
+    'data.num_points': integer(1), 'data.rotated': BOOL, 'data.seed': integer(0, below=SEEDS),
     'data.allow_resample': BOOL,
     'data.shapes.num_train_per_class': integer(1), 'data.shapes.num_test_per_class': integer(1),
     'data.shapes.max_crop': number(0, below=1),

@@ -38,9 +38,13 @@ def is_number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def integer(lo: int) -> Rule:
-  return Rule(lambda v: is_int(v) and v >= lo,
-              'a positive integer' if lo == 1 else f'an integer >= {lo}')
+def integer(lo: int, below: int | None = None) -> Rule:
+  """An integer >= lo, and < below if given."""
+  says = 'a positive integer' if lo == 1 else f'an integer >= {lo}'
+  if below is not None:
+    shown = f'2**{below.bit_length() - 1}' if below > 2 ** 20 and below & (below - 1) == 0 else below
+    says = f'an integer in [{lo}, {shown})'
+  return Rule(lambda v: is_int(v) and v >= lo and (below is None or v < below), says)
 
 
 def number(lo: float, *, above: bool = False, below: float | None = None) -> Rule:

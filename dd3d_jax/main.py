@@ -16,15 +16,19 @@ from ml_collections import config_flags
 from dd3d_jax import devices, pipeline, runner
 from dd3d_jax.errors import UserError
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.',
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (resumes if it holds a run).')
-flags.mark_flags_as_required(['config', 'workdir'])
-
 
 def fail(message: str) -> None:
   print(f'error: {message}', file=sys.stderr)
   sys.exit(2)
+
+
+try:  # defining the flag already reads any --flagfile of the command line
+  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.',
+                                            lock_config=True)
+except flags.Error as e:
+  fail(f'{" ".join(str(e).replace("ERROR::", "").split())}; fix the --flagfile path.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (resumes if it holds a run).')
+flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def _config_path(argv) -> str:
@@ -45,7 +49,12 @@ def parse_flags(argv):
   except UserError as e:
     fail(str(e))
   except flags.Error as e:
-    fail(f'{e} (see --helpfull).')
+    text = str(e)
+    if 'Error whilst parsing config file' in text:  # get_config raised a TypeError or
+      # ValueError, which config_flags re-raises with the traceback as its message
+      last = [line for line in text.splitlines() if line.strip()][-1].strip()
+      fail(f'{_config_path(argv)}: get_config() raised {last}; fix the config file.')
+    fail(f'{" ".join(text.split())} (see --helpfull).')
   except SyntaxError as e:
     fail(f'{e.filename or _config_path(argv)}, line {e.lineno}: {e.msg}; fix the config file.')
   except (AttributeError, KeyError) as e:  # an override names a field the config lacks
@@ -93,7 +102,8 @@ def execute(config, workdir: str, argv: list[str]) -> None:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    fail(f'unexpected arguments {" ".join(argv[1:])!r}; every setting is a flag '
+         '(--config=..., --workdir=..., --config.FIELD=VALUE).')
   # Progress goes to the 'dd3d_jax' logger; libraries (Orbax) only speak up for warnings.
   absl_logging.set_verbosity(absl_logging.WARNING)
   handler = logging.StreamHandler(sys.stderr)

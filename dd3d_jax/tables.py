@@ -22,7 +22,6 @@ A missing or damaged input stops with one line on stderr and status 2.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import glob
 import json
@@ -32,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dd3d_jax import tasks
+from dd3d_jax import cli, tasks
 from dd3d_jax.errors import UserError
 
 # Column order by method type; other types follow alphabetically, then 'full' (the upper bound).
@@ -396,9 +395,8 @@ def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:
 
 def main(argv: Sequence[str]) -> int:
   """Prints Table 1, 2 or 3 for the given workdirs; returns 0, or 2 after a one-line error."""
-  parser = argparse.ArgumentParser(prog='python -m dd3d_jax.tables',
-                                   description='Print the Table 1, 2 or 3 layout from run '
-                                               'folders.')
+  parser = cli.ArgumentParser(prog='python -m dd3d_jax.tables',
+                              description='Print the Table 1, 2 or 3 layout from run folders.')
   parser.add_argument('workdirs', nargs='+', metavar='WORKDIR')
   parser.add_argument('--format', choices=('md', 'latex'), default='md')
   parser.add_argument('--backbone', default='pointnet',

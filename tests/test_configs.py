@@ -94,7 +94,7 @@ def test_method_settings_fall_back_to_the_distill_budget():
     ('methods.dm.momentum', 1.5, 'methods.dm.momentum must be a finite number in [0, 1), got 1.5'),
     ('methods.full.eval_epochs', 0, 'methods.full.eval_epochs must be a positive integer, got 0'),
     ('methods.gm.weight_decay', -0.1, 'methods.gm.weight_decay must be a finite number >= 0'),
-    ('seed', -1, 'seed must be an integer >= 0, got -1'),
+    ('seed', -1, 'seed must be an integer in [0, 2**63), got -1'),
     ('distill.lr', float('nan'), 'distill.lr must be a finite number > 0, got nan'),
 ])
 def test_every_name_and_method_setting_is_checked(field, value, message):
@@ -138,6 +138,19 @@ def test_parse_variant():
   assert config_lib.parse_variant(None, allowed) == {}
   with pytest.raises(ConfigError, match="cpc='x' is not a int"):
     config_lib.parse_variant('cpc=x', allowed)
+  assert config_lib.parse_variant(' rotated = yes ', allowed) == {'rotated': True}
+
+
+@pytest.mark.parametrize('arg, says', [
+    ('rotated=maybe', "rotated='maybe' is not true or false"),
+    ('cpc=1,cpc=10', 'config variant cpc is given twice'),
+    ('rotated=', 'config variant rotated= has no value'),
+    ('cpc=', 'config variant cpc= has no value'),
+    ('cpcs=10', "config variant 'cpcs' is unknown"),
+])
+def test_parse_variant_refuses_what_it_cannot_read(arg, says):
+  with pytest.raises(ConfigError, match=re.escape(says)):
+    config_lib.parse_variant(arg, {'cpc': int, 'rotated': bool})
 
 
 @pytest.mark.parametrize('arg, loops, runs', [('cpc=1', (10, 1), 2), ('cpc=10', (20, 1), 1),

@@ -74,7 +74,7 @@ def finals(results):
 
 # 1. Config values: every field is typed and ranged before anything is read or written.
 @pytest.mark.parametrize('field, value, says', [
-    ('seed', -1, 'seed must be an integer >= 0, got -1.'),
+    ('seed', -1, 'seed must be an integer in [0, 2**63), got -1.'),
     ('data.shapes.num_train_per_class', 0, 'data.shapes.num_train_per_class must be a positive'),
     ('data.shapes.num_test_per_class', -3, 'data.shapes.num_test_per_class must be a positive'),
     ('data.shapes.max_crop', 1.5, 'data.shapes.max_crop must be a finite number in [0, 1)'),
@@ -96,6 +96,7 @@ def finals(results):
     ('eval.methods', 'dd3d,dd3d', "eval.methods 'dd3d,dd3d' names a method twice."),
     ('matmul_precision', 'fast', "matmul_precision 'fast' is unknown; use one of default,"),
     ('eval.backbones', 'pointnet,gcn', "eval.backbones 'gcn' is unknown; use one of dgcnn,"),
+    ('seed', 2 ** 64, 'seed must be an integer in [0, 2**63), got 18446744073709551616.'),
 ])
 def test_bad_config_value(field, value, says, copy, capsys):
   config = tiny_config()
@@ -133,11 +134,29 @@ def test_every_field_has_a_rule():
     ('X = 1\n', 'defines no get_config()'),
     ('def get_config():\n  return 3\n', 'does not return a ConfigDict'),
     ('def get_config():\n  return undefined_name\n', "raised NameError: name 'undefined_name'"),
+    ('def get_config():\n  raise ValueError("boom")\n', 'get_config() raised ValueError: boom;'),
+    ('from dd3d_jax.config import base_config\ndef get_config():\n  c = base_config()\n'
+     '  c.distill.iterations = "many"\n  return c\n',
+     "get_config() raised TypeError: Could not override field 'iterations'"),
 ])
 def test_bad_config_file(text, says, tmp_path):
   path = tmp_path / 'bad.py'
   path.write_text(text)
   out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', f'--config={path}',
+                        f'--workdir={tmp_path / "w"}'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr
+  assert says in out.stderr and 'Traceback' not in out.stderr
+  assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.parametrize('args, says', [
+    (['--config=configs/shapes.py', 'extra'], "unexpected arguments 'extra'; every setting is"),
+    (['--config=configs/shapes.py', '--flagfile=/no/such/flagfile'], 'Unable to open flagfile'),
+    (['--config=configs/shapes.py:rotated=maybe'], "rotated='maybe' is not true or false"),
+])
+def test_bad_command_line(args, says, tmp_path):
+  out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', *args,
                         f'--workdir={tmp_path / "w"}'], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
   assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr

@@ -361,3 +361,15 @@ def test_cli_prints_table2(tmp_path, capsys):
   out, err = capsys.readouterr()
   assert out == tables.render_scores(tables.collect(workdirs), 'latex') + '\n'
   assert err == ''
+
+
+@pytest.mark.parametrize('argv, says', [
+    ([], 'the following arguments are required: WORKDIR'),
+    (['--table', '9', 'w'], "argument --table: invalid choice: '9'"),
+])
+def test_bad_arguments_are_one_line(argv, says, capsys):
+  with pytest.raises(SystemExit) as e:
+    tables.main(argv)
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and err.count('\n') == 1 and says in err and '--help' in err
+
