@@ -324,8 +324,14 @@ def _validate_method(c: ml_collections.ConfigDict, name: str) -> None:
       continue
     _check(k in rules, f'{where}.{k} is not a setting of {entry.type}; remove it (its settings '
                        f'are {", ".join(sorted(rules))}).')
-    if v is not None:  # None: the `distill` field of the same name, checked there
+    if v is not None:
       fields.check(rules[k], f'{where}.{k}', v)
+    else:  # None: the `distill` (or `eval`) field of the same name, where there is one
+      inherits = {k for k, d in getattr(module, 'DEFAULTS', {}).items()
+                  if isinstance(d, fields.Inherit)}
+      _check(k in c.distill or k in inherits or k in COMMON_METHOD_FIELDS,
+             f'{where}.{k} is None, but no distill field {k} stands in for it; give it a '
+             'value.')
 
 
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
