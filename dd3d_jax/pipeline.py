@@ -28,7 +28,7 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import devices, distill, evaluate, features, records, registry, render, runner
 from dd3d_jax import plan as plan_lib
-from dd3d_jax import results
+from dd3d_jax import resources, results
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.keys import stream
@@ -88,7 +88,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                'evaluate again):\n%s', results_path, results.results_table(summary))
       return summary
 
+  resources.check_data(config.data)
   dataset = data_lib.load(config.data)
+  resources.check_methods(plan, dataset.num_classes, config.distill.cpc)
   task = tasks_lib.make(config.task, dataset)
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.repair(wd)

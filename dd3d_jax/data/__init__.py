@@ -75,10 +75,20 @@ def read(data_config) -> PointCloudDataset:
   return validate(READERS[fmt](data_config), min_points=data_config.num_points)
 
 
+def planned_clouds(data_config) -> int | None:
+  """How many clouds `load` will hold, where the config alone says (the procedural
+  shapes: classes x (train + test) per class); None for files."""
+  if data_config.format != 'shapes':
+    return None
+  per_class = data_config.shapes.num_train_per_class + data_config.shapes.num_test_per_class
+  return len(shapes.CLASS_NAMES) * per_class
+
+
 def load(data_config) -> PointCloudDataset:
   """Reads, validates and prepares the dataset named by the config."""
   return preprocess.prepare(read(data_config), data_config.num_points, data_config.rotated,
                             data_config.seed)
 
 
-__all__ = ['PointCloudDataset', 'Split', 'READERS', 'detect_format', 'load', 'read', 'validate']
+__all__ = ['PointCloudDataset', 'Split', 'READERS', 'detect_format', 'load', 'planned_clouds',
+           'read', 'validate']

@@ -20,6 +20,8 @@ and the module may set
     TASKS = ('classification', ...)   the tasks (`config.task`) it does (default: only
                                       'classification'; random, GM, DD3D, full: also
                                       'segmentation')
+    memory(settings, num_classes, cpc)   a lower bound of a step's bytes, refused before
+                                      the run when it exceeds the device (`set_memory`)
     check(settings, config, where)    raises `ConfigError` for settings that are each in
                                       range but not together (`config.validate` calls it;
                                       `where` is 'methods.NAME')
@@ -36,8 +38,8 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 import numpy as np
 
+from dd3d_jax import devices, geometry, resources
 from dd3d_jax import generator as gen_lib
-from dd3d_jax import geometry
 from dd3d_jax.data import PointCloudDataset
 from dd3d_jax.distill import RealData
 from dd3d_jax.models import Network
@@ -112,10 +114,19 @@ def export_clouds(generate: Callable[[jax.Array], jax.Array], key: jax.Array, nu
   return SmallSet(np.asarray(points, np.float32), labels, labels)
 
 
+def set_memory(settings, num_classes: int, cpc: int) -> int:
+  """A lower bound of the memory of a step that differentiates through the synthetic
+  clouds of the classes it maps at once (`class_chunk`; 0: all) in the widest layer: the
+  `memory` of the methods that distil a set (`resources.check_methods`)."""
+  chunk = devices.resolve_class_chunk(settings.class_chunk)
+  classes = num_classes if chunk == 0 else min(chunk, num_classes)
+  return resources.activation_bytes(classes * cpc, settings.train_points)
+
+
 def step_inputs(method: Method, real: RealData) -> Any:
   """What `method.step` takes besides its state: `method.inputs(real)`, or `real`."""
   inputs = getattr(method, 'inputs', None)
   return real if inputs is None else inputs(real)
 
 
-__all__ = ['Context', 'Method', 'SmallSet', 'export_clouds', 'step_inputs']
+__all__ = ['Context', 'Method', 'SmallSet', 'export_clouds', 'set_memory', 'step_inputs']

@@ -41,6 +41,7 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import fields, geometry, registry, synthetic
 from dd3d_jax.errors import ConfigError
+from dd3d_jax.methods import set_memory
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.ops.chamfer import chamfer_distance
 
@@ -59,6 +60,9 @@ FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
           'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
           'batch_real': fields.integer(1), 'batch_syn': fields.integer(1),
           'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1)}
+
+
+memory = set_memory  # a step differentiates through a class chunk's clouds
 
 
 def objective(entry, where: str):

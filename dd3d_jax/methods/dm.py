@@ -25,7 +25,7 @@ import optax
 
 from dd3d_jax import devices, distill, fields, synthetic, training
 from dd3d_jax import generator as gen_lib
-from dd3d_jax.methods import SmallSet, export_clouds
+from dd3d_jax.methods import SmallSet, export_clouds, set_memory
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.models import Network
 from dd3d_jax.objectives.distribution import class_loss
@@ -138,6 +138,9 @@ def trainer(settings, context, synth, initial) -> DistributionMatching:
       augment=settings.augment,
       class_chunk=devices.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
       mesh=context.mesh, initial=initial)
+
+
+memory = set_memory  # a step differentiates through a class chunk's clouds
 
 
 def from_config(settings, context) -> DistributionMatching:

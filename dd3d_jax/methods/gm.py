@@ -12,6 +12,7 @@ segmentation its points keep the part labels of the real clouds it starts from
 from __future__ import annotations
 
 from dd3d_jax import fields, synthetic
+from dd3d_jax.methods import set_memory
 from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
 
 # The tasks (`config.task`) it does.
@@ -32,6 +33,9 @@ def trainer(settings, context, synth, initial) -> MatchingMethod:
   """Any synthetic set `synth`, started from `initial(key)`, trained by gradient
   matching (`distill`) with the optimiser of `settings` (default Adam)."""
   return MatchingMethod(make_distiller(settings, context, synth), initial)
+
+
+memory = set_memory  # a step differentiates through a class chunk's clouds
 
 
 def from_config(settings, context) -> MatchingMethod:

@@ -31,7 +31,7 @@ import optax
 
 from dd3d_jax import devices, distill, fields, synthetic, training
 from dd3d_jax import generator as gen_lib
-from dd3d_jax.methods import SmallSet, export_clouds
+from dd3d_jax.methods import SmallSet, export_clouds, set_memory
 from dd3d_jax.methods._matching import real_clouds
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.objectives.sorted import sadm_loss
@@ -193,6 +193,9 @@ def trainer(settings, context, synth, initial) -> SADM:
       mmd_weight=settings.mmd_weight,
       class_chunk=devices.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
       optimizer=settings.get('optimizer', 'sgd'), mesh=context.mesh, initial=initial)
+
+
+memory = set_memory  # a step differentiates through a class chunk's clouds
 
 
 def from_config(settings, context) -> SADM:

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from dd3d_jax import distill, fields, geometry, training
+from dd3d_jax import distill, fields, geometry, resources, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax import synthetic
 from dd3d_jax.errors import ConfigError
@@ -267,6 +267,13 @@ def experts_fn(settings, context) -> Callable[[], Any]:
     return memo[0]
 
   return experts
+
+
+def memory(settings, num_classes: int, cpc: int) -> int:
+  """At least one student step's batch through the widest layer, beside the set."""
+  clouds = min(settings.batch_syn, num_classes * cpc)
+  return (resources.activation_bytes(clouds, settings.train_points)
+          + resources.cloud_bytes(num_classes * cpc, settings.train_points))
 
 
 def check(settings, config, where: str) -> None:
