@@ -99,8 +99,9 @@ class Checkpointer:
 
   def restore_latest(self, like: Any) -> tuple[int, Any]:
     """(step, state) of the newest checkpoint that verifies and restores, shaped like
-    `like`; (0, like) if there is none. Damaged newer ones are moved aside."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    `like` (None: as saved, dataclasses as dicts); (0, like) if there is none. Damaged
+    newer ones are moved aside."""
+    abstract = None if like is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     for step in sorted(self._manager.all_steps(), reverse=True):
       problem = self.verify(step)
       if problem is None:
