@@ -52,7 +52,8 @@ class SignRotator:
   """The code's fixed rotator as an init/apply pair (no parameters)."""
   w0: float = 1.0
 
-  def init(self, key: jax.Array) -> dict:
+  def init(self, key: jax.Array | None = None) -> dict:
+    """No parameters: `key` is only there for the rotators' common interface."""
     del key
     return {}
 
@@ -102,7 +103,8 @@ class LearnableSignRotator:
 class IdentityRotator:
   """No canonicalisation (the aligned setting)."""
 
-  def init(self, key: jax.Array) -> dict:
+  def init(self, key: jax.Array | None = None) -> dict:
+    """No parameters: `key` is only there for the rotators' common interface."""
     del key
     return {}
 

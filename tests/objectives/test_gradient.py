@@ -136,3 +136,21 @@ def test_gm_loss_gradient_traces_once():
     value, grad = step(params)
     params = jax.tree.map(lambda p, g: p - 1e-3 * g, params, grad)
   assert np.isfinite(float(value))
+
+
+def test_ours_floor_for_identical_rows_is_eps_over_norm_plus_eps():
+  rows = jnp.array([[1e-3, 0.0], [0.0, 0.0], [3.0, 4.0]])    # |r|^2: 1e-6, 0, 25
+  g = {'w': rows.T}                                          # Flax layout: rows on the last axis
+  expected = sum(gradient.EPS / (n + gradient.EPS) for n in (1e-6, 0.0, 25.0))
+  assert float(gradient.match_distance(g, g)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_network_gradient_takes_a_network_as_built():
+  network = models.make_network('pointnet', 3)
+  variables = network.init(jax.random.key(0))
+  points = jax.random.normal(jax.random.key(1), (3, 32, 3))
+  labels = jnp.arange(3)
+  direct = gradient.network_gradient(network, variables, points, labels)
+  adapter = lambda p, x: network.apply({**variables, 'params': p}, x, labels)[0]  # noqa: E731
+  chex.assert_trees_all_close(direct, gradient.network_gradient(adapter, variables['params'],
+                                                                points, labels))
