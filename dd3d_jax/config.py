@@ -14,6 +14,10 @@ name, the budget every distillation method shares (the paper's Table 7); see
 
 from __future__ import annotations
 
+import glob
+import os
+import sys
+
 
 import ml_collections
 
@@ -183,6 +187,41 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.methods = default_methods()
   return c
+
+
+def config_files() -> dict[str, str]:
+  """The shipped config files by name ('modelnet40' -> its path): the checkout's
+  `configs/` beside the package, or the copy installed with it
+  (`<prefix>/share/dd3d_jax/configs`)."""
+  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  found = {}
+  for folder in (os.path.join(sys.prefix, 'share', 'dd3d_jax', 'configs'),
+                 os.path.join(here, 'configs')):
+    for path in sorted(glob.glob(os.path.join(folder, '*.py'))):
+      found[os.path.basename(path)[:-3]] = path
+  return found
+
+
+def resolve_config(arg: str) -> str:
+  """`--config`'s value with a shipped config's name (`modelnet40:cpc=10`) replaced by
+  its path; a path is kept."""
+  name, colon, variant = arg.partition(':')
+  if os.sep in name or name.endswith('.py') or os.path.exists(name):
+    return arg
+  files = config_files()
+  if name not in files:
+    raise ConfigError(f'--config={name} is neither a file nor a shipped config; pass a path '
+                      f'or one of {", ".join(files)}.')
+  return files[name] + colon + variant
+
+
+def describe() -> str:
+  """Every config field with its default, for `--help`."""
+  c = base_config()
+  lines = ['Config fields (--config.FIELD=VALUE) and their defaults:']
+  for key, value in sorted(_leaves(c).items()):
+    lines.append(f'  {key} = {value!r}')
+  return '\n'.join(lines)
 
 
 def parse_variant(arg: str | None, allowed: dict[str, type]) -> dict:

@@ -2,6 +2,7 @@
 
 Variants and overrides: `--config=configs/modelnet40.py:cpc=10,rotated
 --config.data.path=/data/modelnet40_ply_hdf5_2048 --config.distill.iterations=50`.
+A shipped config loads by name from any directory: `--config=modelnet40:cpc=10`.
 A bad flag, config value or input file stops with one line on stderr and status 2.
 """
 
@@ -13,6 +14,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from dd3d_jax import config as config_lib
 from dd3d_jax import devices, pipeline, runner
 from dd3d_jax.errors import UserError
 
@@ -23,10 +25,13 @@ def fail(message: str) -> None:
 
 
 try:  # defining the flag already reads any --flagfile of the command line
-  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.',
-                                            lock_config=True)
+  _CONFIG = config_flags.DEFINE_config_file(
+      'config', None, 'A config file, or the name of a shipped one: '
+      f'{", ".join(config_lib.config_files())} (a variant after ":", e.g. modelnet40:cpc=10).',
+      lock_config=True)
 except flags.Error as e:
   fail(f'{" ".join(str(e).replace("ERROR::", "").split())}; fix the --flagfile path.')
+__doc__ += '\n' + config_lib.describe() + '\n'  # `--help` lists every field
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (resumes if it holds a run).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -40,9 +45,22 @@ def _config_path(argv) -> str:
   return 'the config file'
 
 
+def _shipped_names(argv: list[str]) -> list[str]:
+  """argv with a shipped config named instead of a path (`--config=modelnet40:cpc=10`)
+  given its path, so that the configs load by name from any directory."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg.startswith('--config='):
+      out[i] = '--config=' + config_lib.resolve_config(arg.split('=', 1)[1])
+    elif arg == '--config' and i + 1 < len(out):
+      out[i + 1] = config_lib.resolve_config(out[i + 1])
+  return out
+
+
 def parse_flags(argv):
   """absl flag parsing, with every user mistake reported in one line."""
   try:
+    argv = _shipped_names(argv)
     rest = flags.FLAGS(argv)
     _CONFIG.value.get('data')  # config_flags defers a load failure to the first access
     return rest

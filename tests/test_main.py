@@ -353,3 +353,23 @@ def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path):
   for name in ('dd3d_0.npz', 'random_0.npz'):
     with np.load(os.path.join(whole[0], 'sets', name)) as a, np.load(workdir / 'sets' / name) as b:
       np.testing.assert_array_equal(a['points'], b['points'])
+
+
+def test_shipped_configs_load_by_name_from_any_directory_and_help_lists_the_fields(tmp_path):
+  names = config_lib.config_files()
+  assert {'shapes', 'modelnet40', 'scanobjectnn'} <= set(names)
+  assert config_lib.resolve_config('shapes:cpc=2') == names['shapes'] + ':cpc=2'
+  assert config_lib.resolve_config('configs/shapes.py') == 'configs/shapes.py'
+  out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', '--config=shapes:cpc=2',
+                        f'--workdir={tmp_path / "w"}', '--config.eval.methods=nope'],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 2 and "eval.methods names 'nope'" in out.stderr, out.stderr
+  out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', '--config=shapez',
+                        f'--workdir={tmp_path / "w"}'], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+  assert out.returncode == 2 and 'neither a file nor a shipped config' in out.stderr
+  assert not (tmp_path / 'w').exists()
+  out = subprocess.run([sys.executable, '-m', 'dd3d_jax.main', '--help'], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+  assert 'distill.cpc = 1' in out.stdout + out.stderr
+  assert 'modelnet40' in out.stdout + out.stderr
