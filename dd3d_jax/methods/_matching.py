@@ -10,10 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dd3d_jax import devices, distill, geometry
+from dd3d_jax import devices, distill, geometry, synthetic
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
 from dd3d_jax.methods.random import random_members
+from dd3d_jax.ops import selection
 
 
 def make_distiller(settings, context, synthesizer) -> distill.Distiller:
@@ -31,21 +32,40 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
       momentum=settings.get('momentum', 0.0), mesh=context.mesh, task=context.targets_task)
 
 
-def real_clouds(key: jax.Array, context, num_points: int,
-                with_targets: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+# The start of a tensor method's set (its `init`): the clouds the random coreset of the
+# same distillation index picks, or PCC's, the clouds nearest each class's mean feature.
+INITS = ('random', 'feature_mean')
+
+
+def start_indices(key: jax.Array, context, init: str = 'random') -> np.ndarray:
+  """[K * cpc] indices of the training clouds a tensor method starts from, class-major: the
+  random coreset's with the same key ('random'), or per class those nearest the class's
+  mean feature under the herding/k-center feature network ('feature_mean', no key). A
+  class smaller than CPC repeats its clouds."""
+  train, k = context.dataset.train, context.dataset.num_classes
+  if init == 'feature_mean':
+    chosen = selection.select_per_class(selection.nearest_mean, context.embeddings(None),
+                                        train.labels, k, context.cpc)
+    members = [chosen[train.labels[chosen] == c] for c in range(k)]
+  else:
+    members = random_members(key, train.labels, k, context.cpc)
+  return np.concatenate([np.resize(m, context.cpc) for m in members])
+
+
+def real_clouds(key: jax.Array, context, num_points: int, with_targets: bool = False,
+                init: str = 'random') -> np.ndarray | tuple[np.ndarray, np.ndarray]:
   """CPC real training clouds per class at `num_points` points, in the unit sphere.
 
-  The clouds are those `random` picks with the same key (a class smaller than CPC
-  repeats its clouds), so a tensor method and the random coreset of one
-  distillation index start from the same clouds.
+  The clouds are `start_indices(key, context, init)`: by default those `random` picks with
+  the same key, so a tensor method and the random coreset of one distillation index start
+  from the same clouds.
 
   Returns:
     [K * cpc, num_points, 3] float32, class-major; with `with_targets`, also their
     task targets (per-point targets follow the kept points).
   """
   train = context.dataset.train
-  members = random_members(key, train.labels, context.dataset.num_classes, context.cpc)
-  idx = np.concatenate([np.resize(m, context.cpc) for m in members])
+  idx = start_indices(key, context, init)
   points, targets = train.points[idx], context.targets_task.targets(train)[idx]
   per_point = targets.shape == points.shape[:-1]
   if num_points < points.shape[1]:
@@ -54,6 +74,12 @@ def real_clouds(key: jax.Array, context, num_points: int,
     targets = kept if per_point else targets
   points = np.asarray(geometry.normalize_to_unit_sphere(points))
   return (points, np.asarray(targets)) if with_targets else points
+
+
+def tensor_start(settings, context) -> Callable[[jax.Array], Any]:
+  """`initial(key)` of a tensor method: its start clouds (`settings.init`) as a tensor set."""
+  init, n = settings.get('init', 'random'), settings.train_points
+  return lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n, init=init))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ import optax
 from dd3d_jax import devices, distill, fields, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet, export_clouds, set_memory
-from dd3d_jax.methods._matching import real_clouds
+from dd3d_jax.methods._matching import INITS, tensor_start
 from dd3d_jax.models import Network
 from dd3d_jax.objectives.distribution import class_loss
 
@@ -115,13 +115,14 @@ class DistributionMatching:
 
 
 # Its settings (`config.methods.dm`; inherit: the `distill` field) and what each accepts.
-DEFAULTS = {'optimizer': 'adam', 'momentum': 0.0, 'lr': fields.inherit(float),
-            'weight_decay': fields.inherit(float), 'iterations': fields.inherit(int),
-            'batch_real': fields.inherit(int), 'augment': True}
-FIELDS = {'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1),
-          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
-          'iterations': fields.integer(0), 'batch_real': fields.integer(1),
-          'augment': fields.BOOL}
+DEFAULTS = {'init': 'random', 'optimizer': 'adam', 'momentum': 0.0,
+            'lr': fields.inherit(float), 'weight_decay': fields.inherit(float),
+            'iterations': fields.inherit(int), 'batch_real': fields.inherit(int),
+            'augment': True}
+FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER,
+          'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
+          'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
+          'batch_real': fields.integer(1), 'augment': fields.BOOL}
 # The objective's own settings, added when `methods.dd3d.objective='dm'` names it.
 OBJECTIVE_DEFAULTS, OBJECTIVE_FIELDS = {'augment': True}, {'augment': fields.BOOL}
 
@@ -144,6 +145,4 @@ memory = set_memory  # a step differentiates through a class chunk's clouds
 
 
 def from_config(settings, context) -> DistributionMatching:
-  n = settings.train_points
-  return trainer(settings, context, None,
-                 lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+  return trainer(settings, context, None, tensor_start(settings, context))

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from dd3d_jax import fields, synthetic
 from dd3d_jax.methods import set_memory
-from dd3d_jax.methods._matching import MatchingMethod, make_distiller, real_clouds
+from dd3d_jax.methods._matching import (INITS, MatchingMethod, make_distiller, real_clouds,
+                                        tensor_start)
 
 # The tasks (`config.task`) it does.
 TASKS = ('classification', 'segmentation')
 # Its settings (`config.methods.gm`; inherit: the `distill` field) and what each accepts.
-DEFAULTS = {'optimizer': 'adam', 'momentum': 0.0, 'lr': fields.inherit(float),
-            'weight_decay': fields.inherit(float), 'iterations': fields.inherit(int)}
-FIELDS = {'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1),
-          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
-          'iterations': fields.integer(0), 'batch_real': fields.integer(1),
-          'batch_syn': fields.integer(1)}
+DEFAULTS = {'init': 'random', 'optimizer': 'adam', 'momentum': 0.0,
+            'lr': fields.inherit(float), 'weight_decay': fields.inherit(float),
+            'iterations': fields.inherit(int)}
+FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER,
+          'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
+          'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
+          'batch_real': fields.integer(1), 'batch_syn': fields.integer(1)}
 # What the objective itself adds when `methods.dd3d.objective='gm'` names it: nothing
 # (the loops and distance are the `distill` fields).
 OBJECTIVE_DEFAULTS, OBJECTIVE_FIELDS = {}, {}
@@ -41,8 +43,9 @@ memory = set_memory  # a step differentiates through a class chunk's clouds
 def from_config(settings, context) -> MatchingMethod:
   k, n = context.dataset.num_classes, settings.train_points
   tensor = synthetic.TensorSet(k, context.cpc, n)
-  initial = lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n))  # noqa: E731
   fixed = None  # per-point targets (part ids) cannot come from a tensor's noise: keep the
   if context.targets_task.per_point:  # starting clouds' own
-    fixed = lambda key: real_clouds(key, context, n, with_targets=True)[1]  # noqa: E731
-  return MatchingMethod(make_distiller(settings, context, tensor), initial, fixed)
+    init = settings.get('init', 'random')
+    fixed = lambda key: real_clouds(key, context, n, True, init)[1]  # noqa: E731
+  return MatchingMethod(make_distiller(settings, context, tensor),
+                        tensor_start(settings, context), fixed)

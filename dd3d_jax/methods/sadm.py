@@ -32,7 +32,7 @@ import optax
 from dd3d_jax import devices, distill, fields, synthetic, training
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet, export_clouds, set_memory
-from dd3d_jax.methods._matching import real_clouds
+from dd3d_jax.methods._matching import INITS, tensor_start
 from dd3d_jax.models import pointnet_tnet
 from dd3d_jax.objectives.sorted import sadm_loss
 
@@ -169,11 +169,12 @@ class SADM:
 
 # Its settings (`config.methods.sadm`, the reference's values) and what each accepts;
 # `optimizer` of the set defaults to 'sgd' (with `momentum`, the reference's).
-DEFAULTS = {'iterations': 1500, 'lr': 10.0, 'lr_rot': 0.01, 'momentum': 0.5, 'batch_real': 8,
+DEFAULTS = {'init': 'random', 'iterations': 1500, 'lr': 10.0, 'lr_rot': 0.01, 'momentum': 0.5, 'batch_real': 8,
             'sorted_weight': 0.2, 'mmd_weight': 0.001}
 OBJECTIVE_FIELDS = {'lr_rot': fields.POSITIVE, 'momentum': fields.number(0, below=1),
                     'sorted_weight': fields.NON_NEGATIVE, 'mmd_weight': fields.NON_NEGATIVE}
-FIELDS = {**OBJECTIVE_FIELDS, 'iterations': fields.integer(0), 'lr': fields.POSITIVE,
+FIELDS = {**OBJECTIVE_FIELDS, 'init': fields.choice(*INITS),
+          'iterations': fields.integer(0), 'lr': fields.POSITIVE,
           'batch_real': fields.integer(1), 'optimizer': fields.OPTIMIZER}
 # The objective's own settings, added when `methods.dd3d.objective='sadm'` names it (the
 # generator keeps its own optimiser, Adam by default, and learning rate).
@@ -199,6 +200,4 @@ memory = set_memory  # a step differentiates through a class chunk's clouds
 
 
 def from_config(settings, context) -> SADM:
-  n = settings.train_points
-  return trainer(settings, context, None,
-                 lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+  return trainer(settings, context, None, tensor_start(settings, context))

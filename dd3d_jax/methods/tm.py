@@ -46,11 +46,10 @@ import optax
 
 from dd3d_jax import distill, fields, geometry, resources, training
 from dd3d_jax import generator as gen_lib
-from dd3d_jax import synthetic
 from dd3d_jax.errors import ConfigError
 from dd3d_jax.tasks.classification import cross_entropy
 from dd3d_jax.methods import SmallSet, export_clouds
-from dd3d_jax.methods._matching import real_clouds
+from dd3d_jax.methods._matching import INITS, tensor_start
 from dd3d_jax.models import Network, state_of
 from dd3d_jax.objectives import trajectory
 
@@ -62,19 +61,20 @@ DIVERGES_WITH = 'lr_lr'
 # Its settings (`config.methods.tm`; inherit: the `distill` field) and what each accepts:
 # MTT's 0.01 for `expert_lr` diverges on DD3D's PointNet (1e-3 is its inner-loop rate);
 # `lr_lr` is the low end of MTT's 1e-5..1e-7, as 1e-5 blew it up in 4 updates.
-DEFAULTS = {'num_experts': 5, 'expert_epochs': 2, 'min_start_epoch': 0, 'max_start_epoch': 10,
-            'syn_steps': 20, 'expert_lr': 1e-3, 'expert_batch': 256, 'lr_lr': 1e-7,
-            'optimizer': 'adam', 'momentum': 0.5, 'lr': fields.inherit(float),
+DEFAULTS = {'init': 'random', 'num_experts': 5, 'expert_epochs': 2, 'min_start_epoch': 0,
+            'max_start_epoch': 10, 'syn_steps': 20, 'expert_lr': 1e-3, 'expert_batch': 256,
+            'lr_lr': 1e-7, 'optimizer': 'adam', 'momentum': 0.5, 'lr': fields.inherit(float),
             'weight_decay': fields.inherit(float), 'iterations': fields.inherit(int),
             'batch_syn': fields.inherit(int), 'augment': True, 'remat': True, 'experts_dir': ''}
-FIELDS = {'num_experts': fields.integer(1), 'expert_epochs': fields.integer(1),
-          'min_start_epoch': fields.integer(0), 'max_start_epoch': fields.integer(1),
-          'syn_steps': fields.integer(1), 'expert_lr': fields.POSITIVE,
-          'expert_batch': fields.integer(1), 'lr_lr': fields.NON_NEGATIVE,
-          'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1),
-          'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
-          'iterations': fields.integer(0), 'batch_syn': fields.integer(1),
-          'augment': fields.BOOL, 'remat': fields.BOOL, 'experts_dir': fields.STRING}
+FIELDS = {'init': fields.choice(*INITS), 'num_experts': fields.integer(1),
+          'expert_epochs': fields.integer(1), 'min_start_epoch': fields.integer(0),
+          'max_start_epoch': fields.integer(1), 'syn_steps': fields.integer(1),
+          'expert_lr': fields.POSITIVE, 'expert_batch': fields.integer(1),
+          'lr_lr': fields.NON_NEGATIVE, 'optimizer': fields.OPTIMIZER,
+          'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
+          'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
+          'batch_syn': fields.integer(1), 'augment': fields.BOOL, 'remat': fields.BOOL,
+          'experts_dir': fields.STRING}
 log = logging.getLogger(__name__)
 
 
@@ -296,7 +296,7 @@ def from_config(settings, context) -> TrajectoryMatching:
       weight_decay=settings.weight_decay, optimizer=settings.optimizer,
       momentum=settings.momentum, lr_lr=settings.lr_lr, augment=settings.augment,
       remat=settings.remat, mesh=context.mesh, experts=experts_fn(settings, context),
-      initial=lambda key: synthetic.TensorSet.from_clouds(real_clouds(key, context, n)))
+      initial=tensor_start(settings, context))
 
 
 __all__ = ['TrajectoryMatching', 'experts_fn', 'fingerprint', 'train_expert']

@@ -70,12 +70,21 @@ def k_center(embeddings: jax.Array, k: int, valid: jax.Array | None = None) -> j
   return jax.lax.fori_loop(1, k, body, (nearest, valid.at[first].set(False), out))[2]
 
 
+def nearest_mean(embeddings: jax.Array, k: int, valid: jax.Array | None = None) -> jax.Array:
+  """The `k` valid rows nearest the mean of the valid rows, nearest first (PCC's start,
+  Zhang et al. 2024): [k] int32 indices, -1 where fewer than k rows are valid."""
+  x, valid, mean = _prepare(embeddings, valid)
+  distance = jnp.where(valid, jnp.sum(jnp.square(x - mean), axis=-1), jnp.inf)
+  order = jnp.argsort(distance, stable=True)[:k].astype(jnp.int32)
+  return jnp.where(valid[order], order, -1)
+
+
 def select_per_class(select_fn: Callable, embeddings: np.ndarray, labels: np.ndarray,
                      num_classes: int, k: int) -> np.ndarray:
   """Runs `select_fn(features, k, valid)` on each class, compiled once for all classes.
 
   Args:
-    select_fn: `herding` or `k_center` (or any function of that signature).
+    select_fn: `herding`, `k_center` or `nearest_mean` (or any function of that signature).
     embeddings: [N, F] features of every training cloud; labels: [N] int classes.
     num_classes: K; k: rows per class.
   Returns:

@@ -273,3 +273,27 @@ def test_gm_for_parts_keeps_the_part_labels_of_the_clouds_it_starts_from():
   stepped, _ = jax.jit(method.step)((state, parts), real)
   np.testing.assert_array_equal(stepped[1], parts)                 # the labels never move
   assert not np.allclose(stepped[0].gen_params['points'], state.gen_params['points'])
+
+
+@pytest.mark.parametrize('name', ['gm', 'dm', 'sadm', 'tm'])
+def test_feature_mean_start_is_the_clouds_nearest_each_class_mean_feature(name):
+  """PCC's start: each class's rows are its clouds nearest the class's mean feature."""
+  c, context, real = tiny_setup()
+  c = c.copy_and_resolve_references()
+  c.methods[name].init = 'feature_mean'
+  config_lib.validate(c)
+  method = registry.get('methods', name).from_config(config_lib.method_settings(c, name),
+                                                     context)
+  train, features = context.dataset.train, context.embeddings(None)
+  expected = []
+  for k in range(context.dataset.num_classes):
+    m = np.flatnonzero(train.labels == k)
+    d = ((features[m] - features[m].mean(0)) ** 2).sum(-1)
+    expected.append(np.resize(m[np.argsort(d, kind='stable')[:CPC]], CPC))
+  np.testing.assert_array_equal(_matching.start_indices(None, context, 'feature_mean'),
+                                np.concatenate(expected))
+  state = method.init(jax.random.key(0), real)
+  points = np.asarray(state.gen_params.get('set', state.gen_params)['points'])
+  np.testing.assert_array_equal(
+      points, _matching.real_clouds(jax.random.key(0), context, TRAIN_POINTS,
+                                    init='feature_mean'))

@@ -1,5 +1,6 @@
 """Herding and k-center against NumPy brute force, and per-class selection."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -116,3 +117,15 @@ def test_select_per_class_compiles_once_for_classes_of_every_size():
   x = np.random.default_rng(2).normal(size=(len(labels), 3)).astype(np.float32)
   selection.select_per_class(counted, x, labels, 3, 3)
   assert len(traces) == 1
+
+
+def test_nearest_mean_against_numpy():
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(9, 4)).astype(np.float32)
+  valid = np.arange(9) < 7
+  got = np.asarray(selection.nearest_mean(jnp.asarray(x), 3, jnp.asarray(valid)))
+  mean = x[:7].mean(0)
+  expected = np.argsort(((x[:7] - mean) ** 2).sum(-1), kind='stable')[:3]
+  np.testing.assert_array_equal(got, expected)
+  short = np.asarray(selection.nearest_mean(jnp.asarray(x), 9, jnp.asarray(valid)))
+  assert (short[7:] == -1).all() and sorted(short[:7]) == list(range(7))
