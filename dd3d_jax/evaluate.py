@@ -163,8 +163,9 @@ def summarize(runs: list[dict]) -> dict:
   """Mean and (population) std over runs of every final and best score, in %:
   `final_oa_mean`, `final_oa_std`, ... (and the mIoUs of part segmentation)."""
   out = {}
-  for key in runs[0]:
-    if key.startswith(('final_', 'best_')) and isinstance(runs[0][key], (int, float)):
+  for key in runs[0]:  # a score that older run files lack is left out
+    if (key.startswith(('final_', 'best_')) and isinstance(runs[0][key], (int, float))
+        and all(key in r for r in runs)):
       values = np.array([r[key] for r in runs], np.float64)
       out[f'{key}_mean'], out[f'{key}_std'] = float(values.mean()), float(values.std())
   return {**out, 'runs': runs}

@@ -56,7 +56,7 @@ def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], s
               'protocol': evaluate.protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
     task = evaluator.task.name
-    head, *rest = tasks_lib.module(task).SCORES
+    head, *rest = tasks_lib.module(task).SCORES  # every score is in a run file written now
     log.info('eval %s | %s | distill %d | run %d/%d | final %s %.2f%% | best-epoch %s %.2f%%%s | '
              '%.0fs', p.name, backbone, d, s + 1, p.num_evals, tasks_lib.label(task, head),
              result[f'final_{head}'], tasks_lib.label(task, head), result[f'best_{head}'],
@@ -135,6 +135,7 @@ def results_table(results: dict) -> str:
                  f'{r[f"best_{head}_mean"]:>27.2f} +- {r[f"best_{head}_std"]:<4.2f} '
                  f'{len(r["runs"]):>5}' + ''.join(
                      f' {r[f"final_{s}_mean"]:>9.2f} +- {r[f"final_{s}_std"]:<4.2f}'
+                     if f'final_{s}_mean' in r else f' {"-":>16}'  # older than the score
                      for s in scores[1:]))
   by_backbone = results.get('by_backbone', {})
   if by_backbone:

@@ -46,8 +46,10 @@ RUN_KEYS = {'method': str, 'type': str, 'backbone': str, 'distill': int, 'eval':
 
 
 def run_keys(task: str) -> dict:
-  """The keys a run file of `task` has: RUN_KEYS and final_/best_ of each of its scores."""
-  scores = tasks.module(task).SCORES
+  """The keys a run file of `task` must have: RUN_KEYS and final_/best_ of each of its
+  scores but those added later (`ADDED_SCORES` of its module: older run files lack them)."""
+  module = tasks.module(task)
+  scores = [s for s in module.SCORES if s not in getattr(module, 'ADDED_SCORES', ())]
   return {**RUN_KEYS, **{f'{when}_{s}': _NUMBER for s in scores for when in ('final', 'best')}}
 _LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#',
                   '_': r'\_', '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
@@ -216,6 +218,8 @@ def cell_text(cell: Cell | None, key: str = 'final_oa', best_key: str | None = '
   count = f' [{len(cell.runs)}/{cell.expected}]' if len(cell.runs) < cell.expected else ''
   if not cell.runs:
     return 'not run' + count
+  if not all(key in r for r in cell.runs):
+    return '—'  # a score its run files are older than
   final = np.array([r[key] for r in cell.runs], dtype=float)
   spread = f' ± {final.std():.1f}' if len(final) > 1 else ''
   best = f' ({np.mean([r[best_key] for r in cell.runs]):.1f})' if best_key else ''
@@ -226,7 +230,7 @@ def best_methods(row: Row, key: str = 'final_oa') -> set[str]:
   """Methods with the row's highest mean of the runs' `key` (final OA), among those with
   runs, 'full' excluded."""
   means = {name: _mean_final(c, key) for name, c in row.cells.items()
-           if c.runs and c.type != 'full'}
+           if c.runs and c.type != 'full' and all(key in r for r in c.runs)}
   top = max(means.values(), default=None)
   return {name for name, m in means.items() if m == top}
 
@@ -339,7 +343,7 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   The caption goes above the table and a note per pooled row below it.
 
   Raises:
-    UserError: a row's task does not take Table 2 (classification takes Tables 1 and 3).
+    UserError: a row's task does not take Table 2.
   """
   _require_table(rows, '2')
   module = tasks.module(rows[0].task) if rows else tasks.module('segmentation')

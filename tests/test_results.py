@@ -20,9 +20,10 @@ def test_table_has_a_row_per_method_and_a_block_per_backbone():
              'meta': {'task': 'classification'}}
   lines = results_lib.results_table(results).splitlines()
   assert lines[0].split() == ['method', 'final-epoch', 'OA', '%', 'best-epoch', 'OA', '%',
-                              '(paper', 'protocol)', 'runs']
-  assert lines[1].split() == ['dd3d', '61.00', '+-', '0.50', '62.00', '+-', '0.25', '2']
-  assert lines[2].split() == ['random', '40.00', '+-', '0.50', '41.50', '+-', '0.25', '3']
+                              '(paper', 'protocol)', 'runs', 'mAcc', '%']
+  # Summaries older than mean class accuracy show '-' in its column.
+  assert lines[1].split() == ['dd3d', '61.00', '+-', '0.50', '62.00', '+-', '0.25', '2', '-']
+  assert lines[2].split() == ['random', '40.00', '+-', '0.50', '41.50', '+-', '0.25', '3', '-']
   # The header names the headline score (it once named the last method of the rows above).
   assert lines[4] == f'final-epoch {label} % by backbone'
   assert lines[5].split() == ['method', 'pointnet', 'dgcnn']

@@ -321,7 +321,7 @@ def test_missing_plan_task_is_classification_and_an_unknown_one_is_refused(tmp_p
 
 
 @pytest.mark.parametrize('table, wrong', [
-    ('2', 'cls is a classification workdir; print its table with --table 1 or --table 3.'),
+    ('2', 'seg1 is a segmentation workdir and '),
     ('1', 'seg1 is a segmentation workdir; print its table with --table 2.'),
     ('3', 'seg1 is a segmentation workdir; print its table with --table 2.')])
 def test_cli_refuses_a_workdir_of_the_other_task_in_one_line(tmp_path, capsys, table, wrong):
@@ -373,3 +373,22 @@ def test_bad_arguments_are_one_line(argv, says, capsys):
   err = capsys.readouterr().err
   assert e.value.code == 2 and err.count('\n') == 1 and says in err and '--help' in err
 
+
+
+def test_table_2_of_classification_has_oa_and_mean_class_accuracy(tmp_path, capsys):
+  w = make_workdir(tmp_path, 'cls', {'dd3d': 'dd3d', 'random': 'random'}, task='classification')
+  add_runs(w, 'dd3d', [70.0, 72.0])  # run files older than mAcc: its cell says so
+  add_runs(w, 'random', [60.0, 62.0])
+  for s, macc in enumerate((50.0, 54.0)):  # random's runs have it
+    path = os.path.join(w, 'runs', 'random', f'd0_pointnet_s{s}.json')
+    with open(path) as f:
+      run = json.load(f)
+    with open(path, 'w') as f:
+      json.dump({**run, 'final_macc': macc, 'best_macc': macc + 1}, f)
+  assert tables.main([w, '--table', '2']) == 0
+  out = capsys.readouterr().out
+  assert '| CPC 1 OA' in out and 'CPC 1 mAcc' in out and 'mAcc' in out.splitlines()[0]
+  dd3d = next(line for line in out.splitlines() if '| dd3d' in line)
+  random = next(line for line in out.splitlines() if '| random' in line)
+  assert '71.0 ± 1.0' in dd3d and '—' in dd3d
+  assert '61.0 ± 1.0' in random and '**52.0 ± 2.0**' in random

@@ -25,6 +25,7 @@ and its module sets
 
     SCORES = ('oa', ...)      run-file keys final_<s> and best_<s>; the first is the
                               headline of logs and Table 1
+    ADDED_SCORES = (...)      optional: scores added later, which older run files lack
     COLUMNS = {'OA': 'final_oa', ...}   the columns of `tables --table 2` per CPC
     TABLES = ('1', '3')       the `tables --table` layouts its workdirs take
     CAPTION                   Table 2's caption ({backbone} is filled in)

@@ -1,4 +1,6 @@
-"""Shape classification: one class per cloud, softmax cross-entropy, overall accuracy."""
+"""Shape classification: one class per cloud, softmax cross-entropy, overall accuracy and
+mean class accuracy (the mean over classes of each class's accuracy: on imbalanced test
+splits such as ModelNet40's and ScanObjectNN's it weighs every class alike)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import optax
 
 from dd3d_jax.models import Network, make_network
 
-SCORES = ('oa',)
-COLUMNS = {'OA': 'final_oa'}
-TABLES = ('1', '3')
-CAPTION = 'Final-epoch OA % (mean ± std over runs). Backbone: {backbone}.'
+SCORES = ('oa', 'macc')
+ADDED_SCORES = ('macc',)  # run files written before 2026-12-05 lack it
+COLUMNS = {'OA': 'final_oa', 'mAcc': 'final_macc'}
+TABLES = ('1', '2', '3')
+CAPTION = ('Final-epoch overall and mean class accuracy, OA and mAcc % (mean ± std over '
+           'runs). Backbone: {backbone}.')
 SET_KEY = None
 DESCRIPTION = 'shape classification'
 
@@ -31,6 +35,14 @@ def cross_entropy(logits: jax.Array, labels: jax.Array,
   """
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   return losses.mean() if weights is None else jnp.sum(losses * weights)
+
+
+def mean_class_accuracy(predictions, labels) -> float:
+  """100 x the mean over the classes in `labels` of the share of their clouds predicted
+  right. predictions, labels: [N] int."""
+  predictions, labels = np.asarray(predictions), np.asarray(labels)
+  classes = np.unique(labels)
+  return 100.0 * float(np.mean([np.mean(predictions[labels == c] == c) for c in classes]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +74,10 @@ class Classification:
     return jnp.argmax(outputs, axis=-1).astype(jnp.int32)
 
   def score(self, predictions, split) -> dict[str, float]:
-    """{'oa': overall accuracy %}."""
+    """{'oa': overall accuracy %, 'macc': mean class accuracy % over the classes present}."""
     # float32 on the device, as the accuracies of earlier runs were computed
-    return {'oa': 100.0 * float(jnp.mean(jnp.asarray(predictions) == jnp.asarray(split.labels)))}
+    oa = 100.0 * float(jnp.mean(jnp.asarray(predictions) == jnp.asarray(split.labels)))
+    return {'oa': oa, 'macc': mean_class_accuracy(predictions, split.labels)}
 
   def synthetic_targets(self, noise: jax.Array, labels: jax.Array) -> jax.Array:
     del noise
