@@ -107,7 +107,7 @@ def test_settings_of_a_method_that_never_ran_here_do_not_block_a_resume(finished
 def test_moving_the_data_or_logging_less_does_not_block_a_resume(finished_run):
   workdir, results = finished_run
   c = tiny_config(ALL)
-  c.data.path = '/moved/elsewhere'  # the shapes reader ignores it; the check must too
+  c.data.path = '/moved/elsewhere'  # a finished run reads no data; the check ignores it too
   c.distill.log_every, c.distill.checkpoint_every, c.eval.test_batch = 7, 5, 16
   assert finals(pipeline.run(c, workdir)) == finals(results)
 

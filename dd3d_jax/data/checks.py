@@ -12,9 +12,18 @@ import os
 import h5py
 import numpy as np
 
+from dd3d_jax.data.dataset import coordinate_problem, real_numbers
 from dd3d_jax.errors import DataError
 
 REDOWNLOAD = 're-download the dataset (see docs/data.md)'
+
+
+def detail(error: BaseException, limit: int = 160) -> str:
+  """A library's exception as a short clause for our one-line messages: one line, its
+  first clause only (dropping advice such as numpy's `usecols` or `allow_pickle` hints
+  that does not apply here), at most `limit` characters."""
+  text = ' '.join(str(error).split()).split('; ')[0]
+  return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def require_dir(path: str) -> str:
@@ -31,10 +40,40 @@ def require_file(path: str) -> str:
   return path
 
 
+def read_text(path: str, fix: str = REDOWNLOAD) -> str:
+  """The content of a UTF-8 text file; anything else (other encodings, binary data,
+  an unreadable file) is a DataError naming the file and `fix`."""
+  require_file(path)
+  try:
+    with open(path, encoding='utf-8') as f:
+      return f.read()
+  except UnicodeDecodeError as e:
+    raise DataError(f'{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset '
+                    f'{e.start}); {fix} or save it as UTF-8.') from None
+  except OSError as e:
+    raise DataError(f'{path}: cannot be read ({e.strerror or e}); fix its permissions or '
+                    f'{fix}.') from None
+
+
 def read_lines(path: str) -> list[str]:
-  """The non-empty, stripped lines of a text file."""
-  with open(require_file(path)) as f:
-    return [line.strip() for line in f if line.strip()]
+  """The non-empty, stripped lines of a UTF-8 text file."""
+  return [line.strip() for line in read_text(path).splitlines() if line.strip()]
+
+
+def load_table(path: str, fix: str, usecols: tuple[int, ...] | None = None) -> np.ndarray:
+  """A UTF-8 text table of numbers (one row a line): [rows >= 1, columns] float64.
+
+  An empty file, a non-numeric value or ragged rows is a DataError naming the file and
+  `fix`; reading never warns (numpy's warning for an empty input cannot arise).
+  """
+  lines = [line for line in read_text(path, fix).splitlines() if line.strip()]
+  if not lines:
+    raise DataError(f'{path}: empty file (no rows of numbers); {fix}.')
+  try:
+    return np.loadtxt(lines, dtype=np.float64, ndmin=2, usecols=usecols)
+  except (ValueError, IndexError) as e:
+    raise DataError(f'{path}: not a table of numbers ({detail(e)}); '
+                    f'{fix}.') from None
 
 
 def read_class_names(path: str) -> tuple[str, ...]:
@@ -46,7 +85,11 @@ def read_class_names(path: str) -> tuple[str, ...]:
 
 
 def read_h5(path: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-  """Reads the arrays `keys` of an HDF5 file (other keys are ignored)."""
+  """Reads the arrays `keys` of an HDF5 file (other keys are ignored).
+
+  Each key must be a dataset (not a group); a damaged file, a broken link or a dtype
+  h5py cannot read is a DataError naming the file.
+  """
   require_file(path)
   try:
     with h5py.File(path, 'r') as f:
@@ -54,10 +97,14 @@ def read_h5(path: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
       if missing:
         raise DataError(f'{path}: missing key {missing[0]!r} (the file has {sorted(f.keys())}); '
                         f'{REDOWNLOAD}.')
-      return {k: f[k][()] for k in keys}
-  except OSError as e:
+      for k in keys:
+        if not isinstance(f[k], h5py.Dataset):
+          raise DataError(f'{path}: {k!r} is a {type(f[k]).__name__.lower()}, not an array '
+                          f'(dataset); {REDOWNLOAD}.')
+      return {k: np.asarray(f[k][()]) for k in keys}
+  except (OSError, KeyError, RuntimeError, TypeError, ValueError) as e:
     raise DataError(f'{path}: unreadable or truncated HDF5 file '
-                    f'({" ".join(str(e).split())}); {REDOWNLOAD}.') from None
+                    f'({detail(e)}); {REDOWNLOAD}.') from None
 
 
 def check_clouds(path: str, points: np.ndarray, labels: np.ndarray, num_classes: int,
@@ -75,40 +122,45 @@ def check_clouds(path: str, points: np.ndarray, labels: np.ndarray, num_classes:
   Returns:
     (points [n, P, 3] float32, labels [n] int32, parts [n, P] int32 or None).
   """
-  if points.ndim != 3 or points.shape[-1] != 3 or not np.issubdtype(points.dtype, np.number):
+  if points.ndim != 3 or points.shape[-1] != 3 or not real_numbers(points.dtype):
     raise DataError(f'{path}: data has shape {points.shape} and dtype {points.dtype}, expected '
-                    f'(n, P, 3) numbers; {REDOWNLOAD}.')
-  labels = _whole(path, 'label', labels.reshape(-1) if labels.ndim == 2 else labels)
+                    f'(n, P, 3) real numbers; {REDOWNLOAD}.')
+  labels = labels.reshape(-1) if labels.ndim == 2 else labels
   if labels.shape != points.shape[:1]:
     raise DataError(f'{path}: label has shape {labels.shape} for {len(points)} clouds, expected '
                     f'({len(points)},) or ({len(points)}, 1); {REDOWNLOAD}.')
+  labels = whole_ids(path, 'label', labels, num_classes, 'classes of the class list',
+                     'fix the labels or the class list')
   if points.shape[1] < min_points:
     raise DataError(f'{path}: clouds have {points.shape[1]} points, fewer than the {min_points} '
                     f'requested; lower data.num_points to {points.shape[1]} or less.')
-  bad = ~np.isfinite(points).all(axis=(1, 2))
-  if bad.any():
-    raise DataError(f'{path}: cloud {int(np.argmax(bad))} has NaN/inf coordinates '
-                    f'({int(bad.sum())} such clouds); {REDOWNLOAD} or drop those clouds.')
-  outside = (labels < 0) | (labels >= num_classes)
-  if outside.any():
-    raise DataError(f'{path}: label {int(labels[np.argmax(outside)])} is outside the '
-                    f'{num_classes} classes of the class list; fix the labels or the class list.')
+  problem = coordinate_problem(points, f'{REDOWNLOAD} or drop those clouds.')
+  if problem:
+    raise DataError(f'{path}: {problem}')
   if parts is not None:
-    parts = _whole(path, 'part id', parts)
     if parts.shape != points.shape[:2]:
       raise DataError(f'{path}: part ids have shape {parts.shape}, expected {points.shape[:2]} '
                       f'to match the points; {REDOWNLOAD}.')
-    if parts.size and (parts.min() < 0 or parts.max() >= num_parts):
-      value = int(parts.min() if parts.min() < 0 else parts.max())
-      raise DataError(f'{path}: part id {value} is outside the {num_parts} part classes; '
-                      f'{REDOWNLOAD}.')
-  return points.astype(np.float32), labels.astype(np.int32), parts
+    parts = whole_ids(path, 'part id', parts, num_parts, 'part classes', REDOWNLOAD)
+  return points.astype(np.float32), labels, parts
 
 
-def _whole(path: str, what: str, values: np.ndarray) -> np.ndarray:
-  """int32 ids from integer or whole-valued float arrays."""
-  if not np.issubdtype(values.dtype, np.number) or not np.array_equal(values, np.round(values)):
-    raise DataError(f'{path}: {what}s are not whole numbers (dtype {values.dtype}); {REDOWNLOAD}.')
+def whole_ids(path: str, what: str, values: np.ndarray, count: int | None, noun: str,
+              fix: str) -> np.ndarray:
+  """int32 ids in [0, count) (count None: [0, 2**31)) from an integer or whole-valued
+  float array, checked before the cast so that no value wraps around."""
+  kind = values.dtype.kind
+  if not real_numbers(values.dtype) or (kind == 'f' and not (
+      np.isfinite(values).all() and np.array_equal(values, np.round(values)))):
+    raise DataError(f'{path}: {what}s are not whole numbers (dtype {values.dtype}); {fix}.')
+  limit = 2**31 - 1 if count is None else count
+  wide = values.astype(np.float64) if kind == 'f' else values  # float16 cannot hold limit
+  outside = (wide < 0) | (wide >= limit)
+  if outside.any():
+    value = values.reshape(-1)[np.argmax(outside.reshape(-1))]
+    if count is None:
+      raise DataError(f'{path}: {what} {int(value)} is outside 0..{limit - 1}; {fix}.')
+    raise DataError(f'{path}: {what} {int(value)} is outside the {count} {noun}; {fix}.')
   return values.astype(np.int32)
 
 

@@ -8,6 +8,14 @@ import numpy as np
 
 from dd3d_jax.errors import DataError
 
+# The unit-sphere normalisation runs in float32 and squares coordinates: beyond this
+# magnitude it overflows (a cloud would become all zeros or NaN).
+MAX_COORD = 1e18
+# It divides by (radius + 1e-4): a cloud whose points all lie within this distance of
+# their centre would shrink below half the unit sphere, towards a point.
+MIN_EXTENT = 1e-4
+_CHUNK = 1024  # clouds per step of the coordinate checks, to bound their memory
+
 
 @dataclasses.dataclass(frozen=True)
 class Split:
@@ -56,8 +64,58 @@ class PointCloudDataset:
     return self.splits['test']
 
 
+def real_numbers(dtype: np.dtype) -> bool:
+  """Whether arrays of `dtype` hold real numbers (ints or floats; not bool, complex, str)."""
+  return dtype.kind in 'iuf'
+
+
+def coordinate_problem(points: np.ndarray, fix_nonfinite: str) -> str | None:
+  """The first problem of the coordinates of some clouds, or None.
+
+  Args:
+    points: [N, P, 3] real numbers of any dtype (checked before the float32 cast, so
+      values beyond float32's range are named rather than turned into inf).
+    fix_nonfinite: what the message tells the user to do about NaN/inf coordinates.
+  Returns:
+    None when every cloud is finite, within +-MAX_COORD and spans at least MIN_EXTENT
+    once cast to float32 (what the pipeline normalises); else the problem and its fix,
+    naming the first bad cloud by index (no source prefix, for the caller to add).
+  """
+  if points.shape[1] == 1 and len(points):
+    return ('clouds of 1 point have no shape (each normalises to the origin); use clouds of '
+            'several points (for the procedural shapes, data.num_points >= 2).')
+  bad = ~np.isfinite(points).all(axis=(1, 2))
+  if bad.any():
+    return (f'cloud {int(np.argmax(bad))} has NaN/inf coordinates ({int(bad.sum())} such '
+            f'clouds); {fix_nonfinite}')
+  for start in range(0, len(points), _CHUNK):
+    chunk = points[start:start + _CHUNK]
+    size = np.abs(chunk).max(axis=(1, 2), initial=0).astype(np.float64)
+    if (size > MAX_COORD).any():
+      i = int(np.argmax(size > MAX_COORD))
+      return (f'cloud {start + i} has a coordinate of {size[i]:.3g}, beyond +-{MAX_COORD:.0e}, '
+              'where the unit-sphere normalisation (in float32) overflows; rescale the clouds '
+              '(divide every coordinate by one constant).')
+    # The float32 values the pipeline normalises, centred exactly (a float32 mean can be
+    # off by more than a far-away cloud's extent).
+    cast = chunk.astype(np.float32, copy=False).astype(np.float64)
+    centred = cast - cast.mean(axis=1, keepdims=True)
+    radius = np.sqrt(np.einsum('npc,npc->np', centred, centred).max(axis=1, initial=0))
+    if (radius < MIN_EXTENT).any():
+      i = int(np.argmax(radius < MIN_EXTENT))
+      return (f'cloud {start + i} spans only {radius[i]:.3g} (its {chunk.shape[1]} points lie '
+              f'within that distance of their centre, in float32), which the unit-sphere '
+              f'normalisation shrinks to a point; drop that cloud, or scale the clouds up '
+              f'(multiply by one constant) so that each spans at least {MIN_EXTENT:g}.')
+  return None
+
+
 def validate(dataset: PointCloudDataset, min_points: int = 1) -> PointCloudDataset:
-  """Checks shapes, dtypes, finiteness and label ranges; returns the dataset.
+  """Checks shapes, dtypes, coordinates and id ranges; returns the dataset.
+
+  Every split must hold [N >= 1, P >= min_points, 3] float32 points whose clouds pass
+  `coordinate_problem`, [N] int32 labels in [0, num_classes) and, if any, [N, P] int32
+  part ids >= 0 (and < num_parts when it is set); every class needs a training cloud.
 
   Raises:
     DataError: one line naming the dataset source, the split and the problem.
@@ -71,6 +129,11 @@ def validate(dataset: PointCloudDataset, min_points: int = 1) -> PointCloudDatas
       raise DataError(f'{where}: no {required!r} split; provide both a train and a test split.')
   for name, split in dataset.splits.items():
     pts, lab = split.points, split.labels
+    for what, array, dtype in (('points', pts, np.float32), ('labels', lab, np.int32),
+                               ('part labels', split.parts, np.int32)):
+      if array is not None and array.dtype != dtype:
+        raise DataError(f'{where}: {name} {what} have dtype {array.dtype}, expected '
+                        f'{np.dtype(dtype)}; cast them to {np.dtype(dtype)}.')
     if pts.ndim != 3 or pts.shape[-1] != 3:
       raise DataError(f'{where}: {name} points have shape {pts.shape}, expected (N, P, 3); '
                       'save the clouds as one [N, P, 3] array.')
@@ -83,16 +146,21 @@ def validate(dataset: PointCloudDataset, min_points: int = 1) -> PointCloudDatas
     if pts.shape[1] < min_points:
       raise DataError(f'{where}: {name} clouds have {pts.shape[1]} points, fewer than the '
                       f'{min_points} asked for; lower data.num_points to {pts.shape[1]} or less.')
-    bad = ~np.isfinite(pts).all(axis=(1, 2))
-    if bad.any():
-      raise DataError(f'{where}: {name} cloud {int(np.argmax(bad))} has NaN/inf coordinates '
-                      f'({int(bad.sum())} such clouds); drop or repair those clouds.')
+    problem = coordinate_problem(pts, 'drop or repair those clouds.')
+    if problem:
+      raise DataError(f'{where}: {name} {problem}')
     if lab.min() < 0 or lab.max() >= k:
       raise DataError(f'{where}: {name} label {int(lab.max() if lab.max() >= k else lab.min())} '
                       f'is outside the {k} classes; labels must be 0..{k - 1}, one per class name.')
     if split.parts is not None and split.parts.shape != pts.shape[:2]:
       raise DataError(f'{where}: {name} part labels have shape {split.parts.shape}, expected '
                       f'{pts.shape[:2]}, one part id per point; save parts as [N, P] integers.')
+    if split.parts is not None and split.parts.size and (
+        split.parts.min() < 0 or (dataset.num_parts and split.parts.max() >= dataset.num_parts)):
+      value = int(split.parts.min() if split.parts.min() < 0 else split.parts.max())
+      limit = f'0..{dataset.num_parts - 1}' if dataset.num_parts else '0 or more'
+      raise DataError(f'{where}: {name} part id {value} is outside {limit}; number the parts '
+                      f'0, 1, 2, ... (one range of ids per class).')
   counts = np.bincount(dataset.train.labels, minlength=k)
   if (counts == 0).any():
     empty = [dataset.class_names[i] for i in np.flatnonzero(counts == 0)]

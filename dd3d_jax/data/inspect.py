@@ -1,12 +1,15 @@
 """Prints what a dataset folder holds, read raw (no subsampling or normalisation).
 
     python -m dd3d_jax.data.inspect PATH [--json] [--format F] [--variant V] [--num-points N]
+    python -m dd3d_jax.data.inspect --format shapes [--json] [--num-points N]
 
 Detects the layout (unless --format), reads and validates it, and prints the format,
 the classes with their per-split counts, the points per cloud and the coordinate
 bounds per split. With --json the last line of stdout is one JSON object
-{"format", "classes", "train", "test", "points"}. A dataset problem is one line
-`error: ...` on stderr and exit status 2.
+{"format", "classes", "train", "test", "points"}. `--format shapes` reports the
+procedural dataset (the default config's) and takes no PATH. A dataset problem or a
+bad command line (a missing, extra or malformed argument) is one line `error: ...`
+on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -18,9 +21,29 @@ import sys
 import numpy as np
 
 from dd3d_jax import config, data
+from dd3d_jax.data import scanobjectnn
 from dd3d_jax.errors import UserError
 
-SUBSAMPLED = ('shapenetpart_txt', 'mvpnet')  # formats that read every cloud at num_points
+# formats that read (or generate) every cloud at num_points, by default the config's
+SUBSAMPLED = ('shapenetpart_txt', 'mvpnet', 'shapes')
+
+
+class Parser(argparse.ArgumentParser):
+  """argparse whose errors raise a UserError (one line) instead of printing the usage."""
+
+  def error(self, message: str):
+    raise UserError(f'{message}; see --help.')
+
+
+def positive_int(text: str) -> int:
+  """argparse type: an integer >= 1."""
+  try:
+    value = int(text)
+  except ValueError:
+    value = 0
+  if value < 1:
+    raise argparse.ArgumentTypeError(f'must be a whole number >= 1, got {text!r}')
+  return value
 
 
 def summary_lines(fmt: str, dataset: data.PointCloudDataset) -> list[str]:
@@ -42,20 +65,38 @@ def summary_lines(fmt: str, dataset: data.PointCloudDataset) -> list[str]:
   return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m dd3d_jax.data.inspect',
-                                   description=__doc__.split('\n')[0])
-  parser.add_argument('path')
+def parse(argv: list[str] | None) -> argparse.Namespace:
+  """The arguments, checked together. Raises UserError (one line) for a bad command line."""
+  parser = Parser(prog='python -m dd3d_jax.data.inspect', description=__doc__.split('\n')[0])
+  parser.add_argument('path', nargs='?', help='the dataset folder or .npz file (none for shapes)')
   parser.add_argument('--json', action='store_true', help='end with one JSON line')
-  parser.add_argument('--format', default='auto', help=f'one of {sorted(data.READERS)}')
-  parser.add_argument('--variant', default='', help='ScanObjectNN: obj_bg|obj_only|pb_t50_rs')
-  parser.add_argument('--num-points', type=int, default=None,
-                      help='points kept per cloud by shapenetpart_txt and mvpnet (default 1024); '
-                           'the minimum for the other formats (default 1)')
+  parser.add_argument('--format', default='auto', choices=['auto', *sorted(data.READERS)],
+                      metavar='F', help=f"'auto' (default) or one of {sorted(data.READERS)}")
+  parser.add_argument('--variant', default='',
+                      help=f'ScanObjectNN only: one of {sorted(scanobjectnn.VARIANTS)}')
+  parser.add_argument('--num-points', type=positive_int, default=None, metavar='N',
+                      help='points kept per cloud by shapenetpart_txt and mvpnet and generated '
+                           'by shapes (default 1024); the minimum for the other formats '
+                           '(default 1)')
   args = parser.parse_args(argv)
-  cfg = config.base_config().data
-  cfg.path, cfg.variant = args.path, args.variant
+  if args.format == 'shapes' and args.path is not None:
+    parser.error(f'--format shapes generates its clouds and reads no PATH, got {args.path!r}; '
+                 'drop PATH, or give the format of the data at PATH')
+  if args.format != 'shapes' and args.path is None:
+    parser.error('PATH is missing: give the dataset folder or .npz file (only --format shapes '
+                 'takes none)')
+  if args.variant and args.variant not in scanobjectnn.VARIANTS:
+    parser.error(f'--variant {args.variant!r} is unknown; use one of '
+                 f'{sorted(scanobjectnn.VARIANTS)} (ScanObjectNN only)')
+  return args
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Runs the command; returns its exit status (0, or 2 after one line `error: ...`)."""
   try:
+    args = parse(argv)
+    cfg = config.base_config().data
+    cfg.path, cfg.variant = args.path or '', args.variant
     cfg.format = data.detect_format(args.path) if args.format == 'auto' else args.format
     cfg.num_points = args.num_points or (1024 if cfg.format in SUBSAMPLED else 1)
     dataset = data.read(cfg)

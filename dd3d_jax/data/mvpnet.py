@@ -53,6 +53,8 @@ def _ply_header(file: str, data: bytes) -> tuple[str, list, int]:
         elements[-1][2].append((words[-1], 'list' if words[1] == 'list' else words[1]))
   except (ValueError, IndexError, UnicodeDecodeError):
     raise DataError(f'{file}: malformed PLY header; re-export the file.') from None
+  if any(count < 0 for _, count, _ in elements):
+    raise DataError(f'{file}: a negative element count in the PLY header; re-export the file.')
   if fmt not in PLY_FORMATS:
     raise DataError(f'{file}: PLY format {fmt!r} is unknown; use one of {sorted(PLY_FORMATS)}.')
   return fmt, elements, data.find(b'\n', end) + 1
@@ -77,7 +79,12 @@ def read_ply(file: str) -> np.ndarray:
     if len(lines) < skip + count:
       raise DataError(f'{file}: truncated PLY file (fewer lines than the header says); '
                       f're-export it.')
+    if count == 0:
+      return np.zeros((0, 3))
     table = np.loadtxt(lines[skip:skip + count], dtype=np.float64, ndmin=2)
+    if table.shape[1] <= max(columns.index(a) for a in 'xyz'):
+      raise DataError(f'{file}: vertex rows have {table.shape[1]} values, fewer than the header\'s '
+                      f'properties {columns}; re-export it.')
     return table[:, [columns.index(a) for a in 'xyz']]
   if any(t not in PLY_TYPES for e in before + [vertex] for _, t in e[2]):
     raise DataError(f'{file}: a list or unknown property type before or in the vertex element; '
@@ -92,7 +99,18 @@ def read_ply(file: str) -> np.ndarray:
 
 
 def _read_npy(file: str) -> np.ndarray:
-  cloud = np.load(file, allow_pickle=False)
+  with open(file, 'rb') as f:
+    magic = f.read(6)
+  if magic != b'\x93NUMPY':
+    raise DataError(f'{file}: not a .npy file (no NumPy header: damaged, cut short or another '
+                    'format); save the cloud with np.save(file, np.asarray(points, np.float32)).')
+  try:
+    cloud = np.load(file, allow_pickle=False)
+  except ValueError as e:
+    if 'pickle' in str(e) or 'Object arrays' in str(e):
+      raise DataError(f'{file}: holds an object array (a Python pickle, never loaded); save the '
+                      'cloud with np.save(file, np.asarray(points, np.float32)).') from None
+    raise
   if cloud.ndim != 2 or cloud.shape[1] < 3:
     raise DataError(f'{file}: array has shape {cloud.shape}, expected [P, >=3]; save x y z '
                     'as the first three columns.')
@@ -100,7 +118,7 @@ def _read_npy(file: str) -> np.ndarray:
 
 
 def _read_table(file: str) -> np.ndarray:
-  return np.loadtxt(file, dtype=np.float64, ndmin=2, usecols=(0, 1, 2))
+  return checks.load_table(file, 're-export it', usecols=(0, 1, 2))
 
 
 LOADERS = {'.ply': read_ply, '.npy': _read_npy, '.txt': _read_table, '.xyz': _read_table}
@@ -115,7 +133,7 @@ def read_cloud(file: str) -> np.ndarray:
   try:
     return LOADERS[ext](file)
   except (ValueError, OSError) as e:
-    raise DataError(f'{file}: unreadable point file ({" ".join(str(e).split())}); '
+    raise DataError(f'{file}: unreadable point file ({checks.detail(e)}); '
                     f're-export it.') from None
 
 

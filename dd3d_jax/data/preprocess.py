@@ -11,6 +11,7 @@ import numpy as np
 
 from dd3d_jax import geometry
 from dd3d_jax.data.dataset import PointCloudDataset, Split
+from dd3d_jax.errors import DataError
 
 CHUNK = 4096  # clouds per jitted call, to bound memory on large datasets
 
@@ -66,11 +67,24 @@ def prepare(dataset: PointCloudDataset, num_points: int, rotated: bool,
   setting, rotates every train and test cloud randomly and projects it on its PCA axes.
 
   Every step is seeded per split, so the same config gives the same clouds.
+
+  Raises:
+    DataError: a cloud whose kept points (nearly) coincide, so that it would be
+      normalised to (almost) a point at the origin: radius < 0.5 of the unit sphere.
+      (`validate` already refuses raw clouds that span less than MIN_EXTENT; this
+      catches what subsampling collapses, e.g. data.num_points=1.)
   """
   splits = {}
   for name, split in dataset.splits.items():
     points, parts = subsample_points(split.points, num_points, split_seed(seed, name), split.parts)
     points = normalize(points)
+    radius = np.linalg.norm(points, axis=-1).max(axis=1)
+    if (radius < 0.5).any():
+      i = int(np.argmax(radius < 0.5))
+      raise DataError(f'{dataset.source or dataset.name}: {name} cloud {i} collapses to a point '
+                      f'when {num_points} of its points are kept (radius {radius[i]:.3g} after '
+                      f'the unit-sphere normalisation: they nearly coincide); raise '
+                      f'data.num_points or drop that cloud.')
     if rotated:
       points = canonicalize_rotated(points, split_seed(seed, name))
     splits[name] = Split(points, split.labels, parts)

@@ -114,27 +114,23 @@ def read_shapenetpart_h5(path: str, min_points: int = 1) -> PointCloudDataset:
 
 
 def _read_txt_cloud(file: str, label: int, num_classes: int) -> np.ndarray:
-  """One `x y z nx ny nz part` file, checked: [P, 7] float32."""
-  checks.require_file(file)
-  try:
-    cloud = np.loadtxt(file, dtype=np.float32, ndmin=2)
-  except ValueError as e:
-    raise DataError(f'{file}: not a table of numbers ({e}); re-download the dataset.') from None
+  """One `x y z nx ny nz part` file, checked: [P, 4] float64 rows `x y z part` (the
+  coordinates exactly as float32 holds them; normals are not read)."""
+  cloud = checks.load_table(file, 're-download the dataset')
   if cloud.shape[1] != 7:
     raise DataError(f'{file}: rows have {cloud.shape[1]} columns, expected 7 '
                     f'(x y z nx ny nz part); re-download the dataset.')
-  checks.check_clouds(file, cloud[None, :, :3], np.array([label]), num_classes,
-                      parts=cloud[None, :, 6], num_parts=NUM_PARTS)
-  return cloud
+  points, _, parts = checks.check_clouds(file, cloud[None, :, :3], np.array([label]), num_classes,
+                                         parts=cloud[None, :, 6], num_parts=NUM_PARTS)
+  return np.concatenate([points[0], parts[0][:, None]], axis=1).astype(np.float64)
 
 
 def _read_file_list(list_file: str) -> list[str]:
   """A `shuffled_*_file_list.json`: entries `shape_data/<synset>/<id>`."""
-  with open(checks.require_file(list_file)) as f:
-    try:
-      entries = json.load(f)
-    except ValueError:
-      entries = None
+  try:
+    entries = json.loads(checks.read_text(list_file, 're-download the dataset'))
+  except (ValueError, RecursionError):
+    entries = None
   if not isinstance(entries, list) or not all(isinstance(e, str) and '/' in e for e in entries):
     raise DataError(f'{list_file}: not a JSON list of "shape_data/<synset>/<id>" strings; '
                     f're-download the dataset.')
@@ -171,8 +167,8 @@ def read_shapenetpart_txt(path: str, num_points: int, seed: int = 0,
         cloud = _read_txt_cloud(file, labels_of[synset], len(names))
         rng = np.random.default_rng([seed, LISTS.index(stem), position])
         cloud = checks.take_points(file, cloud, num_points, rng, allow_resample)
-        points.append(cloud[:, :3])
-        parts.append(cloud[:, 6].astype(np.int32))
+        points.append(cloud[:, :3].astype(np.float32))
+        parts.append(cloud[:, 3].astype(np.int32))
         labels.append(labels_of[synset])
     if not points:
       raise DataError(f'{path}: the {split} file lists are empty; re-download the dataset.')

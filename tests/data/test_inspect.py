@@ -44,7 +44,40 @@ def test_inspect_in_process(tmp_path, capsys):
   assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['points'] == 32
   assert inspect.main([scan, '--variant', 'xyz']) == 2
   err = capsys.readouterr().err
-  assert err.startswith("error: data.variant 'xyz' is unknown") and err.count('\n') == 1
+  assert err.startswith("error: --variant 'xyz' is unknown") and err.count('\n') == 1
   assert inspect.main([str(tmp_path / 'nothing')]) == 2
   assert capsys.readouterr().err.startswith(f'error: {tmp_path / "nothing"}: no such file')
 
+
+
+def test_inspect_command_line_errors_are_one_line(tmp_path, capsys):
+  folder, _ = write_modelnet(str(tmp_path))
+  cases = [
+      ([], 'PATH is missing: give the dataset folder or .npz file (only --format shapes takes '
+           'none)'),
+      ([folder, 'extra'], 'unrecognized arguments: extra'),
+      ([folder, '--num-points', '-5'], "argument --num-points: must be a whole number >= 1, got "
+                                       "'-5'"),
+      ([folder, '--num-points', '0'], "argument --num-points: must be a whole number >= 1"),
+      ([folder, '--variant', 'junk'], "--variant 'junk' is unknown; use one of ['obj_bg', "
+                                      "'obj_only', 'pb_t50_rs'] (ScanObjectNN only)"),
+      ([folder, '--variant', 'obj_only'], "data.variant 'obj_only' only applies to ScanObjectNN, "
+                                          f"and {folder} is modelnet40_h5"),
+      ([folder, '--format', 'junk'], "argument --format: invalid choice: 'junk'"),
+      (['/no/such', '--format', 'shapes'], "--format shapes generates its clouds and reads no "
+                                           "PATH, got '/no/such'; drop PATH"),
+      ([folder, '--bogus'], 'unrecognized arguments: --bogus'),
+  ]
+  for argv, message in cases:
+    assert inspect.main(argv) == 2, argv
+    out, err = capsys.readouterr()
+    assert out == '' and err.startswith(f'error: {message}') and err.count('\n') == 1, (argv, err)
+  out = run(folder, 'extra', '--num-points', '-5')  # the real exit status, no usage dump
+  assert out.returncode == 2 and out.stdout == '' and out.stderr.count('\n') == 1
+  assert out.stderr.startswith('error: argument --num-points: must be a whole number >= 1')
+
+
+def test_inspect_procedural_shapes_takes_no_path(capsys):
+  assert inspect.main(['--format', 'shapes', '--json', '--num-points', '16']) == 0
+  last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert last['format'] == 'shapes' and last['points'] == 16 and last['train'] == 1200
