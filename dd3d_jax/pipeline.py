@@ -8,10 +8,10 @@ evaluation run is one result file; a re-run skips what is written and redoes onl
 what is missing, so an interruption at any point costs at most the run in progress.
 
 Its parts: the plan and plan.json (`dd3d_jax.plan`); the workdir's layout, the checks
-made before any work and its npz cache (`dd3d_jax.workdir`); the key streams, paired
-across methods (`dd3d_jax.keys`); the herding/k-center feature network
-(`dd3d_jax.features`); the run files, results.json, its table and the loss plot
-(`dd3d_jax.results`).
+made before any work and its npz cache (`dd3d_jax.workdir`); its lock, one job at a
+time (`dd3d_jax.lock`); the key streams, paired across methods (`dd3d_jax.keys`); the
+herding/k-center feature network (`dd3d_jax.features`); the run files, results.json,
+its table and the loss plot (`dd3d_jax.results`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import ml_collections
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import devices, distill, evaluate, features, records, registry, render, runner
+from dd3d_jax import devices, distill, evaluate, features, lock, records, registry, render, runner
 from dd3d_jax import plan as plan_lib
 from dd3d_jax import results
 from dd3d_jax import tasks as tasks_lib
@@ -61,18 +61,24 @@ def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Plann
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Distils, exports and evaluates every method of `eval.methods`; resumes in `workdir`.
+  """Distils, exports and evaluates every method of `eval.methods`; resumes in `workdir`,
+  holding its lock (`dd3d_jax.lock`) from before the workdir is checked to the end.
 
   Returns:
     The results dictionary also written to `workdir/results.json`.
   Raises:
-    UserError: a bad config value, workdir or input file (before anything is written),
-      a failed write, or a method whose loss became non-finite (`runner.Diverged`,
-      with the config field of its learning rate).
+    UserError: a bad config value, workdir or input file, or another run holding the
+      workdir (before anything is written), a failed write, or a method whose loss
+      became non-finite (`runner.Diverged`, with the config field of its learning rate).
   """
   config_lib.validate(config)
-  wd, plan = Workdir(workdir), plan_lib.make_plan(config)
-  backbones = config_lib.eval_backbones(config)
+  workdir_lib.check_location(workdir)
+  with lock.hold(workdir):
+    return _run(config, Workdir(workdir))
+
+
+def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
+  plan, backbones = plan_lib.make_plan(config), config_lib.eval_backbones(config)
   protocols = {p.name: evaluate.protocol_record(
       evaluate.Protocol.from_config(config, plan_lib.eval_epochs(config, p))) for p in plan}
   workdir_lib.check(wd, config, protocols, backbones)
@@ -90,7 +96,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   dataset = data_lib.load(config.data)
   task = tasks_lib.make(config.task, dataset)
-  os.makedirs(workdir, exist_ok=True)
+  os.makedirs(wd.root, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
   plan_lib.write_plan(wd, plan, backbones, dataset.name, config)

@@ -10,10 +10,13 @@
       experts/<fingerprint>_e<i>.npz  TM's expert trajectories (unless methods.tm.experts_dir)
       metrics.jsonl                   one line per step and per test evaluation
       loss.png, results.json          loss curves; the summary per method
+      .lock                           the running job's host and process (`dd3d_jax.lock`)
 
-`check(wd, config, protocols)` reads everything there and writes nothing: a folder
-that cannot be written, a disk about full, a damaged file, or runs made with other
-settings stop the job in one line that says what to do, before the data is loaded.
+`check(wd, config, protocols, backbones)` reads everything there and writes nothing: a
+folder that cannot be written, a disk about full, a damaged file, or runs made with
+other settings stop the job in one line that says what to do, before the data is
+loaded (the job holds the workdir's lock, `dd3d_jax.lock`, from before this check to
+its end).
 `repair(wd)` then drops a torn last line of the append-only log. `Workdir.cache` keeps the
 arrays computed once per workdir (features/, experts/) in .npz files.
 """
@@ -132,8 +135,9 @@ class Workdir:
     return arrays
 
 
-def _check_location(root: str) -> None:
-  """The workdir is (or can become) a folder we can write, on a disk with room."""
+def check_location(root: str) -> None:
+  """Refuses, in one line, a workdir that is not (and cannot become) a folder we can
+  write on a disk with room (`UserError`)."""
   if os.path.exists(root) and not os.path.isdir(root):
     raise UserError(f'--workdir {root} is a file, not a folder; pass a folder path.')
   existing = os.path.abspath(root)
@@ -242,7 +246,7 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
       settings; or runs were evaluated with other evaluation settings and
       `eval.reevaluate` is off.
   """
-  _check_location(wd.root)
+  check_location(wd.root)
   if not os.path.isdir(wd.root):
     return
   saved = _check_config(wd, config)

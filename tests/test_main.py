@@ -1,6 +1,7 @@
 """The command line under user mistakes and faults: one line on stderr, status 2, no
 traceback, and the workdir's earlier contents unchanged; automatic recovery where the
-damage is ours to repair; a SIGKILL at a random step resumes bit-identically."""
+damage is ours to repair; a SIGKILL at a random step resumes bit-identically; a second
+run on a workdir in use refuses."""
 
 import errno
 import hashlib
@@ -9,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import main, pipeline, records, registry, runner
+from dd3d_jax import lock, main, pipeline, records, registry, runner
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
 from tests.tiny import tiny_config as _tiny
@@ -316,7 +318,7 @@ def test_reevaluation_records_the_new_settings(copy):
 
 
 # 6. A SIGKILL at a random step: the same command resumes to the same bits.
-def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path):
+def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path, caplog):
   whole, at = finished, random.randrange(1, ITERATIONS)
   workdir = tmp_path / 'killed'
   cmd = [sys.executable, '-m', 'dd3d_jax.main', f'--config=tests/tiny.py:iterations={ITERATIONS}',
@@ -329,8 +331,47 @@ def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path):
     time.sleep(0.05)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  resumed = pipeline.run(tiny_config(), str(workdir))
+  with caplog.at_level('INFO', logger='dd3d_jax'):
+    resumed = pipeline.run(tiny_config(), str(workdir))
+  assert f'took over the lock of process {proc.pid}' in caplog.text  # its lock outlived it
   assert finals(resumed) == finals(whole[1]), f'killed at step >= {at}'
   for name in ('dd3d_0.npz', 'random_0.npz'):
     with np.load(os.path.join(whole[0], 'sets', name)) as a, np.load(workdir / 'sets' / name) as b:
       np.testing.assert_array_equal(a['points'], b['points'])
+
+
+# 7. One writer per workdir, between real processes.
+def run_main(workdir, *args):
+  return subprocess.run([sys.executable, '-m', 'dd3d_jax.main',
+                         f'--config=tests/tiny.py:iterations={ITERATIONS}', f'--workdir={workdir}',
+                         *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_run_on_a_workdir_in_use_is_one_line_and_writes_nothing(copy):
+  hold = ('import sys, time\nfrom dd3d_jax import lock\n'
+          'with lock.hold(sys.argv[1]):\n  print("held", flush=True)\n  time.sleep(300)')
+  holder = subprocess.Popen([sys.executable, '-c', hold, copy], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+  try:
+    assert holder.stdout.readline() == 'held\n'
+    before = snapshot(copy)
+    out = run_main(copy)
+    assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr
+    assert out.stderr.startswith(f'error: {copy} is in use by process {holder.pid} on host '
+                                 f'{socket.gethostname()} (started ')
+    assert snapshot(copy) == before
+  finally:
+    holder.kill()
+    holder.wait()
+
+
+def test_the_lock_of_a_killed_run_is_taken_over_with_a_warning(copy):
+  dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+  dead.wait()
+  with open(os.path.join(copy, lock.NAME), 'w') as f:
+    json.dump({'host': socket.gethostname(), 'pid': dead.pid, 'started': 'earlier'}, f)
+  out = run_main(copy)
+  assert out.returncode == 0, out.stderr
+  assert f'took over the lock of process {dead.pid} on host {socket.gethostname()}' in out.stderr
+  assert 'every run is finished' in out.stderr and not os.path.exists(
+      os.path.join(copy, lock.NAME))
