@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+from typing import Iterator
 
 import jax
 import ml_collections
@@ -31,11 +32,25 @@ from dd3d_jax import plan as plan_lib
 from dd3d_jax import results
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
+from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
+
+
+@contextlib.contextmanager
+def _named_interrupt(doing: str) -> Iterator[None]:
+  """Turns a Ctrl-C inside the block into `Interrupted` naming what the job was `doing`
+  (one raised deeper, by the runner, names its step and stays as it is)."""
+  try:
+    yield
+  except Interrupted:
+    raise
+  except KeyboardInterrupt as e:
+    raise Interrupted(f'interrupted while {doing}; run the same command again to resume '
+                      '(finished steps and runs are kept).') from e
 
 
 def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Planned, d: int,
@@ -70,6 +85,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     UserError: a bad config value, workdir or input file, or another run holding the
       workdir (before anything is written), a failed write, or a method whose loss
       became non-finite (`runner.Diverged`, with the config field of its learning rate).
+    Interrupted: a Ctrl-C during a method's steps or an evaluation run, naming it.
   """
   config_lib.validate(config)
   workdir_lib.check_location(workdir)
@@ -130,11 +146,12 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
       for d in todo_d:
-        small = obtain_set(config, wd, p, d, method, real, dataset, task)
-        if method.writes_set and d == 0 and not os.path.exists(
-            wd.path('renders', p.name, 'overview.png')):
-          render.render_set(wd.path('renders', p.name), small.points, small.labels,
-                            dataset.class_names, task.parts(small.targets))
+        with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
+          small = obtain_set(config, wd, p, d, method, real, dataset, task)
+          if method.writes_set and d == 0 and not os.path.exists(
+              wd.path('renders', p.name, 'overview.png')):
+            render.render_set(wd.path('renders', p.name), small.points, small.labels,
+                              dataset.class_names, task.parts(small.targets))
         for b in backbones:
           if d in missing[p.name, b]:
             results.evaluate_runs(evaluator(b, plan_lib.eval_epochs(config, p)), wd, p, d,

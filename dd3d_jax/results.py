@@ -22,6 +22,7 @@ import numpy as np
 
 from dd3d_jax import evaluate, records, render
 from dd3d_jax import tasks as tasks_lib
+from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
 from dd3d_jax.plan import Planned
 from dd3d_jax.workdir import Workdir
@@ -31,7 +32,8 @@ log = logging.getLogger('dd3d_jax')
 
 def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small,
                   seed: int, backbone: str) -> None:
-  """Trains and tests one network per evaluation index in `todo`; one file each."""
+  """Trains and tests one network per evaluation index in `todo`; one file each. A
+  Ctrl-C during a run ends it with `errors.Interrupted`, naming that run."""
   metrics_path = wd.path('metrics.jsonl')
   os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
   for s in todo:
@@ -48,7 +50,12 @@ def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], s
                                           **{f'test_{k}': v for k, v in scores.items()}})
 
     key = stream(seed, f'eval/{backbone}', d, s)
-    result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
+    try:
+      result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
+    except KeyboardInterrupt as e:
+      raise Interrupted(f'interrupted in evaluation run {s + 1} of {p.num_evals} (method '
+                        f'{p.name}, distill {d}, backbone {backbone}); run the same command '
+                        'again to redo that run (finished runs are kept).') from e
     result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
               'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
               'set_points': int(small.points.shape[1]), **result,

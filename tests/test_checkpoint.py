@@ -2,6 +2,7 @@
 aside, and the run falls back to the newest intact step and ends bit-identical."""
 
 import os
+import signal
 
 import chex
 import jax
@@ -101,4 +102,20 @@ def test_a_failed_save_is_one_user_error(tmp_path, monkeypatch):
   with pytest.raises(UserError, match=r'cannot save the checkpoint of step 1 .*No space left on '
                                       r'device.*run the same command again'):
     ckpt.save(1, {'a': jnp.zeros(2)})
+  ckpt.close()
+
+
+def test_a_ctrl_c_during_a_save_takes_effect_when_the_save_is_complete(tmp_path, monkeypatch):
+  ckpt = Checkpointer(str(tmp_path / 'c'), every=1)
+  save = ckpt._manager.save
+
+  def save_with_ctrl_c(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)  # lands in the middle of Orbax's save
+    return save(*args, **kwargs)
+
+  monkeypatch.setattr(ckpt._manager, 'save', save_with_ctrl_c)
+  with pytest.raises(KeyboardInterrupt):
+    ckpt.save(1, {'a': jnp.arange(3.0)})
+  assert os.path.exists(tmp_path / 'c' / '1' / CHECKSUM) and ckpt.verify(1) is None
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
   ckpt.close()

@@ -1,7 +1,7 @@
 """The command line under user mistakes and faults: one line on stderr, status 2, no
 traceback, and the workdir's earlier contents unchanged; automatic recovery where the
-damage is ours to repair; a SIGKILL at a random step resumes bit-identically; a second
-run on a workdir in use refuses."""
+damage is ours to repair; a SIGKILL at a random step resumes bit-identically, a Ctrl-C
+is one line (status 130) and resumes alike; a second run on a workdir in use refuses."""
 
 import errno
 import hashlib
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import lock, main, pipeline, records, registry, runner
+from dd3d_jax import evaluate, lock, main, pipeline, records, registry, runner
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
 from tests.tiny import tiny_config as _tiny
@@ -340,7 +340,39 @@ def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path, ca
       np.testing.assert_array_equal(a['points'], b['points'])
 
 
-# 7. One writer per workdir, between real processes.
+# 7. Ctrl-C: one line saying where it stopped, status 130; the same command resumes.
+@pytest.mark.parametrize('where, says', [
+    ('step', 'interrupted at step 3 of 8 (method dd3d, distill 0); run the same command again '
+             'to resume from step 2 (finished runs are kept).'),
+    ('evaluation', 'interrupted in evaluation run 1 of 1 (method dd3d, distill 0, backbone '
+                   'pointnet); run the same command again to redo that run (finished runs are '
+                   'kept).'),
+])
+def test_ctrl_c_is_one_line_and_the_same_command_resumes_alike(where, says, finished, tmp_path,
+                                                              monkeypatch, capsys):
+  owner, name, n = (runner, '_step', 2) if where == 'step' else (evaluate.Evaluator, 'run', 0)
+  original, calls = getattr(owner, name), []
+
+  def interrupted(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == n + 1:
+      raise KeyboardInterrupt
+    return original(*args, **kwargs)
+  monkeypatch.setattr(owner, name, interrupted)
+  workdir = tmp_path / 'w'
+  with pytest.raises(SystemExit) as e:
+    main.execute(tiny_config(), str(workdir), ['dd3d_jax.main'])
+  err = capsys.readouterr().err
+  assert e.value.code == 130 and err == says + '\n'
+  assert not (workdir / lock.NAME).exists()
+  monkeypatch.undo()
+  assert finals(pipeline.run(tiny_config(), str(workdir))) == finals(finished[1])
+  with np.load(os.path.join(finished[0], 'sets', 'dd3d_0.npz')) as a, \
+       np.load(workdir / 'sets' / 'dd3d_0.npz') as b:
+    np.testing.assert_array_equal(a['points'], b['points'])
+
+
+# 8. One writer per workdir, between real processes.
 def run_main(workdir, *args):
   return subprocess.run([sys.executable, '-m', 'dd3d_jax.main',
                          f'--config=tests/tiny.py:iterations={ITERATIONS}', f'--workdir={workdir}',
