@@ -79,6 +79,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Distils, exports and evaluates every method of `eval.methods`; resumes in `workdir`,
   holding its lock (`dd3d_jax.lock`) from before the workdir is checked to the end.
 
+  A finished run only reads its results, unless a derived file is missing or damaged:
+  a set file (exported again from the method's final checkpoint), an overview render,
+  loss.png, plan.json or results.json (each written again).
+
   Returns:
     The results dictionary also written to `workdir/results.json`.
   Raises:
@@ -93,6 +97,23 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return _run(config, Workdir(workdir))
 
 
+def _finished(config: ml_collections.ConfigDict, wd: Workdir, plan: list[plan_lib.Planned],
+              backbones: tuple[str, ...]) -> dict | None:
+  """The results of a finished run whose plan.json and results.json are intact (loss.png
+  is drawn again if it is missing), else None."""
+  results_path = wd.path('results.json')
+  if not os.path.exists(results_path):
+    return None
+  summary = results.read_results(results_path, plan, backbones, config.task)
+  if summary is None or plan_lib.read_plan(wd) is None:
+    return None
+  if not os.path.exists(wd.path('loss.png')):
+    results.plot_losses(wd, plan)
+  log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
+           'evaluate again):\n%s', results_path, results.results_table(summary))
+  return summary
+
+
 def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
   plan, backbones = plan_lib.make_plan(config), config_lib.eval_backbones(config)
   protocols = {p.name: evaluate.protocol_record(
@@ -102,12 +123,13 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
   # (method, backbone) -> {d: evaluation indices without a run file}
   missing = {(p.name, b): wd.missing_runs(p.name, p.num_distills, p.num_evals, b, redo)
              for p in plan for b in backbones}
-  results_path = wd.path('results.json')
-  if not any(missing.values()) and os.path.exists(results_path):
-    summary = results.read_results(results_path)
+  # method -> the d whose set file (or, for d = 0, overview render) is missing
+  lost = {p.name: [d for d in range(p.num_distills) if not os.path.exists(wd.set_file(p.name, d))
+                   or d == 0 and not os.path.exists(wd.path('renders', p.name, 'overview.png'))]
+          for p in plan if plan_lib.writes_set(p)}
+  if not any(missing.values()) and not any(lost.values()):
+    summary = _finished(config, wd, plan, backbones)
     if summary is not None:
-      log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
-               'evaluate again):\n%s', results_path, results.results_table(summary))
       return summary
 
   dataset = data_lib.load(config.data)
@@ -141,11 +163,13 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
 
   with precision:
     for p in plan:
-      todo_d = sorted({d for b in backbones for d in missing[p.name, b]})
-      if not todo_d:
+      todo_d = {d for b in backbones for d in missing[p.name, b]}
+      if not todo_d and not lost.get(p.name):
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
-      for d in todo_d:
+      if method.writes_set:  # a lost set is exported again (from the final checkpoint)
+        todo_d.update(lost.get(p.name, ()))
+      for d in sorted(todo_d):
         with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
           small = obtain_set(config, wd, p, d, method, real, dataset, task)
           if method.writes_set and d == 0 and not os.path.exists(
@@ -160,6 +184,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
   results.plot_losses(wd, plan)
   summary = results.summarize(config, plan, wd, backbones,
                               {'dataset': dataset.name, 'num_classes': k})
+  results_path = wd.path('results.json')
   records.write_json(results_path, summary)
   log.info('results (%s):\n%s', results_path, results.results_table(summary))
   return summary

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import evaluate, lock, main, pipeline, records, registry, runner
+from dd3d_jax import evaluate, lock, main, pipeline, records, registry, runner, tables
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
 from tests.tiny import tiny_config as _tiny
@@ -262,14 +262,71 @@ def test_torn_last_log_line_is_dropped_with_a_warning(copy, caplog):
   records.read_jsonl(os.path.join(copy, 'metrics.jsonl'))  # every line whole again
 
 
-def test_damaged_summary_is_rewritten(copy, finished, caplog):
-  _garbage(os.path.join(copy, 'results.json'))
+@pytest.mark.parametrize('content', [b'\x93\x00 not JSON', b'[]', b'{"dd3d": 5}',
+                                     b'{"meta": {}}', b'{"dd3d": {"final_oa_mean": 1}}'])
+def test_damaged_summary_is_rewritten(content, copy, finished, caplog):
+  with open(os.path.join(copy, 'results.json'), 'wb') as f:
+    f.write(content)
   with caplog.at_level('WARNING', logger='dd3d_jax'):
     results = pipeline.run(tiny_config(), copy)
   assert 'results.json is damaged' in caplog.text
   assert finals(results) == finals(finished[1])
   with open(os.path.join(copy, 'results.json')) as f:
     assert finals(json.load(f)) == finals(finished[1])
+
+
+# 3b. A re-run restores every derived file it can.
+@pytest.mark.parametrize('how', ['deleted', 'damaged, then deleted as told'])
+def test_a_lost_set_is_exported_again_from_its_checkpoint(how, copy, finished, capsys, caplog):
+  kept = {n: h for n, h in snapshot(copy).items() if n.startswith(('runs', 'checkpoints'))}
+  with open(os.path.join(copy, 'metrics.jsonl')) as f:
+    log = f.read()
+  for name in ('dd3d_0.npz', 'random_0.npz'):
+    _garbage(os.path.join(copy, 'sets', name))
+  if how != 'deleted':
+    assert 'the set is exported again from its checkpoint' in refused(tiny_config(), copy,
+                                                                      capsys)
+  for name in ('sets/dd3d_0.npz', 'sets/random_0.npz', 'renders/dd3d/overview.png', 'loss.png'):
+    os.remove(os.path.join(copy, name))
+  with caplog.at_level('INFO', logger='dd3d_jax'):
+    assert finals(pipeline.run(tiny_config(), copy)) == finals(finished[1])
+  assert 'dd3d 0: already distilled (8 steps).' in caplog.text  # restored, not distilled again
+  for name in ('dd3d_0.npz', 'random_0.npz'):
+    with np.load(os.path.join(finished[0], 'sets', name)) as a, \
+         np.load(os.path.join(copy, 'sets', name)) as b:
+      for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key])
+  assert os.path.exists(os.path.join(copy, 'renders', 'dd3d', 'overview.png'))
+  assert os.path.exists(os.path.join(copy, 'loss.png'))
+  assert {n: h for n, h in snapshot(copy).items() if n in kept} == kept  # nothing redone
+  with open(os.path.join(copy, 'metrics.jsonl')) as f:
+    assert f.read() == log
+
+
+@pytest.mark.parametrize('content', [None, b'[]', b'\x93\x00 not JSON', b'{"methods": "dd3d"}'])
+def test_a_lost_plan_is_written_again_and_tables_read_it(content, copy, capsys):
+  path = os.path.join(copy, 'plan.json')
+  with open(path) as f:
+    plan = json.load(f)
+  os.remove(path)
+  if content is not None:
+    with open(path, 'wb') as f:
+      f.write(content)
+  assert tables.main([copy]) == 2
+  err = capsys.readouterr().err
+  assert 'no plan.json' in err if content is None else 're-run the pipeline' in err
+  pipeline.run(tiny_config(), copy)
+  with open(path) as f:
+    assert json.load(f) == plan
+  assert tables.main([copy]) == 0
+
+
+def test_a_missing_loss_plot_of_a_finished_run_is_drawn_again(copy):
+  os.remove(os.path.join(copy, 'loss.png'))
+  before = snapshot(copy)
+  pipeline.run(tiny_config(), copy)
+  after = snapshot(copy)
+  assert 'loss.png' in after and {n: h for n, h in after.items() if n != 'loss.png'} == before
 
 
 # 4. A NaN names the exact command that fixes it.
