@@ -121,8 +121,12 @@ class Checkpointer:
 
   def restore_latest(self, like: Any) -> tuple[int, Any]:
     """(step, state) of the newest checkpoint that verifies and restores, shaped like
-    `like`; (0, like) if there is none. Damaged newer ones are moved aside."""
+    `like`; (0, like) if there is none. Damaged newer ones, and step names that are
+    files, are moved aside."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    for name in sorted(os.listdir(self.directory)):  # Orbax lists only folders as steps
+      if name.isdigit() and not os.path.isdir(self._step_dir(int(name))):
+        self._set_aside(int(name), 'a file, not a folder')
     for step in sorted(self._manager.all_steps(), reverse=True):
       problem = self.verify(step)
       if problem is None:

@@ -2,6 +2,7 @@
 aside, and the run falls back to the newest intact step and ends bit-identical."""
 
 import os
+import shutil
 import signal
 
 import chex
@@ -54,8 +55,15 @@ def _unverified_and_truncated(step_dir):
       f.truncate(0)
 
 
+def _replaced_by_a_file(step_dir):
+  shutil.rmtree(step_dir)
+  with open(step_dir, 'w') as f:
+    f.write('not a checkpoint')
+
+
 @pytest.mark.parametrize('damage', [_random_bytes, _truncate, _missing_metadata,
-                                    _checksum_garbage, _unverified_and_truncated])
+                                    _checksum_garbage, _unverified_and_truncated,
+                                    _replaced_by_a_file])
 def test_damaged_latest_checkpoint_falls_back_and_ends_bit_identical(damage, tmp_path, caplog):
   key, real = jax.random.key(0), jnp.float32(0.5)
   whole = runner.fit(Toy(), real, key, make_run(tmp_path, 'whole'))
@@ -68,7 +76,7 @@ def test_damaged_latest_checkpoint_falls_back_and_ends_bit_identical(damage, tmp
   assert 'falling back' in caplog.text
   chex.assert_trees_all_equal(resumed['x'], whole['x'])
   assert [m['iteration'] for m in records.read_jsonl(run.metrics_path)] == list(range(1, 7))
-  assert os.path.isdir(os.path.join(run.directory + '.damaged', '4'))  # kept, not deleted
+  assert os.path.exists(os.path.join(run.directory + '.damaged', '4'))  # kept, not deleted
 
 
 def test_every_checkpoint_damaged_starts_over(tmp_path):

@@ -180,6 +180,30 @@ def test_unusable_workdir(make, tmp_path, monkeypatch, capsys):
   assert snapshot(tmp_path) == before
 
 
+def test_an_empty_workdir_path_is_one_line(capsys):
+  assert refused(tiny_config(), '', capsys) == (
+      'error: --workdir is empty; pass the path of a folder for the run (it is created if '
+      'needed).')
+
+
+@pytest.mark.parametrize('name, kind', [('checkpoints/dd3d_0', 'file'), ('runs/dd3d', 'file'),
+                                        ('metrics.jsonl', 'folder'), ('results.json', 'folder')])
+def test_a_file_or_folder_of_the_wrong_kind_is_one_line(name, kind, copy, capsys):
+  path = os.path.join(copy, name)
+  shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+  if kind == 'file':
+    with open(path, 'w') as f:
+      f.write('x')
+  else:
+    os.makedirs(os.path.join(path, 'inside'))
+  before = snapshot(copy)
+  where = 'a folder' if kind == 'file' else 'a file'
+  assert refused(tiny_config(), copy, capsys) == (
+      f'error: {path} is a {kind}, where the run keeps {where}; move it out of the workdir and '
+      'run the command again.')
+  assert snapshot(copy) == before
+
+
 @pytest.mark.parametrize('where', ['metrics', 'checkpoint', 'set'])
 def test_failed_write_is_one_line_and_the_rerun_finishes_alike(where, finished, tmp_path,
                                                                monkeypatch, capsys):
