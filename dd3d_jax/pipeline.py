@@ -139,6 +139,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
   plan_lib.write_plan(wd, plan, backbones, dataset.name, config)
   k = dataset.num_classes
+  log.info('%s', devices.describe(config.mesh.units))
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')

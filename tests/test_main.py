@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -315,6 +316,8 @@ def test_a_lost_set_is_exported_again_from_its_checkpoint(how, copy, finished, c
   with caplog.at_level('INFO', logger='dd3d_jax'):
     assert finals(pipeline.run(tiny_config(), copy)) == finals(finished[1])
   assert 'dd3d 0: already distilled (8 steps).' in caplog.text  # restored, not distilled again
+  assert [m.split(':')[0] for m in caplog.messages[:2]] == [  # the log starts with the devices
+      f'JAX {jax.__version__}, cpu backend', 'dataset shapes']
   for name in ('dd3d_0.npz', 'random_0.npz'):
     with np.load(os.path.join(finished[0], 'sets', name)) as a, \
          np.load(os.path.join(copy, 'sets', name)) as b:
