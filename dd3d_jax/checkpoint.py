@@ -8,17 +8,21 @@ SHA-256 of its files (`CHECKSUM`): a checkpoint whose bytes were changed later
 Restoring walks back from the newest step to the first one that verifies and
 restores, moves the damaged ones aside to `<directory>.damaged/` and says so.
 Saves are synchronous: the states are small, and a failed write (a full disk) is
-one error in the caller, not a traceback from a background thread.
+one error in the caller, not a traceback from a background thread; a Ctrl-C during a
+save takes effect once it is complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
-from typing import Any
+import signal
+import threading
+from typing import Any, Iterator
 
 import jax
 import orbax.checkpoint as ocp
@@ -50,6 +54,24 @@ def digest(step_dir: str) -> dict[str, str]:
           h.update(block)
       out[rel] = h.hexdigest()
   return dict(sorted(out.items()))
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+  """Holds back a Ctrl-C (SIGINT) until the block is done, then raises KeyboardInterrupt:
+  Orbax finishes a save in its own threads, which a Ctrl-C in the middle would leave
+  running into the interpreter's exit (and a traceback). Only the main thread gets signals."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  caught = []
+  previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  if caught:
+    raise KeyboardInterrupt
 
 
 class Checkpointer:
@@ -100,8 +122,11 @@ class Checkpointer:
   def restore_latest(self, like: Any) -> tuple[int, Any]:
     """(step, state) of the newest checkpoint that verifies and restores, shaped like
     `like` (None: as saved, dataclasses as dicts); (0, like) if there is none. Damaged
-    newer ones are moved aside."""
+    newer ones, and step names that are files, are moved aside."""
     abstract = None if like is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    for name in sorted(os.listdir(self.directory)):  # Orbax lists only folders as steps
+      if name.isdigit() and not os.path.isdir(self._step_dir(int(name))):
+        self._set_aside(int(name), 'a file, not a folder')
     for step in sorted(self._manager.all_steps(), reverse=True):
       problem = self.verify(step)
       if problem is None:
@@ -117,15 +142,17 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def save(self, step: int, state: Any, force: bool = False) -> bool:
-    """Saves when due (or forced) and writes its checksum; returns whether it saved."""
+    """Saves when due (or forced) and writes its checksum; returns whether it saved. A
+    Ctrl-C during the save takes effect when it is complete, checksum included."""
     try:
-      saved = self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
-      if saved and devices.is_writer():  # Orbax itself writes from every process
-        step_dir = self._step_dir(step)
-        sums, tmp = digest(step_dir), os.path.join(step_dir, CHECKSUM + '.tmp')
-        with open(tmp, 'w') as f:
-          json.dump(sums, f)
-        os.replace(tmp, os.path.join(step_dir, CHECKSUM))
+      with _deferred_interrupt():
+        saved = self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
+        if saved and devices.is_writer():  # Orbax itself writes from every process
+          step_dir = self._step_dir(step)
+          sums, tmp = digest(step_dir), os.path.join(step_dir, CHECKSUM + '.tmp')
+          with open(tmp, 'w') as f:
+            json.dump(sums, f)
+          os.replace(tmp, os.path.join(step_dir, CHECKSUM))
       return saved
     except Exception as e:  # a full disk or lost permissions, from Orbax or from us
       raise UserError(f'cannot save the checkpoint of step {step} in {self.directory} '

@@ -3,7 +3,8 @@
 Per-class work (the class axis of every matching method, `distill.map_classes`) and
 data-parallel training (the batch axis of `training.train_epochs`, so evaluation, the
 `full` upper bound and the feature network of herding / k-center) are split along
-this axis. `make_mesh(1)` is None: the plain single-device computation.
+this axis. `make_mesh(1)` is None: the plain single-device computation. `describe(units)` is the
+line the job's log starts with (JAX version, backend, processes, devices, mesh).
 
 Several hosts: `initialize()` joins JAX's distributed runtime when the environment
 names a job of several processes (`coordinator`), and only then; every process runs
@@ -15,6 +16,7 @@ sees (a shared disk).
 
 from __future__ import annotations
 
+import collections
 import os
 from typing import Mapping
 
@@ -100,6 +102,21 @@ def make_mesh(units: int) -> Mesh | None:
   if units == 1:
     return None
   return Mesh(np.asarray(jax.devices()[:units]), (UNITS,), axis_types=(AxisType.Auto,))
+
+
+def _count(n: int, one: str, many: str) -> str:
+  return f'{n} {one if n == 1 else many}'
+
+
+def describe(units: int) -> str:
+  """One line for the log: the JAX version and backend, the processes and devices of
+  the job (how many of each kind) and the mesh that `mesh.units` gives."""
+  kinds = collections.Counter(d.device_kind for d in jax.devices())
+  return (f'JAX {jax.__version__}, {jax.default_backend()} backend: '
+          f'{_count(jax.process_count(), "process", "processes")}, '
+          f'{_count(jax.device_count(), "device", "devices")} '
+          f'({", ".join(f"{c} x {kind}" for kind, c in kinds.items())}); mesh of '
+          f'{_count(check_units(units), "unit", "units")}.')
 
 
 def shard_batch(x: jax.Array, mesh: Mesh | None) -> jax.Array:

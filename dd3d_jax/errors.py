@@ -1,7 +1,7 @@
 """User-facing errors: one line that names the problem and the fix.
 
-`main` prints these without a traceback and exits with status 2; anything else is
-a bug and keeps its traceback.
+`main` prints these without a traceback and exits with status 2 (an `Interrupted`
+job: 130); anything else is a bug and keeps its traceback.
 """
 
 
@@ -15,3 +15,8 @@ class DataError(UserError):
 
 class ConfigError(UserError):
   """A configuration value is invalid."""
+
+
+class Interrupted(KeyboardInterrupt):
+  """A Ctrl-C, with the one line that says where the job stopped and how it resumes
+  (`main` prints it without a traceback and exits with status 130)."""

@@ -3,7 +3,8 @@
 Variants and overrides: `--config=configs/modelnet40.py:cpc=10,rotated
 --config.data.path=/data/modelnet40_ply_hdf5_2048 --config.distill.iterations=50`.
 A shipped config loads by name from any directory: `--config=modelnet40:cpc=10`.
-A bad flag, config value or input file stops with one line on stderr and status 2.
+A bad flag, config value or input file stops with one line on stderr and status 2; a
+Ctrl-C with one line saying where it stopped and status 130.
 """
 
 import logging
@@ -16,7 +17,7 @@ from ml_collections import config_flags
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import devices, pipeline, runner
-from dd3d_jax.errors import UserError
+from dd3d_jax.errors import Interrupted, UserError
 
 
 def fail(message: str) -> None:
@@ -103,9 +104,14 @@ def retry_command(argv: list[str], field: str, value: float, workdir: str) -> st
 
 
 def execute(config, workdir: str, argv: list[str]) -> None:
-  """Runs the job; every user mistake and failed write ends in one line and status 2."""
+  """Runs the job; every user mistake and failed write ends in one line and status 2, a
+  Ctrl-C in one line saying where it stopped and status 130."""
   try:
     pipeline.run(config, workdir)
+  except KeyboardInterrupt as e:
+    print(str(e) if isinstance(e, Interrupted) else 'interrupted; run the same command again to '
+          'resume (finished steps and runs are kept).', file=sys.stderr)
+    sys.exit(130)
   except runner.Diverged as e:
     if e.lr_field is None:
       fail(str(e))

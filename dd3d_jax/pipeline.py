@@ -8,10 +8,10 @@ evaluation run is one result file; a re-run skips what is written and redoes onl
 what is missing, so an interruption at any point costs at most the run in progress.
 
 Its parts: the plan and plan.json (`dd3d_jax.plan`); the workdir's layout, the checks
-made before any work and its npz cache (`dd3d_jax.workdir`); the key streams, paired
-across methods (`dd3d_jax.keys`); the herding/k-center feature network
-(`dd3d_jax.features`); the run files, results.json, its table and the loss plot
-(`dd3d_jax.results`).
+made before any work and its npz cache (`dd3d_jax.workdir`); its lock, one job at a
+time (`dd3d_jax.lock`); the key streams, paired across methods (`dd3d_jax.keys`); the
+herding/k-center feature network (`dd3d_jax.features`); the run files, results.json,
+its table and the loss plot (`dd3d_jax.results`).
 """
 
 from __future__ import annotations
@@ -20,22 +20,37 @@ import contextlib
 import json
 import logging
 import os
+from typing import Iterator
 
 import jax
 import ml_collections
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import devices, distill, evaluate, features, records, registry, render, runner
+from dd3d_jax import devices, distill, evaluate, features, lock, records, registry, render, runner
 from dd3d_jax import plan as plan_lib
 from dd3d_jax import resources, results
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
+from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
 from dd3d_jax.methods import Context, SmallSet
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
+
+
+@contextlib.contextmanager
+def _named_interrupt(doing: str) -> Iterator[None]:
+  """Turns a Ctrl-C inside the block into `Interrupted` naming what the job was `doing`
+  (one raised deeper, by the runner, names its step and stays as it is)."""
+  try:
+    yield
+  except Interrupted:
+    raise
+  except KeyboardInterrupt as e:
+    raise Interrupted(f'interrupted while {doing}; run the same command again to resume '
+                      '(finished steps and runs are kept).') from e
 
 
 def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Planned, d: int,
@@ -61,18 +76,46 @@ def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Plann
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Distils, exports and evaluates every method of `eval.methods`; resumes in `workdir`.
+  """Distils, exports and evaluates every method of `eval.methods`; resumes in `workdir`,
+  holding its lock (`dd3d_jax.lock`) from before the workdir is checked to the end.
+
+  A finished run only reads its results, unless a derived file is missing or damaged:
+  a set file (exported again from the method's final checkpoint), an overview render,
+  loss.png, plan.json or results.json (each written again).
 
   Returns:
     The results dictionary also written to `workdir/results.json`.
   Raises:
-    UserError: a bad config value, workdir or input file (before anything is written),
-      a failed write, or a method whose loss became non-finite (`runner.Diverged`,
-      with the config field of its learning rate).
+    UserError: a bad config value, workdir or input file, or another run holding the
+      workdir (before anything is written), a failed write, or a method whose loss
+      became non-finite (`runner.Diverged`, with the config field of its learning rate).
+    Interrupted: a Ctrl-C during a method's steps or an evaluation run, naming it.
   """
   config_lib.validate(config)
-  wd, plan = Workdir(workdir), plan_lib.make_plan(config)
-  backbones = config_lib.eval_backbones(config)
+  workdir_lib.check_location(workdir)
+  with lock.hold(workdir):
+    return _run(config, Workdir(workdir))
+
+
+def _finished(config: ml_collections.ConfigDict, wd: Workdir, plan: list[plan_lib.Planned],
+              backbones: tuple[str, ...]) -> dict | None:
+  """The results of a finished run whose plan.json and results.json are intact (loss.png
+  is drawn again if it is missing), else None."""
+  results_path = wd.path('results.json')
+  if not os.path.exists(results_path):
+    return None
+  summary = results.read_results(results_path, plan, backbones, config.task)
+  if summary is None or plan_lib.read_plan(wd) is None:
+    return None
+  if not os.path.exists(wd.path('loss.png')):
+    results.plot_losses(wd, plan)
+  log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
+           'evaluate again):\n%s', results_path, results.results_table(summary))
+  return summary
+
+
+def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
+  plan, backbones = plan_lib.make_plan(config), config_lib.eval_backbones(config)
   protocols = {p.name: evaluate.protocol_record(
       evaluate.Protocol.from_config(config, plan_lib.eval_epochs(config, p))) for p in plan}
   workdir_lib.check(wd, config, protocols, backbones)
@@ -80,23 +123,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # (method, backbone) -> {d: evaluation indices without a run file}
   missing = {(p.name, b): wd.missing_runs(p.name, p.num_distills, p.num_evals, b, redo)
              for p in plan for b in backbones}
-  results_path = wd.path('results.json')
-  if not any(missing.values()) and os.path.exists(results_path):
-    summary = results.read_results(results_path)
+  # method -> the d whose set file (or, for d = 0, overview render) is missing
+  lost = {p.name: [d for d in range(p.num_distills) if not os.path.exists(wd.set_file(p.name, d))
+                   or d == 0 and not os.path.exists(wd.path('renders', p.name, 'overview.png'))]
+          for p in plan if plan_lib.writes_set(p)}
+  if not any(missing.values()) and not any(lost.values()):
+    summary = _finished(config, wd, plan, backbones)
     if summary is not None:
-      log.info('every run is finished; results from %s (set --config.eval.reevaluate=True to '
-               'evaluate again):\n%s', results_path, results.results_table(summary))
       return summary
 
   resources.check_data(config.data)
   dataset = data_lib.load(config.data)
   resources.check_methods(plan, dataset.num_classes, config.distill.cpc)
   task = tasks_lib.make(config.task, dataset)
-  os.makedirs(workdir, exist_ok=True)
+  os.makedirs(wd.root, exist_ok=True)
   workdir_lib.repair(wd)
   records.write_json(wd.path('config.json'), json.loads(config.to_json()))
   plan_lib.write_plan(wd, plan, backbones, dataset.name, config)
   k = dataset.num_classes
+  log.info('%s', devices.describe(config.mesh.units))
   log.info('dataset %s: %d classes, %d train / %d test clouds of %d points%s.',
            dataset.name, k, len(dataset.train), len(dataset.test),
            dataset.train.points.shape[1], ' (rotated + PCA)' if config.data.rotated else '')
@@ -121,16 +166,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   with precision:
     for p in plan:
-      todo_d = sorted({d for b in backbones for d in missing[p.name, b]})
-      if not todo_d:
+      todo_d = {d for b in backbones for d in missing[p.name, b]}
+      if not todo_d and not lost.get(p.name):
         continue
       method = registry.get('methods', p.type).from_config(p.settings, context)
-      for d in todo_d:
-        small = obtain_set(config, wd, p, d, method, real, dataset, task)
-        if method.writes_set and d == 0 and not os.path.exists(
-            wd.path('renders', p.name, 'overview.png')):
-          render.render_set(wd.path('renders', p.name), small.points, small.labels,
-                            dataset.class_names, task.parts(small.targets))
+      if method.writes_set:  # a lost set is exported again (from the final checkpoint)
+        todo_d.update(lost.get(p.name, ()))
+      for d in sorted(todo_d):
+        with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
+          small = obtain_set(config, wd, p, d, method, real, dataset, task)
+          if method.writes_set and d == 0 and not os.path.exists(
+              wd.path('renders', p.name, 'overview.png')):
+            render.render_set(wd.path('renders', p.name), small.points, small.labels,
+                              dataset.class_names, task.parts(small.targets))
         for b in backbones:
           if d in missing[p.name, b]:
             results.evaluate_runs(evaluator(b, plan_lib.eval_epochs(config, p)), wd, p, d,
@@ -139,6 +187,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   results.plot_losses(wd, plan)
   summary = results.summarize(config, plan, wd, backbones,
                               {'dataset': dataset.name, 'num_classes': k})
+  results_path = wd.path('results.json')
   records.write_json(results_path, summary)
   log.info('results (%s):\n%s', results_path, results.results_table(summary))
   return summary

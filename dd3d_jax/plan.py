@@ -2,6 +2,8 @@
 
     make_plan(config) -> [Planned(name, type, settings, num_distills, num_evals)]
     write_plan(wd, plan, backbones, dataset_name, config)   plan.json, for `dd3d_jax.tables`
+    read_plan(wd) -> dict | None          plan.json as `tables` reads it (None: missing, damaged)
+    writes_set(p) -> bool                whether method p's sets are saved (sets/, renders/)
     eval_epochs(config, p) -> int        the epochs method p's sets are evaluated for
     lr_field(config, name) -> (field, value)   the setting to lower when `name` diverges
 """
@@ -9,14 +11,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 
 import ml_collections
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import records, registry
+from dd3d_jax import records, registry, tables
+from dd3d_jax.errors import UserError
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
@@ -43,18 +45,25 @@ def make_plan(config: ml_collections.ConfigDict) -> list[Planned]:
           for name in config_lib.parse_methods(config.eval.methods)]
 
 
+def read_plan(wd: Workdir) -> dict | None:
+  """plan.json as `dd3d_jax.tables` reads it, or None if it is missing or damaged."""
+  try:
+    return tables.read_plan(wd.root)
+  except UserError:
+    return None
+
+
 def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dataset_name: str,
                config: ml_collections.ConfigDict) -> None:
   """plan.json: what the workdir holds or will hold, for `dd3d_jax.tables`. Methods of
-  earlier runs on this workdir stay listed (their run files are still there)."""
+  earlier runs on this workdir stay listed (their run files are still there); a damaged
+  plan.json (one that `tables` refuses) is written anew, with a warning."""
   path = wd.path('plan.json')
-  old = {'methods': [], 'types': {}, 'runs_per_method': {}, 'backbones': []}
-  if os.path.exists(path):
-    try:
-      with open(path) as f:
-        old = json.load(f)
-    except (OSError, ValueError):
+  old = read_plan(wd)
+  if old is None:
+    if os.path.lexists(path):
       log.warning('%s is damaged; writing it anew from this run.', path)
+    old = {'methods': [], 'types': {}, 'runs_per_method': {}, 'backbones': []}
   methods = list(dict.fromkeys([*old['methods'], *(p.name for p in plan)]))
   records.write_json(path, {
       'dataset': dataset_name, 'task': config.task, 'rotated': bool(config.data.rotated),
@@ -62,6 +71,12 @@ def write_plan(wd: Workdir, plan: list[Planned], backbones: tuple[str, ...], dat
       'methods': methods, 'types': {**old['types'], **{p.name: p.type for p in plan}},
       'backbones': list(dict.fromkeys([*old['backbones'], *backbones])),
       'runs_per_method': {**old['runs_per_method'], **{p.name: p.num_runs for p in plan}}})
+
+
+def writes_set(p: Planned) -> bool:
+  """Whether method p saves its sets (sets/, renders/), known without building it: its
+  module's `WRITES_SET` (default True; `full`: False)."""
+  return getattr(registry.get('methods', p.type), 'WRITES_SET', True)
 
 
 def eval_epochs(config: ml_collections.ConfigDict, p: Planned) -> int:

@@ -64,8 +64,9 @@ def write_jsonl(path: str, records: list[dict]) -> None:
 
 
 def read_jsonl(path: str) -> list[dict]:
-  """All records of a JSON-lines file ([] if it does not exist). A torn last line (an
-  append cut short) is skipped; a damaged line before it is a `UserError`."""
+  """All records (JSON objects) of a JSON-lines file ([] if it does not exist). A torn
+  last line (an append cut short) is skipped; a damaged line before it (not JSON, or
+  not an object) is a `UserError`."""
   if not os.path.exists(path):
     return []
   with open(path, errors='replace') as f:  # bytes that are not UTF-8: a damaged line
@@ -75,7 +76,10 @@ def read_jsonl(path: str) -> list[dict]:
     if not line.strip():
       continue
     try:
-      out.append(json.loads(line))
+      record = json.loads(line)
+      if not isinstance(record, dict):
+        raise ValueError('not a JSON object')
+      out.append(record)
     except ValueError:
       if i == len(lines) - 1:  # no newline after it: the write was cut short
         continue

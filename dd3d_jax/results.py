@@ -6,7 +6,8 @@
         protocol; test scores appended to metrics.jsonl as they come
     summarize(config, plan, wd, backbones, dataset_meta) -> results.json's dictionary
     results_table(results) -> str          its plain-text table, as the job logs it
-    read_results(path) -> dict | None      results.json, or None if damaged
+    read_results(path, plan, backbones, task) -> dict | None   results.json, or None if
+                                           damaged (not the summary of `plan`)
     plot_losses(wd, plan)                  loss.png
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from dd3d_jax import evaluate, records, render
 from dd3d_jax import tasks as tasks_lib
+from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
 from dd3d_jax.plan import Planned
 from dd3d_jax.workdir import Workdir
@@ -31,7 +33,8 @@ log = logging.getLogger('dd3d_jax')
 
 def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small,
                   seed: int, backbone: str) -> None:
-  """Trains and tests one network per evaluation index in `todo`; one file each."""
+  """Trains and tests one network per evaluation index in `todo`; one file each. A
+  Ctrl-C during a run ends it with `errors.Interrupted`, naming that run."""
   metrics_path = wd.path('metrics.jsonl')
   os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
   for s in todo:
@@ -48,7 +51,12 @@ def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], s
                                           **{f'test_{k}': v for k, v in scores.items()}})
 
     key = stream(seed, f'eval/{backbone}', d, s)
-    result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
+    try:
+      result = evaluator.run(small.points, small.labels, small.targets, key, on_test)
+    except KeyboardInterrupt as e:
+      raise Interrupted(f'interrupted in evaluation run {s + 1} of {p.num_evals} (method '
+                        f'{p.name}, distill {d}, backbone {backbone}); run the same command '
+                        'again to redo that run (finished runs are kept).') from e
     result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
               'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
               'set_points': int(small.points.shape[1]), **result,
@@ -64,16 +72,56 @@ def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], s
                      for k in rest), result['seconds'])
 
 
-def read_results(path: str) -> dict | None:
-  """results.json, or None (with a warning) if it is damaged: it is rewritten from the
-  run files."""
+def _number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _problem(summary, plan: list[Planned], backbones: tuple[str, ...], task: str) -> str | None:
+  """What keeps `summary` from being the results.json of `plan` that `results_table`
+  reads (None: nothing)."""
+  if not isinstance(summary, dict) or not isinstance(summary.get('meta'), dict):
+    return 'not a JSON object with meta'
+  if summary['meta'].get('task', 'classification') != task:
+    return f'its task is not {task!r}'
+  head, *rest = tasks_lib.required_scores(task)
+  keys = [f'{when}_{s}_{stat}' for when, scores in (('final', (head, *rest)), ('best', (head,)))
+          for s in scores for stat in ('mean', 'std')]
+  for name, entry in summary.items():
+    if name not in ('meta', 'by_backbone') and not (
+        isinstance(entry, dict) and isinstance(entry.get('runs'), list)
+        and all(_number(entry.get(k)) for k in keys)):
+      return f'{name!r} is not a summary of runs'
+  missing = [p.name for p in plan if p.name not in summary]
+  if missing:
+    return f'{missing[0]!r} is missing'
+  by_backbone = summary.get('by_backbone', {})
+
+  def cell(c) -> bool:
+    return isinstance(c, dict) and all(_number(c.get(f'final_{head}_{stat}'))
+                                       for stat in ('mean', 'std'))
+
+  if not (isinstance(by_backbone, dict) and all(
+      isinstance(b, dict) and all(map(cell, b.values())) for b in by_backbone.values())):
+    return "'by_backbone' is malformed"
+  if len(backbones) > 1 and not all(p.name in by_backbone.get(b, {})
+                                    for b in backbones for p in plan):
+    return "'by_backbone' lacks a backbone or method"
+  return None
+
+
+def read_results(path: str, plan: list[Planned], backbones: tuple[str, ...],
+                 task: str) -> dict | None:
+  """results.json, or None (with a warning) if it is damaged (not JSON, or not a summary
+  of every method of `plan` on `backbones`): it is rewritten from the run files."""
   try:
     with open(path) as f:
-      return json.load(f)
+      problem = _problem(summary := json.load(f), plan, backbones, task)
   except (OSError, ValueError) as e:
-    log.warning('%s is damaged (%s); writing it again from the run files.', path,
-                str(e).splitlines()[0][:200])
+    problem = str(e).splitlines()[0][:200]
+  if problem:
+    log.warning('%s is damaged (%s); writing it again from the run files.', path, problem)
     return None
+  return summary
 
 
 def _step_seconds(metrics: list[dict], name: str) -> float | None:

@@ -10,7 +10,9 @@ selection, with `num_steps == 0`, is only initialised):
   stop) are dropped, so `metrics.jsonl` never counts an iteration twice;
 - a non-finite loss stops the run before that state is saved, so the newest
   checkpoint is the last good one;
-- progress is logged with the rate and the time left.
+- progress is logged with the rate and the time left;
+- a Ctrl-C ends it with `errors.Interrupted`: the step it stopped in and the
+  checkpoint the same command resumes from.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from dd3d_jax import devices, records
 from dd3d_jax.checkpoint import Checkpointer
-from dd3d_jax.errors import UserError
+from dd3d_jax.errors import Interrupted, UserError
 from dd3d_jax.methods import step_inputs
 
 log = logging.getLogger('dd3d_jax')
@@ -94,12 +96,21 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
 
   Returns:
     The final state.
+  Raises:
+    Interrupted: a Ctrl-C, saying at which step of which run and where the same command
+      resumes.
   """
-  state = method.init(key, real)
+  where = ', '.join(f'{k} {v}' for k, v in run.label.items())
+  try:
+    state = method.init(key, real)
+  except KeyboardInterrupt as e:
+    raise Interrupted(f'interrupted while initialising {where}; run the same command again to '
+                      'start it anew (finished runs are kept).') from e
   if method.num_steps == 0:
     return state
   name = ' '.join(f'{v}' for v in run.label.values())
   ckpt = Checkpointer(run.directory, every=run.checkpoint_every, keep=run.keep_checkpoints)
+  it = 0
   try:
     start, state = ckpt.restore_latest(state)
     if start >= method.num_steps:
@@ -137,5 +148,10 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
         log.info('%s | step %d/%d | loss %.4f | %.2f it/s | %s left', name, it,
                  method.num_steps, loss, rate, left)
     return state
+  except KeyboardInterrupt as e:
+    last, at = ckpt.latest_step(), f'step {it} of {method.num_steps}' if it else 'its start'
+    raise Interrupted(f'interrupted at {at} ({where}); run the same command again to resume '
+                      f'from {f"step {last}" if last else "its start"} (finished runs are kept).'
+                      ) from e
   finally:
     ckpt.close()

@@ -48,9 +48,10 @@ RUN_KEYS = {'method': str, 'type': str, 'backbone': str, 'distill': int, 'eval':
 def run_keys(task: str) -> dict:
   """The keys a run file of `task` must have: RUN_KEYS and final_/best_ of each of its
   scores but those added later (`ADDED_SCORES` of its module: older run files lack them)."""
-  module = tasks.module(task)
-  scores = [s for s in module.SCORES if s not in getattr(module, 'ADDED_SCORES', ())]
-  return {**RUN_KEYS, **{f'{when}_{s}': _NUMBER for s in scores for when in ('final', 'best')}}
+  return {**RUN_KEYS, **{f'{when}_{s}': _NUMBER for s in tasks.required_scores(task)
+                         for when in ('final', 'best')}}
+
+
 _LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#',
                   '_': r'\_', '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
                   '^': r'\textasciicircum{}'}

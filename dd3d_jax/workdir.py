@@ -10,10 +10,13 @@
       experts/<fingerprint>_e<i>.npz  TM's expert trajectories (unless methods.tm.experts_dir)
       metrics.jsonl                   one line per step and per test evaluation
       loss.png, results.json          loss curves; the summary per method
+      .lock                           the running job's host and process (`dd3d_jax.lock`)
 
-`check(wd, config, protocols)` reads everything there and writes nothing: a folder
-that cannot be written, a disk about full, a damaged file, or runs made with other
-settings stop the job in one line that says what to do, before the data is loaded.
+`check(wd, config, protocols, backbones)` reads everything there and writes nothing: a
+folder that cannot be written, a disk about full, a file where a folder belongs (or the
+reverse), a damaged file, or runs made with other settings stop the job in one line
+that says what to do, before the data is loaded (the job holds the workdir's lock,
+`dd3d_jax.lock`, from before this check to its end).
 `repair(wd)` then drops a torn last line of the append-only log. `Workdir.cache` keeps the
 arrays computed once per workdir (features/, experts/) in .npz files.
 """
@@ -44,6 +47,9 @@ NOT_RESULTS = ('num_distills', 'eval.', 'data.path', 'distill.log_every',
                'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk',
                'mesh.')
 MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
+# The layout's files and folders, checked to be of their kind before any work.
+FILES = ('config.json', 'plan.json', 'results.json', 'metrics.jsonl', 'loss.png')
+FOLDERS = ('checkpoints', 'sets', 'runs', 'renders', 'features', 'experts')
 
 
 def flatten(d: dict, prefix: str = '') -> dict:
@@ -132,8 +138,12 @@ class Workdir:
     return arrays
 
 
-def _check_location(root: str) -> None:
-  """The workdir is (or can become) a folder we can write, on a disk with room."""
+def check_location(root: str) -> None:
+  """Refuses, in one line, a workdir that is not (and cannot become) a folder we can
+  write on a disk with room (`UserError`)."""
+  if not root:
+    raise UserError('--workdir is empty; pass the path of a folder for the run (it is created '
+                    'if needed).')
   if os.path.exists(root) and not os.path.isdir(root):
     raise UserError(f'--workdir {root} is a file, not a folder; pass a folder path.')
   existing = os.path.abspath(root)
@@ -205,6 +215,20 @@ def _check_config(wd: Workdir, config: ml_collections.ConfigDict) -> dict | None
   return saved
 
 
+def _check_kinds(wd: Workdir, names: list[str], num_distills: int) -> None:
+  """Each file of the layout that exists is a file and each folder a folder."""
+  for name in FILES:
+    if os.path.isdir(wd.path(name)):
+      raise UserError(f'{wd.path(name)} is a folder, where the run keeps a file; move it out of '
+                      'the workdir and run the command again.')
+  folders = [*FOLDERS, *(os.path.join(f, n) for n in names for f in ('runs', 'renders')),
+             *(os.path.join('checkpoints', f'{n}_{d}') for n in names for d in range(num_distills))]
+  for name in folders:
+    if os.path.lexists(wd.path(name)) and not os.path.isdir(wd.path(name)):
+      raise UserError(f'{wd.path(name)} is a file, where the run keeps a folder; move it out of '
+                      'the workdir and run the command again.')
+
+
 def _check_npz(path: str, keys: tuple[str, ...], fix: str) -> None:
   try:
     with np.load(path) as f:
@@ -237,14 +261,15 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
     protocols: method name -> the evaluation protocol (a dict) its runs get now.
     backbones: the evaluation networks.
   Raises:
-    UserError: the location cannot be written or its disk is about full; a file is
-      damaged (naming it and what to do); the runs were made with other result
-      settings; or runs were evaluated with other evaluation settings and
-      `eval.reevaluate` is off.
+    UserError: the location is empty, cannot be written or its disk is about full; a
+      file of the layout is a folder or a folder a file; a file is damaged (naming it
+      and what to do); the runs were made with other result settings; or runs were
+      evaluated with other evaluation settings and `eval.reevaluate` is off.
   """
-  _check_location(wd.root)
+  check_location(wd.root)
   if not os.path.isdir(wd.root):
     return
+  _check_kinds(wd, list(protocols), config.num_distills)
   saved = _check_config(wd, config)
   records.read_jsonl(wd.path('metrics.jsonl'))  # a damaged line before the last one
   for path in _npz_files(wd.path('sets')):

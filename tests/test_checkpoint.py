@@ -2,6 +2,8 @@
 aside, and the run falls back to the newest intact step and ends bit-identical."""
 
 import os
+import shutil
+import signal
 
 import chex
 import jax
@@ -53,8 +55,15 @@ def _unverified_and_truncated(step_dir):
       f.truncate(0)
 
 
+def _replaced_by_a_file(step_dir):
+  shutil.rmtree(step_dir)
+  with open(step_dir, 'w') as f:
+    f.write('not a checkpoint')
+
+
 @pytest.mark.parametrize('damage', [_random_bytes, _truncate, _missing_metadata,
-                                    _checksum_garbage, _unverified_and_truncated])
+                                    _checksum_garbage, _unverified_and_truncated,
+                                    _replaced_by_a_file])
 def test_damaged_latest_checkpoint_falls_back_and_ends_bit_identical(damage, tmp_path, caplog):
   key, real = jax.random.key(0), jnp.float32(0.5)
   whole = runner.fit(Toy(), real, key, make_run(tmp_path, 'whole'))
@@ -67,7 +76,7 @@ def test_damaged_latest_checkpoint_falls_back_and_ends_bit_identical(damage, tmp
   assert 'falling back' in caplog.text
   chex.assert_trees_all_equal(resumed['x'], whole['x'])
   assert [m['iteration'] for m in records.read_jsonl(run.metrics_path)] == list(range(1, 7))
-  assert os.path.isdir(os.path.join(run.directory + '.damaged', '4'))  # kept, not deleted
+  assert os.path.exists(os.path.join(run.directory + '.damaged', '4'))  # kept, not deleted
 
 
 def test_every_checkpoint_damaged_starts_over(tmp_path):
@@ -101,4 +110,20 @@ def test_a_failed_save_is_one_user_error(tmp_path, monkeypatch):
   with pytest.raises(UserError, match=r'cannot save the checkpoint of step 1 .*No space left on '
                                       r'device.*run the same command again'):
     ckpt.save(1, {'a': jnp.zeros(2)})
+  ckpt.close()
+
+
+def test_a_ctrl_c_during_a_save_takes_effect_when_the_save_is_complete(tmp_path, monkeypatch):
+  ckpt = Checkpointer(str(tmp_path / 'c'), every=1)
+  save = ckpt._manager.save
+
+  def save_with_ctrl_c(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)  # lands in the middle of Orbax's save
+    return save(*args, **kwargs)
+
+  monkeypatch.setattr(ckpt._manager, 'save', save_with_ctrl_c)
+  with pytest.raises(KeyboardInterrupt):
+    ckpt.save(1, {'a': jnp.arange(3.0)})
+  assert os.path.exists(tmp_path / 'c' / '1' / CHECKSUM) and ckpt.verify(1) is None
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
   ckpt.close()

@@ -1,6 +1,7 @@
 """The command line under user mistakes and faults: one line on stderr, status 2, no
 traceback, and the workdir's earlier contents unchanged; automatic recovery where the
-damage is ours to repair; a SIGKILL at a random step resumes bit-identically."""
+damage is ours to repair; a SIGKILL at a random step resumes bit-identically, a Ctrl-C
+is one line (status 130) and resumes alike; a second run on a workdir in use refuses."""
 
 import errno
 import hashlib
@@ -9,15 +10,17 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import main, pipeline, records, registry, runner
+from dd3d_jax import evaluate, lock, main, pipeline, records, registry, runner, tables
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
 from tests.tiny import tiny_config as _tiny
@@ -197,6 +200,30 @@ def test_unusable_workdir(make, tmp_path, monkeypatch, capsys):
   assert snapshot(tmp_path) == before
 
 
+def test_an_empty_workdir_path_is_one_line(capsys):
+  assert refused(tiny_config(), '', capsys) == (
+      'error: --workdir is empty; pass the path of a folder for the run (it is created if '
+      'needed).')
+
+
+@pytest.mark.parametrize('name, kind', [('checkpoints/dd3d_0', 'file'), ('runs/dd3d', 'file'),
+                                        ('metrics.jsonl', 'folder'), ('results.json', 'folder')])
+def test_a_file_or_folder_of_the_wrong_kind_is_one_line(name, kind, copy, capsys):
+  path = os.path.join(copy, name)
+  shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+  if kind == 'file':
+    with open(path, 'w') as f:
+      f.write('x')
+  else:
+    os.makedirs(os.path.join(path, 'inside'))
+  before = snapshot(copy)
+  where = 'a folder' if kind == 'file' else 'a file'
+  assert refused(tiny_config(), copy, capsys) == (
+      f'error: {path} is a {kind}, where the run keeps {where}; move it out of the workdir and '
+      'run the command again.')
+  assert snapshot(copy) == before
+
+
 @pytest.mark.parametrize('where', ['metrics', 'checkpoint', 'set'])
 def test_failed_write_is_one_line_and_the_rerun_finishes_alike(where, finished, tmp_path,
                                                                monkeypatch, capsys):
@@ -279,14 +306,73 @@ def test_torn_last_log_line_is_dropped_with_a_warning(copy, caplog):
   records.read_jsonl(os.path.join(copy, 'metrics.jsonl'))  # every line whole again
 
 
-def test_damaged_summary_is_rewritten(copy, finished, caplog):
-  _garbage(os.path.join(copy, 'results.json'))
+@pytest.mark.parametrize('content', [b'\x93\x00 not JSON', b'[]', b'{"dd3d": 5}',
+                                     b'{"meta": {}}', b'{"dd3d": {"final_oa_mean": 1}}'])
+def test_damaged_summary_is_rewritten(content, copy, finished, caplog):
+  with open(os.path.join(copy, 'results.json'), 'wb') as f:
+    f.write(content)
   with caplog.at_level('WARNING', logger='dd3d_jax'):
     results = pipeline.run(tiny_config(), copy)
   assert 'results.json is damaged' in caplog.text
   assert finals(results) == finals(finished[1])
   with open(os.path.join(copy, 'results.json')) as f:
     assert finals(json.load(f)) == finals(finished[1])
+
+
+# 3b. A re-run restores every derived file it can.
+@pytest.mark.parametrize('how', ['deleted', 'damaged, then deleted as told'])
+def test_a_lost_set_is_exported_again_from_its_checkpoint(how, copy, finished, capsys, caplog):
+  kept = {n: h for n, h in snapshot(copy).items() if n.startswith(('runs', 'checkpoints'))}
+  with open(os.path.join(copy, 'metrics.jsonl')) as f:
+    log = f.read()
+  for name in ('dd3d_0.npz', 'random_0.npz'):
+    _garbage(os.path.join(copy, 'sets', name))
+  if how != 'deleted':
+    assert 'the set is exported again from its checkpoint' in refused(tiny_config(), copy,
+                                                                      capsys)
+  for name in ('sets/dd3d_0.npz', 'sets/random_0.npz', 'renders/dd3d/overview.png', 'loss.png'):
+    os.remove(os.path.join(copy, name))
+  with caplog.at_level('INFO', logger='dd3d_jax'):
+    assert finals(pipeline.run(tiny_config(), copy)) == finals(finished[1])
+  assert 'dd3d 0: already distilled (8 steps).' in caplog.text  # restored, not distilled again
+  assert [m.split(':')[0] for m in caplog.messages[:2]] == [  # the log starts with the devices
+      f'JAX {jax.__version__}, cpu backend', 'dataset shapes']
+  for name in ('dd3d_0.npz', 'random_0.npz'):
+    with np.load(os.path.join(finished[0], 'sets', name)) as a, \
+         np.load(os.path.join(copy, 'sets', name)) as b:
+      for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key])
+  assert os.path.exists(os.path.join(copy, 'renders', 'dd3d', 'overview.png'))
+  assert os.path.exists(os.path.join(copy, 'loss.png'))
+  assert {n: h for n, h in snapshot(copy).items() if n in kept} == kept  # nothing redone
+  with open(os.path.join(copy, 'metrics.jsonl')) as f:
+    assert f.read() == log
+
+
+@pytest.mark.parametrize('content', [None, b'[]', b'\x93\x00 not JSON', b'{"methods": "dd3d"}'])
+def test_a_lost_plan_is_written_again_and_tables_read_it(content, copy, capsys):
+  path = os.path.join(copy, 'plan.json')
+  with open(path) as f:
+    plan = json.load(f)
+  os.remove(path)
+  if content is not None:
+    with open(path, 'wb') as f:
+      f.write(content)
+  assert tables.main([copy]) == 2
+  err = capsys.readouterr().err
+  assert 'no plan.json' in err if content is None else 're-run the pipeline' in err
+  pipeline.run(tiny_config(), copy)
+  with open(path) as f:
+    assert json.load(f) == plan
+  assert tables.main([copy]) == 0
+
+
+def test_a_missing_loss_plot_of_a_finished_run_is_drawn_again(copy):
+  os.remove(os.path.join(copy, 'loss.png'))
+  before = snapshot(copy)
+  pipeline.run(tiny_config(), copy)
+  after = snapshot(copy)
+  assert 'loss.png' in after and {n: h for n, h in after.items() if n != 'loss.png'} == before
 
 
 # 4. A NaN names the exact command that fixes it.
@@ -335,7 +421,7 @@ def test_reevaluation_records_the_new_settings(copy):
 
 
 # 6. A SIGKILL at a random step: the same command resumes to the same bits.
-def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path):
+def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path, caplog):
   whole, at = finished, random.randrange(1, ITERATIONS)
   workdir = tmp_path / 'killed'
   cmd = [sys.executable, '-m', 'dd3d_jax.main', f'--config=tests/tiny.py:iterations={ITERATIONS}',
@@ -348,7 +434,9 @@ def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path):
     time.sleep(0.05)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  resumed = pipeline.run(tiny_config(), str(workdir))
+  with caplog.at_level('INFO', logger='dd3d_jax'):
+    resumed = pipeline.run(tiny_config(), str(workdir))
+  assert f'took over the lock of process {proc.pid}' in caplog.text  # its lock outlived it
   assert finals(resumed) == finals(whole[1]), f'killed at step >= {at}'
   for name in ('dd3d_0.npz', 'random_0.npz'):
     with np.load(os.path.join(whole[0], 'sets', name)) as a, np.load(workdir / 'sets' / name) as b:
@@ -373,3 +461,72 @@ def test_shipped_configs_load_by_name_from_any_directory_and_help_lists_the_fiel
                        capture_output=True, text=True, timeout=120)
   assert 'distill.cpc = 1' in out.stdout + out.stderr
   assert 'modelnet40' in out.stdout + out.stderr
+
+
+# 7. Ctrl-C: one line saying where it stopped, status 130; the same command resumes.
+@pytest.mark.parametrize('where, says', [
+    ('step', 'interrupted at step 3 of 8 (method dd3d, distill 0); run the same command again '
+             'to resume from step 2 (finished runs are kept).'),
+    ('evaluation', 'interrupted in evaluation run 1 of 1 (method dd3d, distill 0, backbone '
+                   'pointnet); run the same command again to redo that run (finished runs are '
+                   'kept).'),
+])
+def test_ctrl_c_is_one_line_and_the_same_command_resumes_alike(where, says, finished, tmp_path,
+                                                              monkeypatch, capsys):
+  owner, name, n = (runner, '_step', 2) if where == 'step' else (evaluate.Evaluator, 'run', 0)
+  original, calls = getattr(owner, name), []
+
+  def interrupted(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == n + 1:
+      raise KeyboardInterrupt
+    return original(*args, **kwargs)
+  monkeypatch.setattr(owner, name, interrupted)
+  workdir = tmp_path / 'w'
+  with pytest.raises(SystemExit) as e:
+    main.execute(tiny_config(), str(workdir), ['dd3d_jax.main'])
+  err = capsys.readouterr().err
+  assert e.value.code == 130 and err == says + '\n'
+  assert not (workdir / lock.NAME).exists()
+  monkeypatch.undo()
+  assert finals(pipeline.run(tiny_config(), str(workdir))) == finals(finished[1])
+  with np.load(os.path.join(finished[0], 'sets', 'dd3d_0.npz')) as a, \
+       np.load(workdir / 'sets' / 'dd3d_0.npz') as b:
+    np.testing.assert_array_equal(a['points'], b['points'])
+
+
+# 8. One writer per workdir, between real processes.
+def run_main(workdir, *args):
+  return subprocess.run([sys.executable, '-m', 'dd3d_jax.main',
+                         f'--config=tests/tiny.py:iterations={ITERATIONS}', f'--workdir={workdir}',
+                         *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_run_on_a_workdir_in_use_is_one_line_and_writes_nothing(copy):
+  hold = ('import sys, time\nfrom dd3d_jax import lock\n'
+          'with lock.hold(sys.argv[1]):\n  print("held", flush=True)\n  time.sleep(300)')
+  holder = subprocess.Popen([sys.executable, '-c', hold, copy], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+  try:
+    assert holder.stdout.readline() == 'held\n'
+    before = snapshot(copy)
+    out = run_main(copy)
+    assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr
+    assert out.stderr.startswith(f'error: {copy} is in use by process {holder.pid} on host '
+                                 f'{socket.gethostname()} (started ')
+    assert snapshot(copy) == before
+  finally:
+    holder.kill()
+    holder.wait()
+
+
+def test_the_lock_of_a_killed_run_is_taken_over_with_a_warning(copy):
+  dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+  dead.wait()
+  with open(os.path.join(copy, lock.NAME), 'w') as f:
+    json.dump({'host': socket.gethostname(), 'pid': dead.pid, 'started': 'earlier'}, f)
+  out = run_main(copy)
+  assert out.returncode == 0, out.stderr
+  assert f'took over the lock of process {dead.pid} on host {socket.gethostname()}' in out.stderr
+  assert 'every run is finished' in out.stderr and not os.path.exists(
+      os.path.join(copy, lock.NAME))

@@ -41,6 +41,10 @@ def test_on_4_and_8_devices_of_8_sharded_steps_equal_unsharded():
   run_child(8, 'step')  # one process: meshes of its first 4 and of all 8, 8 and 6 classes
 
 
+def test_the_log_names_the_jax_version_devices_and_mesh():
+  run_child(4, 'describe')
+
+
 def test_more_units_than_devices_is_a_config_error():
   from dd3d_jax import devices
   from dd3d_jax.errors import ConfigError
@@ -162,7 +166,18 @@ def _child_eval(devices: int) -> None:
   print('ok')
 
 
+def _child_describe(devices: int) -> None:
+  import jax
+
+  from dd3d_jax.devices import describe
+  head = f'JAX {jax.__version__}, cpu backend: 1 process, {devices} devices ({devices} x cpu)'
+  assert describe(0) == f'{head}; mesh of {devices} units.', describe(0)
+  assert describe(1) == f'{head}; mesh of 1 unit.', describe(1)
+  print('ok')
+
+
 if __name__ == '__main__':
   for check in sys.argv[1].split(','):
-    {'step': _child_step, 'distill': _child_distill, 'eval': _child_eval}[check](
+    {'step': _child_step, 'distill': _child_distill, 'eval': _child_eval,
+     'describe': _child_describe}[check](
         int(sys.argv[2]))

@@ -17,6 +17,7 @@ def test_plan_lists_the_methods_in_order_with_their_runs():
       ('full', 'full', 6), ('dm', 'dm', 6), ('random', 'random', 6)]
   assert plan[1].settings.lr == c.distill.lr  # resolved: distill's value where None
   assert [plan_lib.eval_epochs(c, p) for p in plan] == [7, 2, 2]
+  assert [plan_lib.writes_set(p) for p in plan] == [False, True, True]  # full saves no set
 
 
 def test_plan_json_keeps_the_methods_of_earlier_runs(tmp_path, caplog):

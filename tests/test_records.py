@@ -19,6 +19,10 @@ def test_read_jsonl_skips_a_torn_last_line_and_refuses_a_damaged_one(tmp_path):
     f.write('{"a": 1}\n{"a\n{"a": 3}\n')
   with pytest.raises(UserError, match='m.jsonl line 2 is damaged; delete that line'):
     records.read_jsonl(path)
+  with open(path, 'w') as f:  # JSON, but not a record: [] or a number
+    f.write('{"a": 1}\n[]\n5\n')
+  with pytest.raises(UserError, match='m.jsonl line 2 is damaged; delete that line'):
+    records.read_jsonl(path)
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -1,8 +1,15 @@
-"""Reporting: results.json's text table and a damaged results.json (the run files and
-results.json end to end: tests/test_pipeline.py)."""
+"""Reporting: results.json's text table and a damaged results.json, one that is not JSON
+or not the summary of the plan (the run files and results.json end to end:
+tests/test_pipeline.py, tests/test_main.py)."""
 
+import json
+
+import pytest
+
+from dd3d_jax import plan as plan_lib
 from dd3d_jax import results as results_lib
 from dd3d_jax import tasks
+from tests.tiny import tiny_config
 
 
 def summary(final, best, n=2, **more):
@@ -41,11 +48,27 @@ def test_table_of_part_segmentation_has_its_mious():
   assert row.split()[-6:] == ['70.00', '+-', '1.00', '70.00', '+-', '1.00']
 
 
-def test_damaged_results_json_is_none_with_a_warning(tmp_path, caplog):
+@pytest.mark.parametrize('text', ['{"dd3d": ', '[]', '{"dd3d": 5}', '{"dd3d": {}}',
+                                  '{"dd3d": {}, "meta": {}}', '{"random": 5, "meta": {}}'])
+def test_damaged_results_json_is_none_with_a_warning(text, tmp_path, caplog):
+  plan = plan_lib.make_plan(tiny_config('dd3d'))
   path = tmp_path / 'results.json'
-  path.write_text('{"dd3d": ')
+  path.write_text(text)
   with caplog.at_level('WARNING', logger='dd3d_jax'):
-    assert results_lib.read_results(str(path)) is None
+    assert results_lib.read_results(str(path), plan, ('pointnet',), 'classification') is None
   assert 'results.json is damaged' in caplog.text
-  path.write_text('{"dd3d": {}}')
-  assert results_lib.read_results(str(path)) == {'dd3d': {}}
+
+
+def test_results_json_of_the_plan_is_read_as_it_is(tmp_path):
+  plan = plan_lib.make_plan(tiny_config('dd3d'))
+  good = {'dd3d': summary(61.0, 62.0), 'meta': {'task': 'classification'}}
+  path = tmp_path / 'results.json'
+  path.write_text(json.dumps(good))
+  assert results_lib.read_results(str(path), plan, ('pointnet',), 'classification') == good
+  # Evaluated on two backbones, it must hold the summary per backbone.
+  assert results_lib.read_results(str(path), plan, ('pointnet', 'dgcnn'),
+                                  'classification') is None
+  good['by_backbone'] = {b: {'dd3d': summary(60.0, 61.0)} for b in ('pointnet', 'dgcnn')}
+  path.write_text(json.dumps(good))
+  assert results_lib.read_results(str(path), plan, ('pointnet', 'dgcnn'),
+                                  'classification') == good

@@ -25,6 +25,9 @@ and the module may set
     check(settings, config, where)    raises `ConfigError` for settings that are each in
                                       range but not together (`config.validate` calls it;
                                       `where` is 'methods.NAME')
+    WRITES_SET = False                its methods' `writes_set` is False (`full`), so that
+                                      a finished run knows which set files to restore
+                                      without loading the data (default True)
 
 `real` is the training split on the device (`distill.RealData`). Randomness comes
 only from the keys given, and `step` folds the state's own iteration count into

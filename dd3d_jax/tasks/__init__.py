@@ -86,6 +86,13 @@ def module(name: str):
   return registry.get('tasks', name, 'task')
 
 
+def required_scores(name: str) -> tuple[str, ...]:
+  """The scores of task `name` that every run file and results.json has: its SCORES but
+  those added later (`ADDED_SCORES`: files written before them lack them)."""
+  mod = module(name)
+  return tuple(s for s in mod.SCORES if s not in getattr(mod, 'ADDED_SCORES', ()))
+
+
 def label(name: str, score: str) -> str:
   """How tables and logs call a score of task `name`: its `COLUMNS` header (e.g.
   'cls. mIoU'), else the score's own name."""

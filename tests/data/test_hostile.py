@@ -18,7 +18,7 @@ import pytest
 
 from dd3d_jax import config
 from dd3d_jax import data as data_lib
-from dd3d_jax.data import inspect, mvpnet, npz, preprocess
+from dd3d_jax.data import inspect, mvpnet, npz
 from dd3d_jax.errors import ConfigError, DataError
 from tests.data.test_readers import (P, clouds, write_h5, write_modelnet, write_mvpnet,
                                      write_shapenetpart_txt)
