@@ -58,9 +58,11 @@ def digest(step_dir: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _deferred_interrupt() -> Iterator[None]:
-  """Holds back a Ctrl-C (SIGINT) until the block is done, then raises KeyboardInterrupt:
-  Orbax finishes a save in its own threads, which a Ctrl-C in the middle would leave
-  running into the interpreter's exit (and a traceback). Only the main thread gets signals."""
+  """Holds back a Ctrl-C (SIGINT) until the block is done, then hands it to the handler
+  it would have met (Python's default raises KeyboardInterrupt; an ignored SIGINT stays
+  ignored): Orbax finishes a save in its own threads, which a Ctrl-C in the middle would
+  leave running into the interpreter's exit (and a traceback). Only the main thread gets
+  signals."""
   if threading.current_thread() is not threading.main_thread():
     yield
     return
@@ -70,7 +72,9 @@ def _deferred_interrupt() -> Iterator[None]:
     yield
   finally:
     signal.signal(signal.SIGINT, previous)
-  if caught:
+  if caught and callable(previous):
+    previous(signal.SIGINT, None)
+  elif caught and previous == signal.SIG_DFL:
     raise KeyboardInterrupt
 
 

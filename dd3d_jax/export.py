@@ -223,8 +223,8 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument('--points', type=int, default=None,
                       help='resample a generator set (dd3d) at this many points')
   parser.add_argument('--out', default=None, help='output folder (default WORKDIR/export)')
-  args = parser.parse_args(argv)
   try:
+    args = parser.parse_args(argv)
     for folder in export(args.workdir, args.method, args.distill, args.format, args.points,
                          args.out):
       print(folder)

@@ -410,8 +410,8 @@ def main(argv: Sequence[str]) -> int:
                       help="1: methods as columns; 2: methods as rows, the task's scores "
                            '(segmentation: OA and mIoUs) per CPC as columns; 3: backbones as '
                            'columns (which a workdir takes is its task\'s)')
-  args = parser.parse_args(argv)
   try:
+    args = parser.parse_args(argv)
     if args.table == '3':
       text = render_backbones(args.workdirs, args.format)
     else:

@@ -113,7 +113,9 @@ def test_a_failed_save_is_one_user_error(tmp_path, monkeypatch):
   ckpt.close()
 
 
-def test_a_ctrl_c_during_a_save_takes_effect_when_the_save_is_complete(tmp_path, monkeypatch):
+@pytest.mark.parametrize('handler', [signal.default_int_handler, signal.SIG_IGN])
+def test_a_ctrl_c_during_a_save_takes_effect_when_the_save_is_complete(handler, tmp_path,
+                                                                       monkeypatch):
   ckpt = Checkpointer(str(tmp_path / 'c'), every=1)
   save = ckpt._manager.save
 
@@ -122,8 +124,15 @@ def test_a_ctrl_c_during_a_save_takes_effect_when_the_save_is_complete(tmp_path,
     return save(*args, **kwargs)
 
   monkeypatch.setattr(ckpt._manager, 'save', save_with_ctrl_c)
-  with pytest.raises(KeyboardInterrupt):
-    ckpt.save(1, {'a': jnp.arange(3.0)})
+  before = signal.signal(signal.SIGINT, handler)  # pytest-xdist's workers ignore SIGINT
+  try:
+    if handler is signal.SIG_IGN:  # an ignored Ctrl-C stays ignored
+      ckpt.save(1, {'a': jnp.arange(3.0)})
+    else:
+      with pytest.raises(KeyboardInterrupt):
+        ckpt.save(1, {'a': jnp.arange(3.0)})
+    assert signal.getsignal(signal.SIGINT) is handler
+  finally:
+    signal.signal(signal.SIGINT, before)
   assert os.path.exists(tmp_path / 'c' / '1' / CHECKSUM) and ckpt.verify(1) is None
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
   ckpt.close()

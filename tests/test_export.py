@@ -114,9 +114,6 @@ def test_generator_resampled_at_its_own_resolution_is_the_saved_set(finished, tm
 ])
 def test_mistakes_are_one_line(finished, argv, says, capsys, tmp_path):
   workdir, _ = finished
-  try:
-    code = export.main([workdir, '--out', str(tmp_path), *argv])
-  except SystemExit as e:
-    code = e.code
+  code = export.main([workdir, '--out', str(tmp_path), *argv])
   err = capsys.readouterr().err
   assert code == 2 and err.count('\n') == 1 and says in err, err

@@ -368,11 +368,9 @@ def test_cli_prints_table2(tmp_path, capsys):
     (['--table', '9', 'w'], "argument --table: invalid choice: '9'"),
 ])
 def test_bad_arguments_are_one_line(argv, says, capsys):
-  with pytest.raises(SystemExit) as e:
-    tables.main(argv)
+  assert tables.main(argv) == 2
   err = capsys.readouterr().err
-  assert e.value.code == 2 and err.count('\n') == 1 and says in err and '--help' in err
-
+  assert err.count('\n') == 1 and says in err and '--help' in err
 
 
 def test_table_2_of_classification_has_oa_and_mean_class_accuracy(tmp_path, capsys):

@@ -20,19 +20,12 @@ import sys
 
 import numpy as np
 
-from dd3d_jax import config, data
+from dd3d_jax import cli, config, data
 from dd3d_jax.data import scanobjectnn
 from dd3d_jax.errors import UserError
 
 # formats that read (or generate) every cloud at num_points, by default the config's
 SUBSAMPLED = ('shapenetpart_txt', 'mvpnet', 'shapes')
-
-
-class Parser(argparse.ArgumentParser):
-  """argparse whose errors raise a UserError (one line) instead of printing the usage."""
-
-  def error(self, message: str):
-    raise UserError(f'{message}; see --help.')
 
 
 def positive_int(text: str) -> int:
@@ -67,7 +60,7 @@ def summary_lines(fmt: str, dataset: data.PointCloudDataset) -> list[str]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
   """The arguments, checked together. Raises UserError (one line) for a bad command line."""
-  parser = Parser(prog='python -m dd3d_jax.data.inspect', description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='python -m dd3d_jax.data.inspect', description=__doc__.split('\n')[0])
   parser.add_argument('path', nargs='?', help='the dataset folder or .npz file (none for shapes)')
   parser.add_argument('--json', action='store_true', help='end with one JSON line')
   parser.add_argument('--format', default='auto', choices=['auto', *sorted(data.READERS)],

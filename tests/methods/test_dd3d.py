@@ -5,7 +5,6 @@ import functools
 
 import jax
 import numpy as np
-import pytest
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import distill, registry
@@ -50,20 +49,6 @@ def test_real_initialisation_starts_near_the_random_coresets_clouds_and_distils(
   state, metrics = jax.jit(fitted.step)(state, real)
   assert np.isfinite(float(metrics['loss']))
   small = fitted.export(state, jax.random.key(7), POINTS)
-  assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
-
-
-@pytest.mark.parametrize('objective', ['dm', 'sadm'])
-def test_the_generator_trained_by_another_objective(objective):
-  method, context, real = build(objective=objective, init='real', init_steps=20)
-  state = method.init(jax.random.key(8), real)
-  step = jax.jit(method.step)
-  after, metrics = step(state, real)
-  after, metrics = step(after, real)
-  assert np.isfinite(float(metrics['loss'])) and int(after.iteration) == 2
-  moved = jax.tree.map(lambda a, b: bool((a != b).any()), after.gen_params, state.gen_params)
-  assert all(jax.tree.leaves(moved))
-  small = method.export(after, jax.random.key(9), POINTS)  # any resolution
   assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
 
 

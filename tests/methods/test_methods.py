@@ -105,7 +105,8 @@ OBJECTIVES = [*registry.names('objectives'), 'tests.plugins.moments']
 
 @pytest.mark.parametrize('objective', OBJECTIVES)
 def test_every_objective_trains_the_generator(objective):
-  """`methods.dd3d.objective` picks the objective by name; its own settings reach it."""
+  """`methods.dd3d.objective` picks the objective by name; its own settings reach it, and
+  two steps move every generator parameter."""
   module = registry.get('objectives', objective)
   assert set(module.OBJECTIVE_DEFAULTS) == set(module.OBJECTIVE_FIELDS)
   for k, v in module.OBJECTIVE_DEFAULTS.items():
@@ -122,9 +123,12 @@ def test_every_objective_trains_the_generator(objective):
   for k, v in changed.items():  # the method keeps each setting under its own name
     assert v in [getattr(method, f.name) for f in dataclasses.fields(method)], k
   state = method.init(jax.random.key(0), real)
-  state, metrics = jax.jit(method.step)(state, real)
-  assert np.isfinite(float(metrics['loss']))
-  small = method.export(state, jax.random.key(1), POINTS)
+  step = jax.jit(method.step)
+  after, metrics = step(*step(state, real)[:1], real)
+  assert np.isfinite(float(metrics['loss'])) and int(after.iteration) == 2
+  moved = jax.tree.map(lambda a, b: bool((a != b).any()), after.gen_params, state.gen_params)
+  assert all(jax.tree.leaves(moved))  # every generator parameter gets a gradient
+  small = method.export(after, jax.random.key(1), POINTS)  # any resolution
   assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
 
 
