@@ -119,6 +119,8 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
   protocols = {p.name: evaluate.protocol_record(
       evaluate.Protocol.from_config(config, plan_lib.eval_epochs(config, p))) for p in plan}
   workdir_lib.check(wd, config, protocols, backbones)
+  for warning in plan_lib.untested_epochs(config, plan):
+    log.warning('%s', warning)
   redo = bool(config.eval.reevaluate)
   # (method, backbone) -> {d: evaluation indices without a run file}
   missing = {(p.name, b): wd.missing_runs(p.name, p.num_distills, p.num_evals, b, redo)

@@ -84,6 +84,19 @@ def eval_epochs(config: ml_collections.ConfigDict, p: Planned) -> int:
   return p.settings.get('eval_epochs') or config.eval.epochs
 
 
+def untested_epochs(config: ml_collections.ConfigDict, plan: list[Planned]) -> list[str]:
+  """A warning per evaluation length shorter than `eval.test_every`: its networks are
+  tested only after their last epoch, so their best-epoch scores equal the final ones."""
+  every, by_epochs = config.eval.test_every, {}
+  for p in plan:
+    by_epochs.setdefault(eval_epochs(config, p), []).append(p.name)
+  return [f'eval.test_every={every} exceeds the {epochs} evaluation epochs of '
+          f'{", ".join(names)}: their networks are tested only after the last epoch, so the '
+          f'best-epoch scores equal the final ones; set --config.eval.test_every={epochs} or '
+          'lower to follow the best epoch.'
+          for epochs, names in sorted(by_epochs.items()) if every > epochs]
+
+
 def lr_field(config: ml_collections.ConfigDict, name: str) -> tuple[str, float]:
   """The setting to lower when method `name`'s loss diverges, and its value: the one its
   module names (`DIVERGES_WITH`, default 'lr') when set, else `distill.lr`."""

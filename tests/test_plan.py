@@ -20,6 +20,21 @@ def test_plan_lists_the_methods_in_order_with_their_runs():
   assert [plan_lib.writes_set(p) for p in plan] == [False, True, True]  # full saves no set
 
 
+def test_a_test_interval_longer_than_the_training_is_one_warning_per_length():
+  c = tiny_config('full,dm,random')
+  c.methods.full.eval_epochs = 7
+  c.eval.test_every = 2
+  assert plan_lib.untested_epochs(c, plan_lib.make_plan(c)) == []  # equal: tested at the end
+  c.eval.test_every = 5
+  assert plan_lib.untested_epochs(c, plan_lib.make_plan(c)) == [
+      'eval.test_every=5 exceeds the 2 evaluation epochs of dm, random: their networks are '
+      'tested only after the last epoch, so the best-epoch scores equal the final ones; set '
+      '--config.eval.test_every=2 or lower to follow the best epoch.']
+  c.eval.test_every = 8
+  assert [w.split(' of ')[1].split(':')[0] for w in plan_lib.untested_epochs(
+      c, plan_lib.make_plan(c))] == ['dm, random', 'full']
+
+
 def test_plan_json_keeps_the_methods_of_earlier_runs(tmp_path, caplog):
   wd, c = Workdir(str(tmp_path)), tiny_config('random,dm')
   plan_lib.write_plan(wd, plan_lib.make_plan(c), ('pointnet',), 'shapes', c)
