@@ -159,6 +159,23 @@ class Evaluator:
     return self.train(points, labels, targets, key, on_test)[1]
 
 
+def reference_method(types: dict[str, str]) -> str | None:
+  """The random coreset that gains are measured against, of the methods `types` (name ->
+  type): the one named 'random', else the first of type 'random'; None if there is none."""
+  randoms = [name for name, kind in types.items() if kind == 'random']
+  return 'random' if 'random' in randoms else next(iter(randoms), None)
+
+
+def with_gains(runs: list[dict], reference: list[dict], score: str) -> list[dict]:
+  """`runs`, each with `final_<score>_gain`: its final score minus that of the reference
+  run with the same distillation and evaluation index (same evaluation key: the pair
+  differs only in the set). A run without such a partner is returned as it is."""
+  key = f'final_{score}'
+  partner = {(r['distill'], r['eval']): r[key] for r in reference if key in r}
+  return [{**r, f'{key}_gain': r[key] - partner[r['distill'], r['eval']]}
+          if key in r and (r['distill'], r['eval']) in partner else r for r in runs]
+
+
 def summarize(runs: list[dict]) -> dict:
   """Mean and (population) std over runs of every final and best score, in %:
   `final_oa_mean`, `final_oa_std`, ... (and the mIoUs of part segmentation)."""

@@ -138,11 +138,19 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
   plus meta."""
   metrics = records.read_jsonl(wd.path('metrics.jsonl'))
   summary, timing, by_backbone = {}, {}, {}
+  head = tasks_lib.module(config.task).SCORES[0]
+  reference = next((p for p in plan if p.name == evaluate.reference_method(
+      {p.name: p.type for p in plan})), None)
   for p in plan:
     for b in backbones:
       runs = wd.read_runs(p.name, p.num_distills, p.num_evals, b)
       if runs:
         s = {**evaluate.summarize(runs), 'type': p.type}
+        if reference is not None:  # every run paired with the random coreset's
+          paired = evaluate.with_gains(runs, wd.read_runs(
+              reference.name, reference.num_distills, reference.num_evals, b), head)
+          s.update({k: v for k, v in evaluate.summarize(paired).items()
+                    if k.startswith(f'final_{head}_gain_')})
         if b == backbones[0]:
           summary[p.name] = s
         by_backbone.setdefault(b, {})[p.name] = {k: v for k, v in s.items() if k != 'runs'}
@@ -161,9 +169,12 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
                      'distill_network': config.model.arch,
                      'backend': jax.default_backend(), 'seconds_per_step': timing,
                      'feature_networks': networks,
-                     'note': 'final_oa: accuracy after the last epoch (headline). best_oa: max '
-                             'over tested epochs = test-set model selection, the protocol of the '
-                             "authors' code, reported for comparison with the paper."}
+                     'note': f'final_{head}: the score after the last epoch (headline). '
+                             f'best_{head}: max over tested epochs = test-set model selection, '
+                             "the protocol of the authors' code, reported for comparison with "
+                             f'the paper. final_{head}_gain: each run minus the random '
+                             'coreset\'s run of the same distillation and evaluation index '
+                             '(the same evaluation key), when every run has one.'}
   return summary
 
 
@@ -173,18 +184,22 @@ def results_table(results: dict) -> str:
   task = results.get('meta', {}).get('task', 'classification')
   scores = tasks_lib.module(task).SCORES
   head, name = scores[0], tasks_lib.label(task, scores[0])
+  gain = f'final_{head}_gain'
+  gains = any(isinstance(r, dict) and f'{gain}_mean' in r for r in results.values())
   lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
            f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
-           + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])]
+           + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])
+           + (f' {f"{name} - random":>16}' if gains else '')]
   for method, r in results.items():
     if not isinstance(r, dict) or f'final_{head}_mean' not in r:
       continue
     lines.append(f'{method:<10} {r[f"final_{head}_mean"]:>11.2f} +- {r[f"final_{head}_std"]:<4.2f} '
                  f'{r[f"best_{head}_mean"]:>27.2f} +- {r[f"best_{head}_std"]:<4.2f} '
                  f'{len(r["runs"]):>5}' + ''.join(
-                     f' {r[f"final_{s}_mean"]:>9.2f} +- {r[f"final_{s}_std"]:<4.2f}'
-                     if f'final_{s}_mean' in r else f' {"-":>16}'  # older than the score
-                     for s in scores[1:]))
+                     f' {r[f"{k}_mean"]:>{"+" if k == gain else ""}9.2f} +- '
+                     f'{r[f"{k}_std"]:<4.2f}'
+                     if f'{k}_mean' in r else f' {"-":>16}'  # older than the score, unpaired
+                     for k in [f'final_{s}' for s in scores[1:]] + [gain] * gains))
   by_backbone = results.get('by_backbone', {})
   if by_backbone:
     methods = list(dict.fromkeys(m for b in by_backbone.values() for m in b))

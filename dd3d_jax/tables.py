@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dd3d_jax import cli, tasks
+from dd3d_jax import cli, evaluate, tasks
 from dd3d_jax.errors import UserError
 
 # Column order by method type; other types follow alphabetically, then 'full' (the upper bound).
@@ -191,10 +191,14 @@ def collect(workdirs: Sequence[str], backbone: str = 'pointnet') -> list[Row]:
   for key in sorted(set(key_of.values())):
     pooled = [w for w in used if key_of[w] == key]
     cells = {}
-    for w in pooled:
+    for w in pooled:  # each run paired with its workdir's random coreset run (its gain)
+      reference = evaluate.reference_method({n: types[n] for n in used[w]['methods']})
+      paired = read_runs(w, reference, backbone, key[3]) if reference else []
       for name in used[w]['methods']:
         cell = cells.get(name, Cell(types[name], [], 0))
-        cells[name] = Cell(cell.type, cell.runs + read_runs(w, name, backbone, key[3]),
+        runs = evaluate.with_gains(read_runs(w, name, backbone, key[3]), paired,
+                                   tasks.module(key[3]).SCORES[0])
+        cells[name] = Cell(cell.type, cell.runs + runs,
                            cell.expected + used[w]['runs_per_method'][name])
     rows.append(Row(*key[:3], backbone, tuple(pooled), cells, task=key[3]))
   return rows
@@ -338,8 +342,11 @@ def render(rows: Sequence[Row], fmt: str = 'md') -> str:
 def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   """Table 2: one row per (dataset, setting, method), and per CPC of the rows the task's
   columns (`COLUMNS` of its module; part segmentation: `CPC k OA`, `CPC k inst. mIoU`,
-  `CPC k cls. mIoU`, final-epoch values); the best value of the last column of each
-  (dataset, setting, CPC) in bold, 'full' excluded.
+  `CPC k cls. mIoU`, final-epoch values), and `CPC k OA - random` when a workdir has a
+  random coreset: the mean and std over runs of each run's headline score minus that of
+  the random coreset's run with the same distillation and evaluation index
+  (`evaluate.with_gains`; '—' unless every run has its pair); the best value of the
+  task's last column of each (dataset, setting, CPC) in bold, 'full' excluded.
 
   The caption goes above the table and a note per pooled row below it.
 
@@ -349,8 +356,12 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   _require_table(rows, '2')
   module = tasks.module(rows[0].task) if rows else tasks.module('segmentation')
   cpcs = sorted({row.cpc for row in rows})
+  shown = dict(module.COLUMNS)
+  gain = f'final_{module.SCORES[0]}_gain'
+  if any(gain in r for row in rows for c in row.cells.values() for r in c.runs):
+    shown[f'{tasks.label(rows[0].task, module.SCORES[0])} - random'] = gain
   header = ['dataset', 'setting', 'method',
-            *(f'CPC {k} {suffix}' for k in cpcs for suffix in module.COLUMNS)]
+            *(f'CPC {k} {suffix}' for k in cpcs for suffix in shown)]
   marked = list(module.COLUMNS.values())[-1]
   body = []
   for dataset, setting in dict.fromkeys((row.dataset, row.setting) for row in rows):
@@ -361,9 +372,13 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
       for k in cpcs:
         cell = by_cpc[k].cells.get(name) if k in by_cpc else None
         texts += [_styled(cell_text(cell, key, None), key == marked and name in best.get(k, ()),
-                          fmt) for key in module.COLUMNS.values()]
+                          fmt) for key in shown.values()]
       body.append([dataset, setting, name, *texts])
-  return _layout(_caption(module.CAPTION, rows), header, body, 3, fmt, _pool_notes(rows))
+  caption = _caption(module.CAPTION, rows)
+  if gain in shown.values():
+    caption += (f' {list(shown)[-1]}: each run minus the random coreset\'s run with the same '
+                'distillation and evaluation index.')
+  return _layout(caption, header, body, 3, fmt, _pool_notes(rows))
 
 
 def render_backbones(workdirs: Sequence[str], fmt: str = 'md') -> str:

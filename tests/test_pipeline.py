@@ -41,6 +41,9 @@ def test_outputs_of_every_method(finished_run):
     assert r['type'] == method and len(r['runs']) == 1
     assert read(os.path.join(workdir, 'runs', method, 'd0_pointnet_s0.json')) == r['runs'][0]
   assert read(os.path.join(workdir, 'results.json'))['dd3d'] == results['dd3d']
+  for method in ALL.split(','):  # paired with the random coreset's run of the same index
+    gain = results[method]['runs'][0]['final_oa'] - results['random']['runs'][0]['final_oa']
+    assert results[method]['final_oa_gain_mean'] == pytest.approx(gain)
   k = results['meta']['num_classes']
   for method, points in [('dd3d', 64), ('gm', 32), ('dm', 32), ('random', 64)]:
     with np.load(os.path.join(workdir, 'sets', f'{method}_0.npz'), allow_pickle=False) as f:

@@ -72,3 +72,29 @@ def test_results_json_of_the_plan_is_read_as_it_is(tmp_path):
   path.write_text(json.dumps(good))
   assert results_lib.read_results(str(path), plan, ('pointnet', 'dgcnn'),
                                   'classification') == good
+
+
+def test_gains_pair_runs_by_distillation_and_evaluation_index():
+  from dd3d_jax import evaluate
+  assert evaluate.reference_method({'dd3d': 'dd3d', 'rnd': 'random', 'random': 'random'}) == 'random'
+  assert evaluate.reference_method({'dd3d': 'dd3d', 'rnd': 'random'}) == 'rnd'
+  assert evaluate.reference_method({'dd3d': 'dd3d'}) is None
+  def run(d, s, oa):
+    return {'distill': d, 'eval': s, 'final_oa': oa}
+  random = [run(0, 0, 40.0), run(0, 1, 44.0), run(1, 0, 50.0)]
+  runs = [run(1, 0, 53.0), run(0, 1, 45.0), run(0, 0, 41.0), run(2, 0, 60.0)]  # any order
+  gains = evaluate.with_gains(runs, random, 'oa')
+  assert [g.get('final_oa_gain') for g in gains] == [3.0, 1.0, 1.0, None]  # (2, 0): no partner
+  assert [g['final_oa'] for g in gains] == [53.0, 45.0, 41.0, 60.0]
+  assert all(g['final_oa_gain'] == 0 for g in evaluate.with_gains(random, random, 'oa'))
+  # the summary reports a gain only when every run has its pair
+  assert 'final_oa_gain_mean' not in evaluate.summarize(gains)
+  assert evaluate.summarize(gains[:3])['final_oa_gain_mean'] == pytest.approx(5 / 3)
+
+
+def test_table_shows_the_gain_over_random_when_results_have_it():
+  results = {'dd3d': summary(61.0, 62.0, final_oa_gain_mean=3.5, final_oa_gain_std=1.25),
+             'full': summary(90.0, 91.0), 'meta': {'task': 'classification'}}
+  lines = results_lib.results_table(results).splitlines()
+  assert lines[0].split()[-4:] == ['%', 'OA', '-', 'random']
+  assert lines[1].split()[-3:] == ['+3.50', '+-', '1.25'] and lines[2].split()[-1] == '-'
