@@ -34,7 +34,7 @@ from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
-from dd3d_jax.methods import Context, SmallSet
+from dd3d_jax.methods import Context, SmallSet, stored_values
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
@@ -54,12 +54,14 @@ def _named_interrupt(doing: str) -> Iterator[None]:
 
 
 def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Planned, d: int,
-               method, real, dataset, task) -> SmallSet:
-  """Method p's set d: read from its set file when the method writes one and it is there,
-  else fitted by the runner (resuming from its checkpoints), exported and saved."""
+               method, real, dataset, task) -> tuple[SmallSet, int | None]:
+  """Method p's set d and the numbers it stores (`methods.stored_values`; None for a set
+  file written before they were recorded): read from its set file when the method writes
+  one and it is there, else fitted by the runner (resuming from its checkpoints),
+  exported and saved."""
   set_file, set_key = wd.set_file(p.name, d), tasks_lib.module(task.name).SET_KEY
   if method.writes_set and os.path.exists(set_file):
-    return SmallSet(*records.load_set(set_file, set_key))
+    return SmallSet(*records.load_set(set_file, set_key)), records.load_storage(set_file)
   fit_run = runner.Run({'method': p.name, 'distill': d}, wd.path('checkpoints', f'{p.name}_{d}'),
                        wd.path('metrics.jsonl'), config.distill.checkpoint_every,
                        config.distill.keep_checkpoints, config.distill.log_every)
@@ -68,11 +70,12 @@ def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Plann
   except runner.Diverged as e:
     raise e.with_lr(*plan_lib.lr_field(config, p.name)) from None
   small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
+  storage = stored_values(state, small)
   if method.writes_set:
     os.makedirs(os.path.dirname(set_file), exist_ok=True)
     records.save_set(set_file, small.points, small.labels, dataset.class_names, set_key,
-                     small.targets)
-  return small
+                     small.targets, storage)
+  return small, storage
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -176,7 +179,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
         todo_d.update(lost.get(p.name, ()))
       for d in sorted(todo_d):
         with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
-          small = obtain_set(config, wd, p, d, method, real, dataset, task)
+          small, storage = obtain_set(config, wd, p, d, method, real, dataset, task)
           if method.writes_set and d == 0 and not os.path.exists(
               wd.path('renders', p.name, 'overview.png')):
             render.render_set(wd.path('renders', p.name), small.points, small.labels,
@@ -184,7 +187,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
         for b in backbones:
           if d in missing[p.name, b]:
             results.evaluate_runs(evaluator(b, plan_lib.eval_epochs(config, p)), wd, p, d,
-                                  missing[p.name, b][d], small, config.seed, b)
+                                  missing[p.name, b][d], small, storage, config.seed, b)
 
   results.plot_losses(wd, plan)
   summary = results.summarize(config, plan, wd, backbones,

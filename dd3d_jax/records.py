@@ -89,15 +89,26 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 def save_set(path: str, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-             key: str | None = None, targets: np.ndarray | None = None) -> None:
+             key: str | None = None, targets: np.ndarray | None = None,
+             storage: int | None = None) -> None:
   """Saves a point-cloud set as .npz: points [M, N, 3] float32, labels [M] int32,
-  class_names [K] unicode, and the task's targets under `key` if it names one (part
-  segmentation: 'parts' [M, N] int32). Loadable with `np.load(path)` (no pickle needed)."""
+  class_names [K] unicode, the task's targets under `key` if it names one (part
+  segmentation: 'parts' [M, N] int32), and `storage`, an int64 scalar, if given: the
+  numbers the method stores for it (`methods.stored_values`). Loadable with
+  `np.load(path)` (no pickle needed)."""
   arrays = {'points': np.asarray(points, np.float32), 'labels': np.asarray(labels, np.int32),
             'class_names': np.asarray(list(class_names), dtype=str)}
   if key is not None:
     arrays[key] = np.asarray(targets)
+  if storage is not None:
+    arrays['storage'] = np.int64(storage)
   write_npz(path, **arrays)
+
+
+def load_storage(path: str) -> int | None:
+  """The `storage` of a `save_set` file; None for files written before it was recorded."""
+  with np.load(path) as f:
+    return int(f['storage']) if 'storage' in f.files else None
 
 
 def load_set(path: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,9 +1,9 @@
 """Reporting: the run files, results.json, its text table and the loss plot.
 
-    evaluate_runs(evaluator, wd, p, d, todo, small, seed, backbone)
+    evaluate_runs(evaluator, wd, p, d, todo, small, storage, seed, backbone)
         runs/<method>/d<d>_<backbone>_s<s>.json for each s of `todo`: the evaluator's
-        result ({final,best}_<score>, curve) with the run's method, set size, seconds and
-        protocol; test scores appended to metrics.jsonl as they come
+        result ({final,best}_<score>, curve) with the run's method, set size, numbers
+        stored, seconds and protocol; test scores appended to metrics.jsonl as they come
     summarize(config, plan, wd, backbones, dataset_meta) -> results.json's dictionary
     results_table(results) -> str          its plain-text table, as the job logs it
     read_results(path, plan, backbones, task) -> dict | None   results.json, or None if
@@ -26,15 +26,17 @@ from dd3d_jax import tasks as tasks_lib
 from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
 from dd3d_jax.plan import Planned
+from dd3d_jax.tables import count_text
 from dd3d_jax.workdir import Workdir
 
 log = logging.getLogger('dd3d_jax')
 
 
 def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small,
-                  seed: int, backbone: str) -> None:
-  """Trains and tests one network per evaluation index in `todo`; one file each. A
-  Ctrl-C during a run ends it with `errors.Interrupted`, naming that run."""
+                  storage: int | None, seed: int, backbone: str) -> None:
+  """Trains and tests one network per evaluation index in `todo`; one file each, with
+  the numbers the set stores (`storage`, left out when None). A Ctrl-C during a run ends
+  it with `errors.Interrupted`, naming that run."""
   metrics_path = wd.path('metrics.jsonl')
   os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
   for s in todo:
@@ -59,7 +61,8 @@ def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], s
                         'again to redo that run (finished runs are kept).') from e
     result = {'method': p.name, 'type': p.type, 'task': evaluator.task.name,
               'backbone': backbone, 'distill': d, 'eval': s, 'set_size': int(len(small.labels)),
-              'set_points': int(small.points.shape[1]), **result,
+              'set_points': int(small.points.shape[1]),
+              **({} if storage is None else {'storage': int(storage)}), **result,
               'seconds': round(time.time() - t0, 1),
               'protocol': evaluate.protocol_record(evaluator.protocol)}
     records.write_json(wd.run_file(p.name, d, backbone, s), result)
@@ -146,6 +149,8 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
       runs = wd.read_runs(p.name, p.num_distills, p.num_evals, b)
       if runs:
         s = {**evaluate.summarize(runs), 'type': p.type}
+        if all('storage' in r for r in runs):  # numbers stored per set (`stored_values`)
+          s['storage'] = max(r['storage'] for r in runs)
         if reference is not None:  # every run paired with the random coreset's
           paired = evaluate.with_gains(runs, wd.read_runs(
               reference.name, reference.num_distills, reference.num_evals, b), head)
@@ -186,10 +191,12 @@ def results_table(results: dict) -> str:
   head, name = scores[0], tasks_lib.label(task, scores[0])
   gain = f'final_{head}_gain'
   gains = any(isinstance(r, dict) and f'{gain}_mean' in r for r in results.values())
+  stored = any(isinstance(r, dict) and 'storage' in r for r in results.values())
   lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
            f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
            + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])
-           + (f' {f"{name} - random":>16}' if gains else '')]
+           + (f' {f"{name} - random":>16}' if gains else '')
+           + (f' {"stored":>8}' if stored else '')]
   for method, r in results.items():
     if not isinstance(r, dict) or f'final_{head}_mean' not in r:
       continue
@@ -199,7 +206,8 @@ def results_table(results: dict) -> str:
                      f' {r[f"{k}_mean"]:>{"+" if k == gain else ""}9.2f} +- '
                      f'{r[f"{k}_std"]:<4.2f}'
                      if f'{k}_mean' in r else f' {"-":>16}'  # older than the score, unpaired
-                     for k in [f'final_{s}' for s in scores[1:]] + [gain] * gains))
+                     for k in [f'final_{s}' for s in scores[1:]] + [gain] * gains)
+                 + (f' {count_text(r["storage"]) if "storage" in r else "-":>8}' if stored else ''))
   by_backbone = results.get('by_backbone', {})
   if by_backbone:
     methods = list(dict.fromkeys(m for b in by_backbone.values() for m in b))

@@ -210,6 +210,22 @@ def columns(rows: Sequence[Row]) -> list[str]:
   return sorted(types, key=lambda name: _column_key(name, types[name]))
 
 
+def count_text(n: float) -> str:
+  """A count in three significant figures: 768, 36.9k, 1.57M."""
+  for scale, suffix in ((1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
+    if abs(n) >= scale:
+      return f'{n / scale:.3g}{suffix}'
+  return f'{n:.3g}'
+
+
+def storage_text(cell: Cell | None) -> str:
+  """The numbers a cell's sets store (`methods.stored_values`; the largest of its runs'),
+  or '—' when a run file is older than the record."""
+  if cell is None or not cell.runs or not all('storage' in r for r in cell.runs):
+    return '—'
+  return count_text(max(r['storage'] for r in cell.runs))
+
+
 def _mean_final(cell: Cell, key: str) -> float:
   """The mean of the runs' `key` as printed (one decimal), so printed ties are bolded together."""
   return round(float(np.mean([r[key] for r in cell.runs])), 1)
@@ -345,8 +361,10 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   `CPC k cls. mIoU`, final-epoch values), and `CPC k OA - random` when a workdir has a
   random coreset: the mean and std over runs of each run's headline score minus that of
   the random coreset's run with the same distillation and evaluation index
-  (`evaluate.with_gains`; '—' unless every run has its pair); the best value of the
-  task's last column of each (dataset, setting, CPC) in bold, 'full' excluded.
+  (`evaluate.with_gains`; '—' unless every run has its pair), and `CPC k stored`, the
+  numbers each set stores (`methods.stored_values`), when run files record it; the best
+  value of the task's last column of each (dataset, setting, CPC) in bold, 'full'
+  excluded.
 
   The caption goes above the table and a note per pooled row below it.
 
@@ -360,6 +378,8 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   gain = f'final_{module.SCORES[0]}_gain'
   if any(gain in r for row in rows for c in row.cells.values() for r in c.runs):
     shown[f'{tasks.label(rows[0].task, module.SCORES[0])} - random'] = gain
+  if any('storage' in r for row in rows for c in row.cells.values() for r in c.runs):
+    shown['stored'] = 'storage'
   header = ['dataset', 'setting', 'method',
             *(f'CPC {k} {suffix}' for k in cpcs for suffix in shown)]
   marked = list(module.COLUMNS.values())[-1]
@@ -371,13 +391,17 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
       texts = []
       for k in cpcs:
         cell = by_cpc[k].cells.get(name) if k in by_cpc else None
-        texts += [_styled(cell_text(cell, key, None), key == marked and name in best.get(k, ()),
+        texts += [storage_text(cell) if key == 'storage' else
+                  _styled(cell_text(cell, key, None), key == marked and name in best.get(k, ()),
                           fmt) for key in shown.values()]
       body.append([dataset, setting, name, *texts])
   caption = _caption(module.CAPTION, rows)
   if gain in shown.values():
-    caption += (f' {list(shown)[-1]}: each run minus the random coreset\'s run with the same '
-                'distillation and evaluation index.')
+    caption += (f' {next(c for c, key in shown.items() if key == gain)}: each run minus the '
+                "random coreset's run with the same distillation and evaluation index.")
+  if 'storage' in shown.values():
+    caption += (' stored: the numbers a set stores (points x 3 of a tensor or selection, '
+                "DD3D's generator parameters).")
   return _layout(caption, header, body, 3, fmt, _pool_notes(rows))
 
 

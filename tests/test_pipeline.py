@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dd3d_jax import config as config_lib
-from dd3d_jax import evaluate, pipeline, registry, runner, tables
+from dd3d_jax import evaluate, pipeline, records, registry, runner, tables
 from dd3d_jax.errors import ConfigError, UserError
 from tests.tiny import tiny_config
 
@@ -41,6 +41,10 @@ def test_outputs_of_every_method(finished_run):
     assert r['type'] == method and len(r['runs']) == 1
     assert read(os.path.join(workdir, 'runs', method, 'd0_pointnet_s0.json')) == r['runs'][0]
   assert read(os.path.join(workdir, 'results.json'))['dd3d'] == results['dd3d']
+  k = results['meta']['num_classes']
+  assert results['random']['storage'] == k * 64 * 3  # one cloud per class at 64 points
+  assert results['dd3d']['runs'][0]['storage'] == results['dd3d']['storage'] != k * 64 * 3
+  assert records.load_storage(os.path.join(workdir, 'sets', 'gm_0.npz')) == k * 32 * 3
   for method in ALL.split(','):  # paired with the random coreset's run of the same index
     gain = results[method]['runs'][0]['final_oa'] - results['random']['runs'][0]['final_oa']
     assert results[method]['final_oa_gain_mean'] == pytest.approx(gain)

@@ -44,7 +44,7 @@ import numpy as np
 from dd3d_jax import devices, geometry, resources
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.data import PointCloudDataset
-from dd3d_jax.distill import RealData
+from dd3d_jax.distill import DistillState, RealData
 from dd3d_jax.models import Network
 from dd3d_jax.tasks.classification import Classification
 
@@ -126,10 +126,23 @@ def set_memory(settings, num_classes: int, cpc: int) -> int:
   return resources.activation_bytes(classes * cpc, settings.train_points)
 
 
+def stored_values(state: Any, small: SmallSet) -> int:
+  """How many numbers a set stores, to compare methods at equal storage: the parameters
+  of a learned set (its `DistillState`'s `gen_params`: a tensor's points; DD3D's generator
+  weights and per-cloud codes, from which noise of a seed draws clouds at any resolution;
+  SADM's rotations and TM's learned step size with them) and the part ids a tensor keeps
+  beside them; for a selection, the exported clouds' coordinates and per-point targets."""
+  learned, *kept = state if isinstance(state, tuple) else (state,)
+  if isinstance(learned, DistillState):
+    return int(sum(np.size(x) for x in jax.tree.leaves((learned.gen_params, kept))))
+  return int(small.points.size + (small.targets.size if small.targets.ndim > 1 else 0))
+
+
 def step_inputs(method: Method, real: RealData) -> Any:
   """What `method.step` takes besides its state: `method.inputs(real)`, or `real`."""
   inputs = getattr(method, 'inputs', None)
   return real if inputs is None else inputs(real)
 
 
-__all__ = ['Context', 'Method', 'SmallSet', 'export_clouds', 'set_memory', 'step_inputs']
+__all__ = ['Context', 'Method', 'SmallSet', 'export_clouds', 'set_memory', 'step_inputs',
+           'stored_values']

@@ -18,7 +18,7 @@ import pytest
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, fields, records, registry, runner
+from dd3d_jax import distill, fields, methods, records, registry, runner
 from dd3d_jax.methods import Context
 from dd3d_jax.methods import _matching
 from dd3d_jax.methods import random as random_method
@@ -130,6 +130,23 @@ def test_every_objective_trains_the_generator(objective):
   assert all(jax.tree.leaves(moved))  # every generator parameter gets a gradient
   small = method.export(after, jax.random.key(1), POINTS)  # any resolution
   assert small.points.shape == (context.dataset.num_classes * CPC, POINTS, 3)
+
+
+@pytest.mark.parametrize('name', METHODS)
+def test_stored_values_are_the_clouds_or_the_generator(name):
+  method, context, real = build(name)
+  state = method.init(jax.random.key(0), real)
+  small = method.export(state, jax.random.key(1), POINTS)
+  stored = methods.stored_values(state, small)
+  m = len(small.labels)
+  clouds = small.points.size + (small.targets.size if small.targets.ndim > 1 else 0)
+  if name.split('/')[0] == 'dd3d':  # its generator, whatever the resolution drawn from it
+    learned = state[0] if isinstance(state, tuple) else state
+    assert stored == sum(np.size(x) for x in jax.tree.leaves(learned.gen_params))
+    assert stored == methods.stored_values(state, method.export(state, jax.random.key(1),
+                                                                2 * POINTS))
+  else:  # the clouds, with a tensor method's own extras (SADM's rotations, TM's step size)
+    assert 0 <= stored - clouds <= (4 * m if method.num_steps else 0), (stored, clouds)
 
 
 @pytest.mark.parametrize('name', METHODS)
