@@ -6,6 +6,9 @@ accelerator, and always leaves a JSON file and a markdown table of what it measu
     python benchmarks/gpu.py run --out $OUT --carried .gpu     # on the GPU machine
     python benchmarks/gpu.py run --out /tmp/gpu_check --tiny   # the CPU rehearsal (CI)
 
+`--data` is any ModelNet10 folder in the official h5 layout (how to cut one from the
+public ModelNet40 download: docs/data.md#modelnet10-for-the-cpu-budget-runs).
+
 `run` does these parts in order, each in its own process with its own time limit (time a
 part leaves unused goes to the next), appending each measurement to `rows.jsonl` as it
 is made, so a part stopped at its limit keeps what it measured; after each part it

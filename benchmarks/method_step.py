@@ -5,6 +5,9 @@
     python benchmarks/method_step.py --config=configs/modelnet10.py:cpc=1,beyond \
         --data=random:40 --method=sadm      # 40 classes of random clouds, ModelNet40's size
 
+`--data` is a dataset folder (ModelNet10 in the official h5 layout here; how to cut it
+from the public ModelNet40 download: docs/data.md#modelnet10-for-the-cpu-budget-runs) or `random:K`.
+
 Builds the method as the pipeline does (by its name in `config.methods`, on the real
 training split, with the distillation network, behind its rotator when rotated), compiles its `step`, runs it once,
 times `--steps` more, then traces two under jax.profiler and prints the XLA operations

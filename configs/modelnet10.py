@@ -10,6 +10,10 @@ herding, k-center, GM, DM, TM, DD3D) and the full-data upper bound:
         --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1_rot
     python -m dd3d_jax.tables runs/mn10_cpc1 runs/mn10_cpc10      # the table
 
+`../shared/data/modelnet10_hdf5_1024` stands for your ModelNet10 folder in the official
+h5 layout; docs/data.md#modelnet10-for-the-cpu-budget-runs cuts one from the public
+ModelNet40 download.
+
 Pick methods with `--config.eval.methods=dd3d,random`; `:full` runs the upper bound alone;
 `:dc` gives GM and DM DC's own optimiser settings; `:sadm_eval` evaluates every set with SADM's
 recipe and network (`config.use_sadm_eval`; 500 epochs in batches of 8).
