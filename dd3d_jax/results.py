@@ -144,6 +144,8 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
   head = tasks_lib.module(config.task).SCORES[0]
   reference = next((p for p in plan if p.name == evaluate.reference_method(
       {p.name: p.type for p in plan})), None)
+  reference_runs = {b: wd.read_runs(reference.name, reference.num_distills,
+                                    reference.num_evals, b) for b in backbones} if reference else {}
   for p in plan:
     for b in backbones:
       runs = wd.read_runs(p.name, p.num_distills, p.num_evals, b)
@@ -152,8 +154,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
         if all('storage' in r for r in runs):  # numbers stored per set (`stored_values`)
           s['storage'] = max(r['storage'] for r in runs)
         if reference is not None:  # every run paired with the random coreset's
-          paired = evaluate.with_gains(runs, wd.read_runs(
-              reference.name, reference.num_distills, reference.num_evals, b), head)
+          paired = evaluate.with_gains(runs, reference_runs[b], head)
           s.update({k: v for k, v in evaluate.summarize(paired).items()
                     if k.startswith(f'final_{head}_gain_')})
         if b == backbones[0]:
