@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 
 
@@ -136,9 +137,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.num_points = 1024          # cloud resolution; also the evaluation resolution
   c.data.rotated = False            # rotated setting: random SO(3) + PCA, rotator on
   c.data.seed = 0                   # subsampling and rotated-setting rotations
-  c.data.allow_resample = False     # shapenetpart_txt/mvpnet: pad clouds with fewer than
+  c.data.allow_resample = False     # clouds of different sizes (class_folders, ragged npz,
+                                    # shapenetpart_txt, mvpnet): pad those with fewer than
                                     # num_points points by resampling their own points
                                     # (with replacement) instead of failing
+  c.data.name = ''                  # what logs, plan.json and tables call the data
+                                    # ('': the reader's name, e.g. 'modelnet40')
+  c.data.test_fraction = 0.2        # data without a split (class_folders, one-set npz):
+                                    # each class's share that tests (seeded by data.seed)
+  c.data.scale = 'unit_sphere'      # each cloud into the unit sphere (paper), or 'dataset':
+                                    # one factor for all, so that size stays a cue
   c.data.shapes = ml_collections.ConfigDict({'num_train_per_class': 100,
                                              'num_test_per_class': 40,
                                              'max_crop': 0.0})  # partial views, see data.shapes
@@ -302,6 +310,8 @@ def _check(ok: bool, message: str) -> None:
 
 
 SEEDS = 2 ** 63  # seeds are int64 (a PRNG key takes no more)
+NAME = fields.Rule(lambda v: isinstance(v, str) and bool(re.fullmatch(r'([\w.-]{1,64})?', v)),
+                   "'' or a name of at most 64 letters, digits, '_', '.' or '-'")
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
     'seed': integer(0, below=SEEDS), 'task': registered('tasks'), 'num_distills': integer(1),
@@ -309,7 +319,9 @@ FIELDS = {
     'data.format': registered('data formats'), 'data.path': STRING,
     'data.variant': choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
     'data.num_points': integer(1), 'data.rotated': BOOL, 'data.seed': integer(0, below=SEEDS),
-    'data.allow_resample': BOOL,
+    'data.allow_resample': BOOL, 'data.name': NAME,
+    'data.test_fraction': number(0, above=True, below=1),
+    'data.scale': choice('unit_sphere', 'dataset'),
     'data.shapes.num_train_per_class': integer(1), 'data.shapes.num_test_per_class': integer(1),
     'data.shapes.max_crop': number(0, below=1),
     'model.arch': registered('networks'), 'model.rotator': registered('rotators'),

@@ -60,7 +60,7 @@ def _outside(kind: str, name: str, field: str) -> ModuleType:
   entry = PACKAGES[kind][1]
   try:
     module = importlib.import_module(name)
-  except ImportError as e:
+  except (ImportError, TypeError) as e:  # TypeError: a relative name such as '.x'
     raise ConfigError(f'{field} {name!r} cannot be imported ({e}); name a module on the Python '
                       f'path or one of {", ".join(names(kind))}.') from None
   if not hasattr(module, entry):

@@ -8,6 +8,9 @@ name the source folder).
 from __future__ import annotations
 
 import os
+import re
+import warnings
+from typing import Iterable
 
 import h5py
 import numpy as np
@@ -16,6 +19,9 @@ from dd3d_jax.data.dataset import coordinate_problem, real_numbers
 from dd3d_jax.errors import DataError
 
 REDOWNLOAD = 're-download the dataset (see docs/data.md)'
+# The flag that pads short clouds; `main` and `data.inspect` both take it.
+RESAMPLE = ('add --config.data.allow_resample=True to pad short clouds with their own points '
+            '(main and inspect both take it)')
 
 
 def detail(error: BaseException, limit: int = 160) -> str:
@@ -70,10 +76,15 @@ def load_table(path: str, fix: str, usecols: tuple[int, ...] | None = None) -> n
   if not lines:
     raise DataError(f'{path}: empty file (no rows of numbers); {fix}.')
   try:
-    return np.loadtxt(lines, dtype=np.float64, ndmin=2, usecols=usecols)
+    with warnings.catch_warnings():  # lines of comments only: "input contained no data"
+      warnings.simplefilter('ignore', UserWarning)
+      table = np.loadtxt(lines, dtype=np.float64, ndmin=2, usecols=usecols)
   except (ValueError, IndexError) as e:
     raise DataError(f'{path}: not a table of numbers ({detail(e)}); '
                     f'{fix}.') from None
+  if not table.size:
+    raise DataError(f'{path}: no rows of numbers (only comments); {fix}.')
+  return table
 
 
 def read_class_names(path: str) -> tuple[str, ...]:
@@ -82,6 +93,32 @@ def read_class_names(path: str) -> tuple[str, ...]:
   if not names:
     raise DataError(f'{path}: no class names; {REDOWNLOAD}.')
   return names
+
+
+# Without class names, a label this large is a mistake rather than a class count.
+MAX_CLASSES = 2 ** 16
+
+
+def numbered_class_names(where: str, labels: Iterable[np.ndarray]) -> tuple[str, ...]:
+  """`class_0`, `class_1`, ... up to the largest label, for data without class names.
+
+  Labels that are not whole numbers count as 0 here (the readers refuse them later,
+  naming their file); one of MAX_CLASSES or more is refused.
+  """
+  top = max((int(l.max(initial=0)) if l.dtype.kind in 'iu' or l.dtype.kind == 'f'
+             and np.isfinite(l).all() else 0 for l in labels), default=0)
+  if top >= MAX_CLASSES:
+    raise DataError(f'{where}: label {top} would make {top + 1} classes; number the classes '
+                    '0, 1, 2, ... (or give their names).')
+  return tuple(f'class_{i}' for i in range(top + 1))
+
+
+def data_name(path: str) -> str:
+  """What the logs and tables call your own data by default: the file or folder's name
+  without its extension, in the letters `data.name` takes ('my data.npz' ->
+  'my_data')."""
+  stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+  return re.sub(r'[^\w.-]', '_', stem)[:64] or 'data'
 
 
 def read_h5(path: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -107,6 +144,17 @@ def read_h5(path: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                     f'({detail(e)}); {REDOWNLOAD}.') from None
 
 
+def h5_keys(path: str) -> list[str]:
+  """The top-level names of an HDF5 file (sorted); a damaged file is a DataError."""
+  require_file(path)
+  try:
+    with h5py.File(path, 'r') as f:
+      return sorted(f.keys())
+  except (OSError, KeyError, RuntimeError, TypeError, ValueError) as e:
+    raise DataError(f'{path}: unreadable or truncated HDF5 file ({detail(e)}); re-write it '
+                    'with h5py (see docs/data.md).') from None
+
+
 def check_clouds(path: str, points: np.ndarray, labels: np.ndarray, num_classes: int,
                  min_points: int = 1, parts: np.ndarray | None = None,
                  num_parts: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -118,7 +166,7 @@ def check_clouds(path: str, points: np.ndarray, labels: np.ndarray, num_classes:
     labels: [n] or [n, 1] whole-number class ids in [0, num_classes).
     num_classes: the number of class names.
     min_points: P must be at least this (the requested data.num_points).
-    parts: optional [n, P] whole-number part ids in [0, num_parts).
+    parts: optional [n, P] whole-number part ids in [0, num_parts) (num_parts 0: >= 0).
   Returns:
     (points [n, P, 3] float32, labels [n] int32, parts [n, P] int32 or None).
   """
@@ -141,7 +189,7 @@ def check_clouds(path: str, points: np.ndarray, labels: np.ndarray, num_classes:
     if parts.shape != points.shape[:2]:
       raise DataError(f'{path}: part ids have shape {parts.shape}, expected {points.shape[:2]} '
                       f'to match the points; {REDOWNLOAD}.')
-    parts = whole_ids(path, 'part id', parts, num_parts, 'part classes', REDOWNLOAD)
+    parts = whole_ids(path, 'part id', parts, num_parts or None, 'part classes', REDOWNLOAD)
   return points.astype(np.float32), labels, parts
 
 
@@ -187,6 +235,35 @@ def take_points(path: str, cloud: np.ndarray, num_points: int, rng: np.random.Ge
   if not allow_resample or have == 0:
     raise DataError(f'{path}: the cloud has {have} points, fewer than the {num_points} '
                     f'requested; lower data.num_points to {have} or less'
-                    + (' (or set data.allow_resample=True).' if have else '.'))
+                    + (f' (or {RESAMPLE}).' if have else '.'))
   fill = rng.integers(0, have, num_points - have)
   return cloud[np.concatenate([rng.permutation(have), fill])]
+
+
+def stack_clouds(clouds: Iterable[tuple[str, np.ndarray]], num_points: int, seed: int,
+                 split_id: int, allow_resample: bool) -> tuple[np.ndarray, np.ndarray]:
+  """Clouds of any sizes as one stack, each checked as it comes.
+
+  Args:
+    clouds: (name for messages, [P_i, 3] real coordinates) pairs, read lazily.
+    seed, split_id: with a cloud's position, seed the points it keeps (`take_points`),
+      so every run keeps the same points.
+  Returns:
+    (points [N, num_points, 3] float32, raw sizes [N] int64: each P_i). Each cloud is
+    centred on its mean in float64 before the float32 cast, so that coordinates far
+    from the origin (UTM metres of aerial LiDAR, ~1e6) keep their precision; the
+    pipeline centres every cloud anyway.
+  Raises:
+    DataError: no clouds, bad coordinates (`check_clouds`), or a cloud shorter than
+      `num_points` without `allow_resample`, naming that cloud.
+  """
+  points, sizes = [], []
+  for position, (name, cloud) in enumerate(clouds):
+    check_clouds(name, cloud[None], np.zeros(1, np.int32), 1)
+    rng = np.random.default_rng([seed, split_id, position])
+    kept = take_points(name, cloud, num_points, rng, allow_resample).astype(np.float64)
+    points.append((kept - cloud.mean(axis=0, dtype=np.float64)).astype(np.float32))
+    sizes.append(len(cloud))
+  if not points:
+    return np.zeros((0, num_points, 3), np.float32), np.zeros(0, np.int64)
+  return np.stack(points), np.array(sizes, np.int64)

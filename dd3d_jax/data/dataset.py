@@ -25,13 +25,22 @@ class Split:
     points: [N, P, 3] float32.
     labels: [N] int32 class ids in [0, num_classes).
     parts: optional [N, P] int32 part ids (part segmentation), else None.
+    sizes: optional [N] int64: the points each cloud had in its file, where the reader
+      kept P of them (clouds of different sizes); None: every cloud had P.
   """
   points: np.ndarray
   labels: np.ndarray
   parts: np.ndarray | None = None
+  sizes: np.ndarray | None = None
 
   def __len__(self) -> int:
     return len(self.labels)
+
+  def raw_sizes(self) -> np.ndarray:
+    """[N] int64: the points of each cloud as its file held them."""
+    if self.sizes is not None:
+      return self.sizes
+    return np.full(len(self.labels), self.points.shape[1], np.int64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,12 +53,16 @@ class PointCloudDataset:
     splits: 'train' and 'test' (and optionally 'val') -> Split.
     source: where it was read from (a path or 'procedural'), for messages.
     num_parts: number of part classes when splits carry part labels, else 0.
+    scale: the data's units per unit of the prepared clouds where every cloud was
+      scaled by this one factor (`data.scale='dataset'`); None when each cloud has its
+      own (the unit sphere) or before preparation.
   """
   name: str
   class_names: tuple[str, ...]
   splits: dict[str, Split]
   source: str = ''
   num_parts: int = 0
+  scale: float | None = None
 
   @property
   def num_classes(self) -> int:
@@ -62,6 +75,29 @@ class PointCloudDataset:
   @property
   def test(self) -> Split:
     return self.splits['test']
+
+
+def holdout(labels: np.ndarray, num_classes: int, test_fraction: float, seed: int
+            ) -> np.ndarray:
+  """A seeded, stratified test split of data that comes without one.
+
+  Args:
+    labels: [N] class ids, in the data's own order (e.g. files sorted by name).
+    test_fraction: the share of each class that goes to the test split.
+  Returns:
+    [N] bool, True for a test cloud: round(test_fraction * n_c) of each class's n_c
+    clouds, at least one where n_c >= 2 and never all of them (a class of one cloud
+    trains only), drawn by a generator seeded with (seed, class id): the same split on
+    every run and machine.
+  """
+  test = np.zeros(len(labels), bool)
+  for c in range(num_classes):
+    members = np.flatnonzero(labels == c)
+    n = len(members)
+    take = min(max(int(round(test_fraction * n)), 1 if n >= 2 else 0), n - 1)
+    rng = np.random.default_rng([seed, c])
+    test[members[rng.permutation(n)[:take]]] = True
+  return test
 
 
 def real_numbers(dtype: np.dtype) -> bool:
@@ -81,6 +117,8 @@ def coordinate_problem(points: np.ndarray, fix_nonfinite: str) -> str | None:
     once cast to float32 (what the pipeline normalises); else the problem and its fix,
     naming the first bad cloud by index (no source prefix, for the caller to add).
   """
+  if points.shape[1] == 0 and len(points):
+    return 'clouds of 0 points; give every cloud its points (an [N, P, 3] array with P >= 2).'
   if points.shape[1] == 1 and len(points):
     return ('clouds of 1 point have no shape (each normalises to the origin); use clouds of '
             'several points (for the procedural shapes, data.num_points >= 2).')

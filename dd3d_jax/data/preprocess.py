@@ -1,4 +1,4 @@
-"""Preparing a dataset for distillation: resolution, unit sphere, rotated setting."""
+"""Preparing a dataset for distillation: resolution, scale, rotated setting."""
 
 from __future__ import annotations
 
@@ -61,31 +61,54 @@ def normalize(points: np.ndarray) -> np.ndarray:
                          for i in range(0, len(points), CHUNK)])
 
 
-def prepare(dataset: PointCloudDataset, num_points: int, rotated: bool,
-            seed: int = 0) -> PointCloudDataset:
-  """Subsamples to `num_points`, normalises to the unit sphere and, in the rotated
-  setting, rotates every train and test cloud randomly and projects it on its PCA axes.
+SCALES = ('unit_sphere', 'dataset')
 
-  Every step is seeded per split, so the same config gives the same clouds.
+
+def centre(points: np.ndarray) -> np.ndarray:
+  """Every cloud moved to its centroid. [N, P, 3] -> [N, P, 3] float32."""
+  return (points - points.mean(axis=1, keepdims=True, dtype=np.float64)).astype(np.float32)
+
+
+def prepare(dataset: PointCloudDataset, num_points: int, rotated: bool, seed: int = 0,
+            scale: str = 'unit_sphere') -> PointCloudDataset:
+  """Subsamples to `num_points`, scales and, in the rotated setting, rotates every train
+  and test cloud randomly and projects it on its PCA axes.
+
+  `scale='unit_sphere'` centres each cloud and scales it into the unit sphere (the
+  paper's rule); `'dataset'` centres each cloud and divides every cloud by one factor,
+  the largest radius of a training cloud, so that sizes stay a cue (a cloud twice as
+  large as another stays so) and the data's units come back by multiplying by the
+  factor (`PointCloudDataset.scale`). Every step is seeded per split, so the same
+  config gives the same clouds.
 
   Raises:
-    DataError: a cloud whose kept points (nearly) coincide, so that it would be
-      normalised to (almost) a point at the origin: radius < 0.5 of the unit sphere.
-      (`validate` already refuses raw clouds that span less than MIN_EXTENT; this
-      catches what subsampling collapses, e.g. data.num_points=1.)
+    DataError: with the unit sphere, a cloud whose kept points (nearly) coincide, so
+      that it would be normalised to (almost) a point at the origin: radius < 0.5 of
+      the unit sphere. (`validate` already refuses raw clouds that span less than
+      MIN_EXTENT; this catches what subsampling collapses, e.g. data.num_points=1.)
   """
+  if scale not in SCALES:
+    raise DataError(f'data.scale {scale!r} is unknown; use one of {", ".join(SCALES)}.')
+  kept = {name: subsample_points(split.points, num_points, split_seed(seed, name), split.parts)
+          for name, split in dataset.splits.items()}
+  factor = None
+  if scale == 'dataset':
+    factor = float(np.linalg.norm(centre(kept['train'][0]), axis=-1).max())
   splits = {}
   for name, split in dataset.splits.items():
-    points, parts = subsample_points(split.points, num_points, split_seed(seed, name), split.parts)
-    points = normalize(points)
-    radius = np.linalg.norm(points, axis=-1).max(axis=1)
-    if (radius < 0.5).any():
-      i = int(np.argmax(radius < 0.5))
-      raise DataError(f'{dataset.source or dataset.name}: {name} cloud {i} collapses to a point '
-                      f'when {num_points} of its points are kept (radius {radius[i]:.3g} after '
-                      f'the unit-sphere normalisation: they nearly coincide); raise '
-                      f'data.num_points or drop that cloud.')
+    points, parts = kept[name]
+    if factor is None:
+      points = normalize(points)
+      radius = np.linalg.norm(points, axis=-1).max(axis=1)
+      if (radius < 0.5).any():
+        i = int(np.argmax(radius < 0.5))
+        raise DataError(f'{dataset.source or dataset.name}: {name} cloud {i} collapses to a '
+                        f'point when {num_points} of its points are kept (radius '
+                        f'{radius[i]:.3g} after the unit-sphere normalisation: they nearly '
+                        'coincide); raise data.num_points or drop that cloud.')
+    else:
+      points = centre(points) / np.float32(factor)
     if rotated:
       points = canonicalize_rotated(points, split_seed(seed, name))
     splits[name] = Split(points, split.labels, parts)
-  return dataclasses.replace(dataset, splits=splits)
+  return dataclasses.replace(dataset, splits=splits, scale=factor)

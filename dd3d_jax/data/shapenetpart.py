@@ -154,7 +154,7 @@ def read_shapenetpart_txt(path: str, num_points: int, seed: int = 0,
   names, labels_of = tuple(r[0] for r in rows), {r[1]: i for i, r in enumerate(rows)}
   splits = {}
   for split, stems in SPLITS.items():
-    points, labels, parts = [], [], []
+    points, labels, parts, sizes = [], [], [], []
     for stem in stems:
       list_file = os.path.join(path, 'train_test_split', f'shuffled_{stem}_file_list.json')
       entries = _read_file_list(list_file)
@@ -166,13 +166,15 @@ def read_shapenetpart_txt(path: str, num_points: int, seed: int = 0,
         file = os.path.join(path, synset, f'{shape_id}.txt')
         cloud = _read_txt_cloud(file, labels_of[synset], len(names))
         rng = np.random.default_rng([seed, LISTS.index(stem), position])
+        sizes.append(len(cloud))
         cloud = checks.take_points(file, cloud, num_points, rng, allow_resample)
         points.append(cloud[:, :3].astype(np.float32))
         parts.append(cloud[:, 3].astype(np.int32))
         labels.append(labels_of[synset])
     if not points:
       raise DataError(f'{path}: the {split} file lists are empty; re-download the dataset.')
-    splits[split] = Split(np.stack(points), np.array(labels, np.int32), np.stack(parts))
+    splits[split] = Split(np.stack(points), np.array(labels, np.int32), np.stack(parts),
+                          np.array(sizes, np.int64))
   checks.check_classes_present(os.path.join(path, 'train_test_split'), splits['train'].labels,
                                names)
   return PointCloudDataset('shapenetpart', names, splits, source=path, num_parts=NUM_PARTS)

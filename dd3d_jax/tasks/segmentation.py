@@ -90,11 +90,12 @@ def part_layout(dataset: PointCloudDataset) -> PartLayout:
 
 
 def class_proportions(dataset: PointCloudDataset, layout: PartLayout) -> np.ndarray:
-  """Each class's share of each of its parts: the authors' table for ShapeNet-part,
-  else the shares in the training labels. [K, layout.max_count] float32, rows sum to 1
+  """Each class's share of each of its parts: the authors' table for ShapeNet-part
+  (its readers set num_parts to its 50 parts), else the shares in the training labels. [K, layout.max_count] float32, rows sum to 1
   (zero past each class's count)."""
-  if dataset.name == 'shapenetpart':
-    return shapenetpart.official_proportions()
+  official = shapenetpart.official_proportions()
+  if dataset.num_parts == shapenetpart.NUM_PARTS and dataset.num_classes == len(official):
+    return official  # read by a ShapeNet-part reader (whatever data.name calls it)
   return shapenetpart.part_proportions(dataset.train.parts, dataset.train.labels,
                                        dataset.num_classes, layout.offsets, layout.counts)
 

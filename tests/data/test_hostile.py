@@ -18,7 +18,7 @@ import pytest
 
 from dd3d_jax import config
 from dd3d_jax import data as data_lib
-from dd3d_jax.data import inspect, mvpnet, npz
+from dd3d_jax.data import inspect, npz, pointfiles
 from dd3d_jax.errors import ConfigError, DataError
 from tests.data.test_readers import (P, clouds, write_h5, write_modelnet, write_mvpnet,
                                      write_shapenetpart_txt)
@@ -189,7 +189,7 @@ def test_object_arrays_advice_is_plain_arrays(tmp_path):
   np.save(tmp_path / 'o.npy', np.array([None], dtype=object))
   with pytest.raises(DataError, match='o.npy: holds an object array .* save the cloud with '
                                       r'np.save\(file, np.asarray\(points, np.float32\)\)'):
-    mvpnet.read_cloud(str(tmp_path / 'o.npy'))
+    pointfiles.read_cloud(str(tmp_path / 'o.npy'))
 
 
 def test_ids_are_checked_before_the_int32_cast(tmp_path):

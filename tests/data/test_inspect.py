@@ -23,8 +23,10 @@ def test_inspect_modelnet_and_damaged_copy(tmp_path):
   assert out.returncode == 0, out.stderr
   lines = out.stdout.strip().splitlines()
   assert lines[0] == 'format: modelnet40_h5'
-  assert json.loads(lines[-1]) == {'format': 'modelnet40_h5', 'classes': list(MODELNET_CLASSES),
-                                   'train': 8, 'test': 4, 'points': 64}
+  assert json.loads(lines[-1]) == {
+      'format': 'modelnet40_h5', 'name': 'modelnet3', 'classes': list(MODELNET_CLASSES),
+      'train': 8, 'test': 4, 'points': 64,
+      'sizes': {s: {'min': 64, 'median': 64, 'max': 64} for s in ('train', 'test')}}
   assert any(line.split() == ['bed', '3', '2'] for line in lines)  # per-class counts table
   file = os.path.join(folder, 'ply_data_train0.h5')
   os.truncate(file, 2000)

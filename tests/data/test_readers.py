@@ -134,8 +134,9 @@ def test_real_modelnet10():
                        capture_output=True, text=True, timeout=60)
   assert out.returncode == 0, out.stderr
   assert json.loads(out.stdout.strip().splitlines()[-1]) == {
-      'format': 'modelnet40_h5', 'classes': list(ds.class_names), 'train': 3991, 'test': 908,
-      'points': 1024}
+      'format': 'modelnet40_h5', 'name': 'modelnet10', 'classes': list(ds.class_names),
+      'train': 3991, 'test': 908, 'points': 1024,
+      'sizes': {s: {'min': 1024, 'median': 1024, 'max': 1024} for s in ('train', 'test')}}
 
 
 # --- ScanObjectNN ---------------------------------------------------------------------
@@ -269,10 +270,13 @@ def test_shapenetpart_txt_small_cloud(tmp_path):
   folder, written = write_shapenetpart_txt(str(tmp_path), sizes=(70, 50, 64, 90, 66))
   file = re.escape(os.path.join(folder, SHAPENET_CLASSES[1][1], 'shape1.txt'))
   with pytest.raises(DataError, match=file + r': the cloud has 50 points, fewer than the 64 '
-                                      r'requested; lower data.num_points to 50 or less \(or set '
-                                      r'data.allow_resample=True\).'):
+                                      r'requested; lower data.num_points to 50 or less \(or add '
+                                      r'--config.data.allow_resample=True to pad short clouds '
+                                      r'with their own points \(main and inspect both take '
+                                      r'it\)\).'):
     shapenetpart.read_shapenetpart_txt(folder, P)
   ds = shapenetpart.read_shapenetpart_txt(folder, P, allow_resample=True)
+  assert list(ds.train.sizes) == [70, 50, 64] and list(ds.test.sizes) == [90, 66]  # as read
   rows = written['shape1'][0][:, :3]
   np.testing.assert_array_equal(sorted_rows(np.unique(ds.train.points[1], axis=0)),
                                 sorted_rows(rows))
@@ -354,11 +358,13 @@ def test_mvpnet_round_trip(tmp_path):
     s = ds.splits[split]
     assert s.points.shape == (len(entries), P, 3) and s.points.dtype == np.float32
     np.testing.assert_array_equal(s.labels, [int(e.startswith('shoe')) for e in entries])
-    for j, entry in enumerate(entries):
-      assert (s.points[j][:, None] == written[entry][None]).all(-1).any(-1).all(), entry
+    for j, entry in enumerate(entries):  # points of the file, centred on its mean
+      centred = written[entry] - written[entry].mean(0, dtype=np.float64)
+      assert (np.abs(s.points[j][:, None] - centred[None]).max(-1) < 1e-6).any(-1).all(), entry
   full = mvpnet.read_mvpnet(folder, P + 6)
-  np.testing.assert_array_equal(sorted_rows(full.train.points[0]),
-                                sorted_rows(written['cup/a.ply']))
+  a = written['cup/a.ply']
+  np.testing.assert_allclose(sorted_rows(full.train.points[0]),
+                             sorted_rows(a - a.mean(0, dtype=np.float64)), atol=1e-6)
   with open(os.path.join(folder, 'classes.txt'), 'w') as f:
     f.write('shoe\ncup\n')
   np.testing.assert_array_equal(mvpnet.read_mvpnet(folder, P).test.labels, [0, 1])
