@@ -126,6 +126,9 @@ def base_config() -> ml_collections.ConfigDict:
                                     # labels; `task_methods`), or a dotted module path
   c.num_distills = 1                # independent distillations (paper: 2)
   c.matmul_precision = 'default'    # or 'highest' (full float32 matmuls on GPU/TPU)
+  c.tensorboard = False             # also write metrics and the distilled clouds as
+                                    # TensorBoard events under <workdir>/tensorboard;
+                                    # pip install 'dd3d_jax[tensorboard]'
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.units = 0                  # devices of all processes to split over (0: all)
@@ -315,7 +318,8 @@ NAME = fields.Rule(lambda v: isinstance(v, str) and bool(re.fullmatch(r'([\w.-]{
 # Every field of `base_config()` but `methods`, and what it accepts.
 FIELDS = {
     'seed': integer(0, below=SEEDS), 'task': registered('tasks'), 'num_distills': integer(1),
-    'matmul_precision': choice('default', 'high', 'highest'), 'mesh.units': integer(0),
+    'matmul_precision': choice('default', 'high', 'highest'), 'tensorboard': BOOL,
+    'mesh.units': integer(0),
     'data.format': registered('data formats'), 'data.path': STRING,
     'data.variant': choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
     'data.num_points': integer(1), 'data.rotated': BOOL, 'data.seed': integer(0, below=SEEDS),

@@ -11,7 +11,8 @@ Its parts: the plan and plan.json (`dd3d_jax.plan`); the workdir's layout, the c
 made before any work and its npz cache (`dd3d_jax.workdir`); its lock, one job at a
 time (`dd3d_jax.lock`); the key streams, paired across methods (`dd3d_jax.keys`); the
 herding/k-center feature network (`dd3d_jax.features`); the run files, results.json,
-its table and the loss plot (`dd3d_jax.results`).
+its table and the loss plot (`dd3d_jax.results`); the TensorBoard events, when
+`config.tensorboard` asks for them (`dd3d_jax.tensorboard`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import devices, distill, evaluate, features, lock, records, registry, render, runner
 from dd3d_jax import plan as plan_lib
-from dd3d_jax import resources, results
+from dd3d_jax import resources, results, tensorboard
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import Interrupted
@@ -54,24 +55,27 @@ def _named_interrupt(doing: str) -> Iterator[None]:
 
 
 def obtain_set(config: ml_collections.ConfigDict, wd: Workdir, p: plan_lib.Planned, d: int,
-               method, real, dataset, task) -> tuple[SmallSet, int | None]:
+               method, real, dataset, task,
+               board: tensorboard.Board) -> tuple[SmallSet, int | None]:
   """Method p's set d and the numbers it stores (`methods.stored_values`; None for a set
   file written before they were recorded): read from its set file when the method writes
   one and it is there, else fitted by the runner (resuming from its checkpoints),
-  exported and saved."""
+  exported, drawn on `board` and saved."""
   set_file, set_key = wd.set_file(p.name, d), tasks_lib.module(task.name).SET_KEY
   if method.writes_set and os.path.exists(set_file):
     return SmallSet(*records.load_set(set_file, set_key)), records.load_storage(set_file)
   fit_run = runner.Run({'method': p.name, 'distill': d}, wd.path('checkpoints', f'{p.name}_{d}'),
                        wd.path('metrics.jsonl'), config.distill.checkpoint_every,
-                       config.distill.keep_checkpoints, config.distill.log_every)
+                       config.distill.keep_checkpoints, config.distill.log_every, board.line)
   try:
     state = runner.fit(method, real, stream(config.seed, 'init', d), fit_run)
   except runner.Diverged as e:
     raise e.with_lr(*plan_lib.lr_field(config, p.name)) from None
   small = method.export(state, stream(config.seed, 'export', d), config.data.num_points)
   storage = stored_values(state, small)
-  if method.writes_set:
+  if method.writes_set:  # drawn before it is saved: a set not saved is made and drawn again
+    board.add_set(p.name, d, method.num_steps, small.points, small.labels, dataset.class_names,
+                  task.parts(small.targets))
     os.makedirs(os.path.dirname(set_file), exist_ok=True)
     records.save_set(set_file, small.points, small.labels, dataset.class_names, set_key,
                      small.targets, storage)
@@ -89,15 +93,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns:
     The results dictionary also written to `workdir/results.json`.
   Raises:
-    UserError: a bad config value, workdir or input file, or another run holding the
-      workdir (before anything is written), a failed write, or a method whose loss
-      became non-finite (`runner.Diverged`, with the config field of its learning rate).
+    UserError: a bad config value (tensorboard=True without tensorboardX too), workdir or
+      input file, or another run holding the workdir (before anything is written), a
+      failed write, or a method whose loss became non-finite (`runner.Diverged`, with the
+      config field of its learning rate).
     Interrupted: a Ctrl-C during a method's steps or an evaluation run, naming it.
   """
   config_lib.validate(config)
+  wd = Workdir(workdir)
+  board = tensorboard.Board(wd.path('tensorboard'), config.tensorboard)  # writes nothing yet
   workdir_lib.check_location(workdir)
-  with lock.hold(workdir):
-    return _run(config, Workdir(workdir))
+  with lock.hold(workdir), board:
+    return _run(config, wd, board)
 
 
 def _finished(config: ml_collections.ConfigDict, wd: Workdir, plan: list[plan_lib.Planned],
@@ -117,7 +124,7 @@ def _finished(config: ml_collections.ConfigDict, wd: Workdir, plan: list[plan_li
   return summary
 
 
-def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
+def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Board) -> dict:
   plan, backbones = plan_lib.make_plan(config), config_lib.eval_backbones(config)
   protocols = {p.name: evaluate.protocol_record(
       evaluate.Protocol.from_config(config, plan_lib.eval_epochs(config, p))) for p in plan}
@@ -179,7 +186,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
         todo_d.update(lost.get(p.name, ()))
       for d in sorted(todo_d):
         with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
-          small, storage = obtain_set(config, wd, p, d, method, real, dataset, task)
+          small, storage = obtain_set(config, wd, p, d, method, real, dataset, task, board)
           if method.writes_set and d == 0 and not os.path.exists(
               wd.path('renders', p.name, 'overview.png')):
             render.render_set(wd.path('renders', p.name), small.points, small.labels,
@@ -187,7 +194,8 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir) -> dict:
         for b in backbones:
           if d in missing[p.name, b]:
             results.evaluate_runs(evaluator(b, plan_lib.eval_epochs(config, p)), wd, p, d,
-                                  missing[p.name, b][d], small, storage, config.seed, b)
+                                  missing[p.name, b][d], small, storage, config.seed, b,
+                                  board.line)
 
   results.plot_losses(wd, plan)
   summary = results.summarize(config, plan, wd, backbones,

@@ -33,6 +33,11 @@ def part_colors(parts: np.ndarray, cmap: str = 'tab10') -> np.ndarray:
   return colormap(np.searchsorted(np.unique(parts), parts) % colormap.N)
 
 
+def safe_name(name: str) -> str:
+  """`name` with every character but letters and digits made '_' (for file names and tags)."""
+  return ''.join(ch if ch.isalnum() else '_' for ch in name)
+
+
 def _scatter3d(ax, cloud: np.ndarray, title: str = '', colors: np.ndarray | None = None) -> None:
   """Draws a [N, 3] cloud coloured by `colors` ([N, 4] RGBA) or, without them, by depth."""
   style = ({'c': cloud[:, 0] - cloud[:, 1], 'cmap': 'viridis'} if colors is None
@@ -124,8 +129,7 @@ def render_set(directory: str, points: np.ndarray, labels: np.ndarray,
   os.makedirs(directory, exist_ok=True)
   paths = []
   for c, name in enumerate(class_names):
-    safe = ''.join(ch if ch.isalnum() else '_' for ch in name)
-    paths.append(os.path.join(directory, f'class_{c:03d}_{safe}.png'))
+    paths.append(os.path.join(directory, f'class_{c:03d}_{safe_name(name)}.png'))
     render_class(paths[-1], points[labels == c], name,
                  parts=None if parts is None else parts[labels == c])
   paths.insert(0, os.path.join(directory, 'overview.png'))

@@ -1,9 +1,10 @@
 """Reporting: the run files, results.json, its text table and the loss plot.
 
-    evaluate_runs(evaluator, wd, p, d, todo, small, storage, seed, backbone)
+    evaluate_runs(evaluator, wd, p, d, todo, small, storage, seed, backbone, on_line)
         runs/<method>/d<d>_<backbone>_s<s>.json for each s of `todo`: the evaluator's
         result ({final,best}_<score>, curve) with the run's method, set size, numbers
         stored, seconds and protocol; test scores appended to metrics.jsonl as they come
+        (and given to `on_line`)
     summarize(config, plan, wd, backbones, dataset_meta) -> results.json's dictionary
     results_table(results) -> str          its plain-text table, as the job logs it
     read_results(path, plan, backbones, task) -> dict | None   results.json, or None if
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import time
+from typing import Callable
 
 import jax
 import numpy as np
@@ -33,10 +35,12 @@ log = logging.getLogger('dd3d_jax')
 
 
 def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], small,
-                  storage: int | None, seed: int, backbone: str) -> None:
+                  storage: int | None, seed: int, backbone: str,
+                  on_line: Callable[[dict], None] = lambda line: None) -> None:
   """Trains and tests one network per evaluation index in `todo`; one file each, with
-  the numbers the set stores (`storage`, left out when None). A Ctrl-C during a run ends
-  it with `errors.Interrupted`, naming that run."""
+  the numbers the set stores (`storage`, left out when None). Each test line is given to
+  `on_line` once it is appended (`tensorboard.Board.line`). A Ctrl-C during a run ends it
+  with `errors.Interrupted`, naming that run."""
   metrics_path = wd.path('metrics.jsonl')
   os.makedirs(os.path.dirname(wd.run_file(p.name, d, backbone, 0)), exist_ok=True)
   for s in todo:
@@ -49,8 +53,9 @@ def evaluate_runs(evaluator, wd: Workdir, p: Planned, d: int, todo: list[int], s
     t0 = time.time()
 
     def on_test(epoch, scores):
-      records.append_jsonl(metrics_path, {**label, 'epoch': epoch,
-                                          **{f'test_{k}': v for k, v in scores.items()}})
+      line = {**label, 'epoch': epoch, **{f'test_{k}': v for k, v in scores.items()}}
+      records.append_jsonl(metrics_path, line)
+      on_line(line)
 
     key = stream(seed, f'eval/{backbone}', d, s)
     try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -41,6 +41,7 @@ class Run(NamedTuple):
     directory: its checkpoint folder.
     metrics_path: the JSON-lines file of the workdir.
     checkpoint_every, keep_checkpoints, log_every: in steps.
+    on_line: called with each metric line once it is appended (`tensorboard.Board.line`).
   """
   label: dict
   directory: str
@@ -48,6 +49,7 @@ class Run(NamedTuple):
   checkpoint_every: int = 10
   keep_checkpoints: int = 3
   log_every: int = 10
+  on_line: Callable[[dict], None] = lambda line: None
 
 
 class Diverged(UserError):
@@ -137,9 +139,10 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
         t_first = time.time()
         log.info('%s: first step (with compilation, if this process had not compiled it) '
                  'took %.1fs.', name, seconds)
-      records.append_jsonl(run.metrics_path, {**run.label, 'iteration': it, 'loss': loss,
-                                              'seconds': round(seconds, 4),
-                                              'compiled': it == start + 1})
+      line = {**run.label, 'iteration': it, 'loss': loss, 'seconds': round(seconds, 4),
+              'compiled': it == start + 1}
+      records.append_jsonl(run.metrics_path, line)
+      run.on_line(line)
       ckpt.save(it, state, force=it == method.num_steps)
       if it % run.log_every == 0 or it == method.num_steps:
         done = it - start - 1

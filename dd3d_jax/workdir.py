@@ -9,6 +9,8 @@
       features/e<epochs>.npz          cached features of the herding/k-center network
       experts/<fingerprint>_e<i>.npz  TM's expert trajectories (unless methods.tm.experts_dir)
       metrics.jsonl                   one line per step and per test evaluation
+      tensorboard/                    its lines and the sets as TensorBoard events, if
+                                      config.tensorboard (`dd3d_jax.tensorboard`)
       loss.png, results.json          loss curves; the summary per method
       .lock                           the running job's host and process (`dd3d_jax.lock`)
 
@@ -40,16 +42,17 @@ from dd3d_jax.errors import ConfigError, UserError
 log = logging.getLogger('dd3d_jax')
 
 # Fields that never change a result: how many runs, where the data lives, how often to
-# log or checkpoint, how classes are batched or split over devices (the same function).
+# log or checkpoint, whether to write TensorBoard events, how classes are batched or split
+# over devices (the same function).
 # The evaluation settings are compared per run file (each records its protocol), not
 # here. Every other field must match the workdir's config.json for it to be resumed.
 NOT_RESULTS = ('num_distills', 'eval.', 'data.path', 'distill.log_every',
                'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk',
-               'mesh.')
+               'mesh.', 'tensorboard')
 MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
 # The layout's files and folders, checked to be of their kind before any work.
 FILES = ('config.json', 'plan.json', 'results.json', 'metrics.jsonl', 'loss.png')
-FOLDERS = ('checkpoints', 'sets', 'runs', 'renders', 'features', 'experts')
+FOLDERS = ('checkpoints', 'sets', 'runs', 'renders', 'features', 'experts', 'tensorboard')
 
 
 def flatten(d: dict, prefix: str = '') -> dict:

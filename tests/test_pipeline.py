@@ -11,6 +11,8 @@ import pytest
 from dd3d_jax import config as config_lib
 from dd3d_jax import evaluate, pipeline, records, registry, runner, tables
 from dd3d_jax.errors import ConfigError, UserError
+from tests import events
+from tests.events import f32
 from tests.tiny import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,7 +119,9 @@ def test_moving_the_data_or_logging_less_does_not_block_a_resume(finished_run):
   c = tiny_config(ALL)
   c.data.path = '/moved/elsewhere'  # a finished run reads no data; the check ignores it too
   c.distill.log_every, c.distill.checkpoint_every, c.eval.test_batch = 7, 5, 16
+  c.tensorboard = True
   assert finals(pipeline.run(c, workdir)) == finals(results)
+  assert not os.path.exists(os.path.join(workdir, 'tensorboard'))  # nothing new to show
 
 
 def test_selections_alone_distil_nothing(tmp_path):
@@ -172,6 +176,7 @@ def test_interruption_at_any_point_resumes_to_the_same_results(where, uninterrup
   owner = {'runner': runner, 'evaluate': evaluate.Evaluator}[module]
   config = tiny_config('gm,herding,random')
   config.eval.num_evals = 2
+  config.tensorboard = True
   with monkeypatch.context() as m:
     crash_on_call(m, owner, name, n)
     with pytest.raises(KeyboardInterrupt):
@@ -183,6 +188,32 @@ def test_interruption_at_any_point_resumes_to_the_same_results(where, uninterrup
   assert len(tests) == len(set(tests))  # an interrupted evaluation's lines were dropped
   steps = [(m['distill'], m['iteration']) for m in lines if m.get('method') == 'gm' and 'loss' in m]
   assert steps == [(0, 1), (0, 2), (0, 3)]
+  assert_tensorboard_shows(tmp_path, lines, resumed['meta']['num_classes'])
+  written = {p: os.path.getmtime(p) for p in (tmp_path / 'tensorboard').rglob('*')}
+  pipeline.run(config, str(tmp_path))  # finished: nothing written again
+  assert {p: os.path.getmtime(p) for p in (tmp_path / 'tensorboard').rglob('*')} == written
+
+
+def assert_tensorboard_shows(workdir, lines, num_classes):
+  """TensorBoard shows every line of metrics.jsonl once, at its step, and one point cloud
+  per class of each set saved."""
+  runs = {}  # run folder -> {tag: [(step, value)]}
+  for m in lines:
+    if 'loss' in m:
+      run, step = f'distill/{m["method"]}_{m["distill"]}', m['iteration']
+      tags = {'loss': 'loss', 'seconds': 'seconds'}
+    else:
+      run = f'eval/{m["method"]}/d{m["distill"]}_{m["backbone"]}_s{m["eval"]}'
+      step, tags = m['epoch'], {'test/oa': 'test_oa', 'test/macc': 'test_macc'}
+    for tag, key in tags.items():
+      runs.setdefault(run, {}).setdefault(tag, []).append((step, f32(m[key])))
+  folders = {os.path.relpath(r, workdir / 'tensorboard') for r, _, files in
+             os.walk(workdir / 'tensorboard') if files}
+  assert folders == {*runs, 'sets/gm_0', 'sets/herding_0', 'sets/random_0'}
+  for run, shown in runs.items():
+    assert events.scalars(str(workdir / 'tensorboard' / run)) == shown, run
+  for method in ('gm', 'herding', 'random'):
+    assert len(events.clouds(str(workdir / 'tensorboard' / 'sets' / f'{method}_0'))) == num_classes
 
 
 def test_reevaluate_redoes_every_run(finished_run, tmp_path):
