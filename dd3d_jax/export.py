@@ -1,7 +1,7 @@
 """Distilled sets out of a workdir, in formats other tools read.
 
     python -m dd3d_jax.export WORKDIR [--method dd3d] [--distill 0] [--format ply]
-                              [--points 2048] [--out DIR]
+                              [--points 2048] [--metric] [--out DIR]
 
 writes, for each chosen method and distillation index, `OUT/<method>_<d>/` (default OUT:
 `WORKDIR/export`) holding:
@@ -17,7 +17,9 @@ writes, for each chosen method and distillation index, `OUT/<method>_<d>/` (defa
   the set and tests on the real clouds;
 - `npz`: `points`, `labels`, `class_names` (and the task's targets), as `sets/` holds.
 
-`--points N` exports a set again at N points from the last checkpoint of its
+`--metric` multiplies the clouds by the data's scale, back to its units, where the job
+kept one (`data.scale=dataset`: one factor for every cloud); with the unit sphere each
+cloud had its own, and asking is refused in one line. `--points N` exports a set again at N points from the last checkpoint of its
 distillation, as the job exported it (the same noise key), where its method emits any
 resolution (DD3D's generator and its variants), and also writes `generator.npz`: the
 set's parameters, one array per leaf named by its path (`embedding`, `mod_0/kernel`,
@@ -124,8 +126,18 @@ def _no_features(epochs):
   raise UserError('exporting needs no feature network; this is a bug.')
 
 
+def metric_scale(config, dataset) -> float:
+  """The data's units per unit of the sets: the one factor of `data.scale='dataset'`."""
+  if config.data.scale != 'dataset':
+    raise UserError(f'--metric: this job scaled each cloud into the unit sphere by its own '
+                    f'factor (data.scale={config.data.scale!r}), so its sets have no metric '
+                    f'scale; distil with --config.data.scale=dataset to keep one.')
+  return dataset.scale
+
+
 def export(workdir: str, methods: Sequence[str] = (), distills: Sequence[int] = (),
-           fmt: str = 'ply', num_points: int | None = None, out: str | None = None) -> list[str]:
+           fmt: str = 'ply', num_points: int | None = None, out: str | None = None,
+           metric: bool = False) -> list[str]:
   """Writes the chosen sets of `workdir` in `fmt`; returns the folders written.
 
   Args:
@@ -133,6 +145,7 @@ def export(workdir: str, methods: Sequence[str] = (), distills: Sequence[int] = 
     distills: distillation indices (default: every one with a set file).
     num_points: resample (generators only); None: the set as saved.
     out: the output folder (default `workdir/export`).
+    metric: multiply the clouds by the data's scale (`metric_scale`), back to its units.
   Raises:
     UserError: an unknown workdir, method, index or format, a missing set, a set that
       cannot be resampled.
@@ -168,7 +181,7 @@ def export(workdir: str, methods: Sequence[str] = (), distills: Sequence[int] = 
       points, labels, targets = records.load_set(set_file, task_module.SET_KEY)
       with np.load(set_file) as f:
         class_names = [str(c) for c in f['class_names']]
-      if (num_points is not None or fmt == 'h5') and config is None:
+      if (num_points is not None or fmt == 'h5' or metric) and config is None:
         config = _saved_config(wd)
         dataset = data_lib.load(config.data)
         task = tasks_lib.make(config.task, dataset)
@@ -176,11 +189,13 @@ def export(workdir: str, methods: Sequence[str] = (), distills: Sequence[int] = 
       if num_points is not None and num_points != points.shape[1]:
         small, params = resample(wd, config, m, d, num_points, dataset, task)
         points, labels, targets = small
+      factor = metric_scale(config, dataset) if metric else 1.0
+      points = points * np.float32(factor)
       folder = os.path.join(out, f'{m}_{d}')
       os.makedirs(folder, exist_ok=True)
       parts = targets if task_module.SET_KEY == 'parts' else None
       _write(folder, fmt, points, labels, targets, parts, class_names, task_module.SET_KEY,
-             dataset, task)
+             dataset, task, factor)
       if params is not None:
         flat = {'/'.join(str(getattr(k, 'key', k)) for k in path): np.asarray(leaf)
                 for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
@@ -190,14 +205,14 @@ def export(workdir: str, methods: Sequence[str] = (), distills: Sequence[int] = 
 
 
 def _write(folder, fmt, points, labels, targets, parts, class_names, set_key, dataset,
-           task) -> None:
+           task, factor) -> None:
   if fmt == 'npz':
     records.save_set(os.path.join(folder, 'set.npz'), points, labels, class_names, set_key,
                      targets)
   elif fmt == 'h5':
     write_h5_split(folder, 'train', points, labels, parts)
     test = dataset.test
-    write_h5_split(folder, 'test', test.points, test.labels,
+    write_h5_split(folder, 'test', test.points * np.float32(factor), test.labels,
                    task.targets(test) if parts is not None else None)
     with open(os.path.join(folder, 'shape_names.txt'), 'w') as f:
       f.write('\n'.join(class_names) + '\n')
@@ -223,10 +238,12 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument('--points', type=int, default=None,
                       help='resample a generator set (dd3d) at this many points')
   parser.add_argument('--out', default=None, help='output folder (default WORKDIR/export)')
+  parser.add_argument('--metric', action='store_true',
+                      help="back to the data's units (jobs run with data.scale=dataset)")
   try:
     args = parser.parse_args(argv)
     for folder in export(args.workdir, args.method, args.distill, args.format, args.points,
-                         args.out):
+                         args.out, args.metric):
       print(folder)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)

@@ -111,6 +111,8 @@ def test_generator_resampled_at_its_own_resolution_is_the_saved_set(finished, tm
     (['--points', '0'], 'must be a positive number of points'),
     (['--distill', '7'], 'does not exist; pick --distill from 0'),
     (['--format', 'obj'], "argument --format: invalid choice: 'obj'"),
+    (['--metric'], "this job scaled each cloud into the unit sphere by its own factor "
+                   "(data.scale='unit_sphere'), so its sets have no metric scale"),
 ])
 def test_mistakes_are_one_line(finished, argv, says, capsys, tmp_path):
   workdir, _ = finished
