@@ -11,7 +11,8 @@ here by `data.test_fraction`), or an `.npz`; docs/data.md#your-own-data has the
 layouts. Clouds of different sizes are subsampled to 1,024 points; shorter ones need
 `--config.data.allow_resample=True`. `--config.data.name=NAME` names the data in the
 log and tables (default: the folder's name); `--config.data.scale=dataset` keeps the
-clouds' relative sizes (one factor for all) where size tells classes apart.
+real clouds' relative sizes (one factor for all; the learned methods still put their
+own clouds in the unit sphere).
 
 Methods: the random coreset, DM and DD3D at CPC 1 (`:cpc=10` for 10 clouds per class,
 `:rotated` for the rotated setting); one distillation, 2 evaluation runs each of 100
