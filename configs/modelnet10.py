@@ -18,7 +18,7 @@ Pick methods with `--config.eval.methods=dd3d,random`; `:full` runs the upper bo
 `:dc` gives GM and DM DC's own optimiser settings; `:sadm_eval` evaluates every set with SADM's
 recipe and network (`config.use_sadm_eval`; 500 epochs in batches of 8).
 
-Beyond the paper (`:beyond`): SADM, TM and DD3D's init x objective variants
+Beyond the paper (`:beyond`): SADM, 3DDP (`tddp`), TM and DD3D's init x objective variants
 (`config.DD3D_VARIANTS`: dd3d_real, dd3d_dm, dd3d_real_dm, dd3d_sadm, dd3d_real_sadm) next to
 the random coreset and DD3D, every distribution objective at DM's 400 updates:
 
@@ -103,8 +103,9 @@ def get_config(arg=None):
     c.eval.num_evals = 1
   if v.get('beyond', False):
     add_dd3d_variants(c, updates=c.methods.dm.iterations)
-    c.methods.sadm.iterations = c.methods.dm.iterations
-    c.eval.methods = ','.join(['random', 'dd3d', 'sadm', 'tm', *DD3D_VARIANTS])
+    c.methods.sadm.iterations = c.methods.tddp.iterations = c.methods.dm.iterations
+    c.methods.tddp.morphs = 16  # 3DDP's ModelNet10 storage rule (252 points at 1,024)
+    c.eval.methods = ','.join(['random', 'dd3d', 'sadm', 'tddp', 'tm', *DD3D_VARIANTS])
   if v.get('sadm_eval', False):
     use_sadm_eval(c)
   return use_dc_settings(c) if v.get('dc', False) else c

@@ -35,7 +35,7 @@ from dd3d_jax import cli, evaluate, tasks
 from dd3d_jax.errors import UserError
 
 # Column order by method type; other types follow alphabetically, then 'full' (the upper bound).
-TYPE_ORDER = ('random', 'herding', 'kcenter', 'gm', 'dm', 'tm', 'sadm', 'dd3d')
+TYPE_ORDER = ('random', 'herding', 'kcenter', 'gm', 'dm', 'tm', 'sadm', 'tddp', 'dd3d')
 CAPTION = ("Final-epoch {score} % (mean ± std over runs; best-epoch {score}, the paper's "
            'protocol, in brackets). Backbone: {backbone}.')
 _NUMBER = (int, float)

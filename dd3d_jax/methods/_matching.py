@@ -37,35 +37,39 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
 INITS = ('random', 'feature_mean')
 
 
-def start_indices(key: jax.Array, context, init: str = 'random') -> np.ndarray:
-  """[K * cpc] indices of the training clouds a tensor method starts from, class-major: the
-  random coreset's with the same key ('random'), or per class those nearest the class's
-  mean feature under the herding/k-center feature network ('feature_mean', no key). A
-  class smaller than CPC repeats its clouds."""
+def start_indices(key: jax.Array, context, init: str = 'random',
+                  per_class: int | None = None) -> np.ndarray:
+  """[K * n] indices of the training clouds a tensor method starts from, class-major, n =
+  `per_class` (default: CPC): the random coreset's with the same key ('random'), or per
+  class those nearest the class's mean feature under the herding/k-center feature
+  network ('feature_mean', no key). A class smaller than n repeats its clouds."""
   train, k = context.dataset.train, context.dataset.num_classes
+  n = context.cpc if per_class is None else per_class
   if init == 'feature_mean':
     chosen = selection.select_per_class(selection.nearest_mean, context.embeddings(None),
-                                        train.labels, k, context.cpc)
+                                        train.labels, k, n)
     members = [chosen[train.labels[chosen] == c] for c in range(k)]
   else:
-    members = random_members(key, train.labels, k, context.cpc)
-  return np.concatenate([np.resize(m, context.cpc) for m in members])
+    members = random_members(key, train.labels, k, n)
+  return np.concatenate([np.resize(m, n) for m in members])
 
 
 def real_clouds(key: jax.Array, context, num_points: int, with_targets: bool = False,
-                init: str = 'random') -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-  """CPC real training clouds per class at `num_points` points, in the unit sphere.
+                init: str = 'random',
+                per_class: int | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+  """CPC (or `per_class`) real training clouds per class at `num_points` points, in the
+  unit sphere.
 
-  The clouds are `start_indices(key, context, init)`: by default those `random` picks with
-  the same key, so a tensor method and the random coreset of one distillation index start
-  from the same clouds.
+  The clouds are `start_indices(key, context, init, per_class)`: by default those `random`
+  picks with the same key, so a tensor method and the random coreset of one distillation
+  index start from the same clouds.
 
   Returns:
-    [K * cpc, num_points, 3] float32, class-major; with `with_targets`, also their
+    [K * n, num_points, 3] float32, class-major; with `with_targets`, also their
     task targets (per-point targets follow the kept points).
   """
   train = context.dataset.train
-  idx = start_indices(key, context, init)
+  idx = start_indices(key, context, init, per_class)
   points, targets = train.points[idx], context.targets_task.targets(train)[idx]
   per_point = targets.shape == points.shape[:-1]
   if num_points < points.shape[1]:

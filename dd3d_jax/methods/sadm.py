@@ -60,6 +60,29 @@ def wrap(angles: jax.Array) -> jax.Array:
   return jnp.remainder(angles + jnp.pi, 2 * jnp.pi) - jnp.pi
 
 
+def real_batch(key: jax.Array, real: distill.RealData, batch: int,
+               num_points: int) -> tuple[jax.Array, jax.Array]:
+  """`batch` real clouds per class at `num_points` points (`distill.sample_real`; fewer,
+  masked, in a smaller class): points [K, batch', num_points, 3], weights [K, batch']."""
+  k_pick, k_sub = jax.random.split(key)
+  batch = min(batch, real.class_index.shape[1])  # no class has more clouds than that
+  points, _, weights = distill.sample_real(k_pick, k_sub, real, batch, num_points)
+  return points, weights
+
+
+def fresh_network(net: nn.Module, key: jax.Array, real: distill.RealData,
+                  num_points: int) -> Any:
+  """The variables of an untrained `net` whose BatchNorm statistics come from one
+  training-mode pass over 8 real clouds per class at `num_points` points (then frozen:
+  DC's BN trick, as SADM's and 3DDP's references)."""
+  k_init, k_bn = jax.random.split(key)
+  variables = net.init({'params': k_init}, jnp.zeros((2, num_points, 3), jnp.float32))
+  bn_points, _ = real_batch(k_bn, real, BN_CLOUDS, num_points)
+  _, state = net.apply(variables, bn_points.reshape(-1, *bn_points.shape[2:]),
+                       train=True, mutable=['batch_stats'], method=net.features)
+  return {**variables, **state}
+
+
 @dataclasses.dataclass(frozen=True)
 class SADM:
   """SADM on a tensor with learnable rotations; see the module docstring. Hashable."""
@@ -108,22 +131,6 @@ class SADM:
               'angles': jnp.zeros((self.num_classes * self.cpc, 3), jnp.float32)}
     return distill.DistillState.start(params, self.tx(), jax.random.fold_in(key, 2))
 
-  def _real(self, key: jax.Array, real: distill.RealData, batch: int):
-    k_pick, k_sub = jax.random.split(key)
-    batch = min(batch, real.class_index.shape[1])  # no class has more clouds than that
-    points, _, weights = distill.sample_real(k_pick, k_sub, real, batch, self.train_points)
-    return points, weights
-
-  def fresh_network(self, key: jax.Array, real: distill.RealData) -> Any:
-    """An untrained network whose BatchNorm statistics come from 8 real clouds per class."""
-    k_init, k_bn = jax.random.split(key)
-    dummy = jnp.zeros((2, self.train_points, 3), jnp.float32)
-    variables = self.net.init({'params': k_init}, dummy)
-    bn_points, _ = self._real(k_bn, real, BN_CLOUDS)
-    _, state = self.net.apply(variables, bn_points.reshape(-1, *bn_points.shape[2:]),
-                              train=True, mutable=['batch_stats'], method=self.net.features)
-    return {**variables, **state}
-
   def clouds(self, params: Any, noise: jax.Array) -> jax.Array:
     """The set's rotated clouds. noise: [K * cpc, N, 1] -> [K * cpc, N, 3]."""
     return rotate(self.synth.generate(params['set'], noise), wrap(params['angles']))
@@ -151,8 +158,8 @@ class SADM:
     key = state.step_key()
     k_net, k_real = jax.random.split(key)
     params = {**state.gen_params, 'angles': wrap(state.gen_params['angles'])}
-    variables = self.fresh_network(k_net, real)
-    batch, weights = self._real(k_real, real, self.batch_real)
+    variables = fresh_network(self.net, k_net, real, self.train_points)
+    batch, weights = real_batch(k_real, real, self.batch_real, self.train_points)
     noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
                                  self.train_points)
     loss, grads = jax.value_and_grad(self.loss)(params, variables, batch, weights, noise)

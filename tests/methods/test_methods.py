@@ -37,6 +37,7 @@ def tiny_setup(task='classification'):
                    train_points=TRAIN_POINTS)
   c.methods.dd3d.hidden = 16
   c.methods.dm.iterations = c.methods.sadm.iterations = c.methods.tm.iterations = 3
+  c.methods.tddp.iterations = 3
   c.methods.tm.update(num_experts=2, max_start_epoch=2, expert_epochs=1, syn_steps=2,
                       expert_batch=8, batch_syn=10)
   dataset = data_lib.load(c.data)
@@ -145,6 +146,8 @@ def test_stored_values_are_the_clouds_or_the_generator(name):
     assert stored == sum(np.size(x) for x in jax.tree.leaves(learned.gen_params))
     assert stored == methods.stored_values(state, method.export(state, jax.random.key(1),
                                                                 2 * POINTS))
+  elif getattr(method, 'clouds_per_class', CPC) != CPC:  # clouds made from what it stores
+    assert stored == sum(np.size(x) for x in jax.tree.leaves(state.gen_params)) < clouds
   else:  # the clouds, with a tensor method's own extras (SADM's rotations, TM's step size)
     assert 0 <= stored - clouds <= (4 * m if method.num_steps else 0), (stored, clouds)
 
@@ -156,14 +159,15 @@ def test_export_shapes_dtypes_and_classes(name):
   small = method.export(state, jax.random.key(1), POINTS)
   k, train = context.dataset.num_classes, context.dataset.train
   name = name.split('/')[0]
-  m = len(train) if name == 'full' else k * CPC
+  per_class = getattr(method, 'clouds_per_class', CPC)  # 3DDP: its chunks and morphs
+  m = len(train) if name == 'full' else k * per_class
   assert small.points.dtype == np.float32 and small.labels.dtype == np.int32
   assert small.points.shape[0] == small.labels.shape[0] == m and small.points.shape[2] == 3
-  assert small.points.shape[1] in (POINTS, TRAIN_POINTS)
+  assert small.points.shape[1] in (POINTS, TRAIN_POINTS, getattr(method, 'resolution', POINTS))
   assert np.isfinite(small.points).all()
   assert np.linalg.norm(small.points, axis=-1).max() <= 1.0 + 1e-5
   np.testing.assert_array_equal(np.bincount(small.labels, minlength=k),
-                                np.bincount(train.labels) if name == 'full' else CPC)
+                                np.bincount(train.labels) if name == 'full' else per_class)
   assert (method.num_steps == 0) == (name in ('random', 'herding', 'kcenter', 'full'))
   task = context.task
   assert len(small.targets) == m
@@ -214,7 +218,8 @@ STEPPED = [pytest.param(n, marks=pytest.mark.slow) if n == 'gm/segmentation' els
 @pytest.mark.parametrize('name', STEPPED)
 def test_interrupted_and_resumed_equals_uninterrupted_and_traces_once(name, tmp_path, monkeypatch):
   """Three fits (whole, killed after step 3, resumed) give the same bits and trace the
-  method's step at most once between them (the runner compiles once per method)."""
+  method's step at most once between them (the runner compiles once per method); the
+  steps move every learned parameter."""
   method, _, real = build(name)
   assert method.num_steps >= 3
   key = jax.random.key(2)
@@ -231,6 +236,10 @@ def test_interrupted_and_resumed_equals_uninterrupted_and_traces_once(name, tmp_
                       str(tmp_path / folder / 'metrics.jsonl'), checkpoint_every=1)
 
   whole = runner.fit(method, real, key, run('a'))
+  learned = lambda state: (state[0] if isinstance(state, tuple) else state).gen_params  # noqa: E731
+  moved = jax.tree.map(lambda a, b: bool((np.asarray(a) != np.asarray(b)).any()),
+                       learned(whole), learned(method.init(key, real)))
+  assert all(jax.tree.leaves(moved)), moved  # every learned parameter gets a gradient
   append, calls = records.append_jsonl, []
 
   def killed_at_third_step(*args):  # after step 3 ran, before its record and checkpoint
