@@ -180,7 +180,7 @@ def test_beyond_variant_adds_dd3d_variants_that_differ_only_in_init_and_objectiv
   config_lib.validate(c)
   base = config_lib.method_settings(c, 'dd3d')
   names = c.eval.methods.split(',')
-  assert {'random', 'dd3d', 'sadm', 'tm'} | set(config_lib.DD3D_VARIANTS) == set(names)
+  assert {'random', 'dd3d', 'sadm', 'tddp', 'tm'} | set(config_lib.DD3D_VARIANTS) == set(names)
   for name, (init, objective) in config_lib.DD3D_VARIANTS.items():
     s = config_lib.method_settings(c, name)
     assert (s.type, s.init, s.objective) == ('dd3d', init, objective)
@@ -190,6 +190,8 @@ def test_beyond_variant_adds_dd3d_variants_that_differ_only_in_init_and_objectiv
     differ = {k for k in base if base[k] != s[k]}
     assert differ <= {'init', 'objective', 'iterations'}
   assert config_lib.method_settings(c, 'sadm').iterations == 400
+  tddp = config_lib.method_settings(c, 'tddp')  # 3DDP's ModelNet10 rule: 16 morphs
+  assert (tddp.iterations, tddp.morphs, tddp.train_points) == (400, 16, 256)
   assert 'dd3d_real' not in get_config('modelnet10', 'cpc=1').methods
 
 

@@ -37,7 +37,7 @@ def tiny_setup(task='classification'):
                    train_points=TRAIN_POINTS)
   c.methods.dd3d.hidden = 16
   c.methods.dm.iterations = c.methods.sadm.iterations = c.methods.tm.iterations = 3
-  c.methods.tddp.iterations = 3
+  c.methods.tddp.update(iterations=3, chunks=2, morphs=2)
   c.methods.tm.update(num_experts=2, max_start_epoch=2, expert_epochs=1, syn_steps=2,
                       expert_batch=8, batch_syn=10)
   dataset = data_lib.load(c.data)

@@ -48,7 +48,7 @@ def test_anchors_are_the_random_coresets_clouds_cut_by_fps_and_aligned():
 def test_too_many_morphs_for_the_budget_is_one_line():
   c, _, _ = tiny_setup()
   c = c.copy_and_resolve_references()
-  c.methods.tddp.morphs = 40
+  c.methods.tddp.update(chunks=4, morphs=40)
   c.eval.methods = 'tddp'
   with pytest.raises(ConfigError, match=r'methods\.tddp: 4 chunks and 40 morphs leave 0 points'):
     config_lib.validate(c)

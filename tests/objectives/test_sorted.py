@@ -45,8 +45,8 @@ def test_point_order_does_not_matter_and_equal_sets_score_zero():
 def test_the_gradient_moves_synthetic_features_towards_the_real_ones():
   (rp, rg), (sp, sg) = features(5, 4), features(6, 2)
   rp, rg, sp, sg = (jnp.asarray(a, jnp.float32) for a in (rp, rg, sp, sg))
-  loss = lambda p, g: sadm_loss(rp, p, rg, g)  # noqa: E731
-  gp, gg = jax.grad(loss, argnums=(0, 1))(sp, sg)
+  loss = jax.jit(lambda p, g: sadm_loss(rp, p, rg, g))
+  gp, gg = jax.jit(jax.grad(loss, argnums=(0, 1)))(sp, sg)
   assert jnp.isfinite(gp).all() and jnp.isfinite(gg).all()
   assert float(loss(sp - 0.5 * gp, sg - 50.0 * gg)) < float(loss(sp, sg))
 
