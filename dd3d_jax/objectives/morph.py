@@ -11,7 +11,8 @@ Follows `scripts/train.py` (its default loss, `fReshape_nodup`) and `ops/pc_ops.
   * the synthetic clouds are the class's anchor chunks and their morphs (`morph`);
   * the loss is `weight * sum_s w_s * MMD(real partitions s, synthetic clouds)` over the
     flattened features |F| sorted over the points per channel, with SADM's
-    multi-bandwidth Gaussian kernel (`sorted.rbf_mmd`) and partition weights
+    multi-bandwidth Gaussian kernel (`sorted.rbf_mmd`; the synthetic clouds' distances
+    computed once for all partitions) and partition weights
     w_s = exp(-lambda (u_s - u)^2), normalised to sum 1, where u_s is the mean uniformity
     score of partition s and u that of the whole real clouds (`uniformity_weights`).
     `weight` is the reference's 0.2 * 4 / 10 per class.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from dd3d_jax.objectives.sorted import rbf_mmd
+from dd3d_jax.objectives.sorted import mmd_from_distances, square_distances
 from dd3d_jax.ops.neighbors import knn
 from dd3d_jax.ops.sampling import farthest_point_sampling
 from dd3d_jax.ops.sorting import sort_descending
@@ -114,5 +115,7 @@ def morph_loss(real_pointwise: jax.Array, syn_pointwise: jax.Array, weights: jax
   s, b = real_pointwise.shape[:2]
   real = sort_descending(jnp.abs(real_pointwise), -2).reshape(s, b, -1)
   syn = sort_descending(jnp.abs(syn_pointwise), -2).reshape(syn_pointwise.shape[0], -1)
-  mmd = jax.vmap(lambda r: rbf_mmd(r, syn, real_mask))(real)
+  dyy = square_distances(syn)  # the same for every partition: once
+  mmd = jax.vmap(lambda r: mmd_from_distances(square_distances(r), square_distances(r, syn),
+                                              dyy, real_mask))(real)
   return weight * jnp.sum(weights * mmd)

@@ -45,14 +45,33 @@ def sorted_feature_distance(real: jax.Array, syn: jax.Array,
   return jnp.sum((real_mean - syn_mean) ** 2, axis=-1).mean()
 
 
-def _square_distances(z: jax.Array) -> jax.Array:
-  """||z_i - z_j||^2 of the rows of z [M, F] -> [M, M], from their Gram matrix (no
-  [M, M, F] difference tensor: 3DDP's rows are whole sorted feature maps, F ~ 60k), at
-  least 0 and exactly 0 on the diagonal."""
-  sq = jnp.sum(z * z, axis=-1)
-  gram = jnp.matmul(z, z.T, precision=jax.lax.Precision.HIGHEST)
-  d2 = jnp.maximum(sq[:, None] + sq[None] - 2 * gram, 0)
-  return d2 * (1 - jnp.eye(len(z), dtype=z.dtype))
+def square_distances(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
+  """||x_i - y_j||^2 of the rows of x [M, F] and y [S, F] (y = x when None) -> [M, S],
+  from inner products (no [M, S, F] difference tensor: 3DDP's rows are whole sorted
+  feature maps, F ~ 60k), at least 0, and exactly 0 on the diagonal when y is None."""
+  same = y is None
+  y = x if same else y
+  gram = jnp.matmul(x, y.T, precision=jax.lax.Precision.HIGHEST)
+  d2 = jnp.maximum(jnp.sum(x * x, -1)[:, None] + jnp.sum(y * y, -1)[None] - 2 * gram, 0)
+  return d2 * (1 - jnp.eye(len(x), dtype=x.dtype)) if same else d2
+
+
+def mmd_from_distances(dxx: jax.Array, dxy: jax.Array, dyy: jax.Array,
+                       x_mask: jax.Array | None = None, num_kernels: int = 5,
+                       mul_factor: float = 2.0) -> jax.Array:
+  """`rbf_mmd` from the blocks of squared distances ([B, B], [B, S], [S, S];
+  `square_distances`), so that a loss comparing several x with one y computes the
+  [S, S] block once."""
+  b, s = dxy.shape
+  ux = _valid(x_mask, b, dxy.dtype)
+  total = ux.sum() + s
+  ux, uy = ux / total, jnp.full((s,), 1 / total, dxy.dtype)  # uniform over the real rows
+  spread = ux @ dxx @ ux + 2 * ux @ dxy @ uy + uy @ dyy @ uy
+  bandwidth = jax.lax.stop_gradient(spread / (1 - ux @ ux - uy @ uy))
+  scales = bandwidth * mul_factor ** (jnp.arange(num_kernels) - num_kernels // 2)
+  kernel = lambda d2: jnp.exp(-d2[None] / scales[:, None, None]).sum(axis=0)  # noqa: E731
+  wx = ux / ux.sum()
+  return wx @ kernel(dxx) @ wx - 2 * (wx @ kernel(dxy)).mean() + kernel(dyy).mean()
 
 
 def rbf_mmd(x: jax.Array, y: jax.Array, x_mask: jax.Array | None = None,
@@ -69,16 +88,9 @@ def rbf_mmd(x: jax.Array, y: jax.Array, x_mask: jax.Array | None = None,
   Returns:
     scalar: mean k(x, x) - 2 mean k(x, y) + mean k(y, y).
   """
-  z = jnp.concatenate([jnp.asarray(x), jnp.asarray(y)])
-  d2 = _square_distances(z)                                     # [B + S, B + S]
-  valid = jnp.concatenate([_valid(x_mask, x.shape[0], z.dtype), jnp.ones(y.shape[:1], z.dtype)])
-  u = valid / valid.sum()                                       # uniform over the real rows
-  bandwidth = jax.lax.stop_gradient((u @ d2 @ u) / (1 - u @ u))
-  multipliers = mul_factor ** (jnp.arange(num_kernels) - num_kernels // 2)
-  k = jnp.exp(-d2[None] / (bandwidth * multipliers)[:, None, None]).sum(axis=0)
-  b = x.shape[0]
-  wx = valid[:b] / valid[:b].sum()
-  return wx @ k[:b, :b] @ wx - 2 * (wx @ k[:b, b:]).mean() + k[b:, b:].mean()
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  return mmd_from_distances(square_distances(x), square_distances(x, y), square_distances(y),
+                            x_mask, num_kernels, mul_factor)
 
 
 def sadm_loss(real_pointwise: jax.Array, syn_pointwise: jax.Array, real_global: jax.Array,
