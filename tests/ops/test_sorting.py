@@ -24,6 +24,13 @@ def test_sort_and_argsort_equal_a_stable_descending_numpy_sort_with_ties(n, axis
   np.testing.assert_array_equal(SORT(x, axis), np.take_along_axis(x, order, axis=axis))
 
 
+@pytest.mark.parametrize('n', [128, 129])
+def test_the_argsort_counts_past_its_narrow_index_type(n):
+  """Rows of 128 still fit int8 indices, 129 take int16: both equal NumPy's order."""
+  x = np.random.default_rng(0).integers(-20, 20, size=(2, n)).astype(np.float32)
+  np.testing.assert_array_equal(ARGSORT(x, -1), np.argsort(-x, axis=-1, kind='stable'))
+
+
 def test_derivatives_equal_those_of_jnp_sort_in_float64():
   with jax.enable_x64(True):
     x = jax.random.normal(jax.random.key(0), (2, 12, 3), jnp.float64)
