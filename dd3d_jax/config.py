@@ -189,6 +189,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.weight_decay = 5e-4
   c.eval.schedule = 'cosine'
   c.eval.augment = True
+  c.eval.densify = False            # bring sets of fewer points up to the test clouds' first
   c.eval.test_every = 1
   c.eval.test_batch = 256
   c.eval.methods = 'dd3d,random'    # comma-separated names of `methods` entries to run
@@ -343,7 +344,7 @@ FIELDS = {
     'eval.num_evals': integer(1), 'eval.epochs': integer(1), 'eval.batch_size': integer(1),
     'eval.optimizer': OPTIMIZER, 'eval.lr': POSITIVE, 'eval.lr_min': NON_NEGATIVE,
     'eval.weight_decay': NON_NEGATIVE, 'eval.schedule': choice('cosine', 'step'),
-    'eval.augment': BOOL, 'eval.test_every': integer(1), 'eval.test_batch': integer(1),
+    'eval.augment': BOOL, 'eval.densify': BOOL, 'eval.test_every': integer(1), 'eval.test_batch': integer(1),
     'eval.methods': STRING, 'eval.backbones': STRING, 'eval.reevaluate': BOOL,
 }
 # The settings every `methods.NAME` entry may have beside its module's own.

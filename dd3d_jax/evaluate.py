@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dd3d_jax import training
+from dd3d_jax import geometry, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,10 @@ class Protocol:
     test_every: epochs between test-set evaluations for the best-epoch metric;
       the final epoch is always tested.
     test_batch: clouds per chunk at test time.
+    densify: a set of fewer points per cloud than the test clouds is first brought up to
+      their resolution (`geometry.densify`, a fresh draw per run), so that networks that
+      group points by radius or k nearest neighbours see the density they are tested at
+      (the tensor methods' 256-point clouds against 1,024-point test clouds).
   """
   epochs: int = 200
   batch_size: int = 256
@@ -49,6 +53,7 @@ class Protocol:
   augment: bool = True
   test_every: int = 1
   test_batch: int = 256
+  densify: bool = False
 
   def make_optimizer(self, num_examples: int):
     batches = training.steps_per_epoch(num_examples, self.batch_size)
@@ -67,7 +72,13 @@ class Protocol:
     e = config.eval
     return cls(epochs=epochs or e.epochs, batch_size=e.batch_size, optimizer=e.optimizer,
                lr=e.lr, lr_min=e.lr_min, weight_decay=e.weight_decay, schedule=e.schedule,
-               augment=e.augment, test_every=e.test_every, test_batch=e.test_batch)
+               augment=e.augment, test_every=e.test_every, test_batch=e.test_batch,
+               densify=e.densify)
+
+
+# Folded into a run's key for its densification, so that the other draws of a run stay
+# those of a run without it.
+DENSIFY_STREAM = 0x64656e73
 
 
 def protocol_record(protocol: Protocol) -> dict:
@@ -123,7 +134,7 @@ class Evaluator:
     Args:
       points: [M, P, 3] training clouds (a distilled set, a coreset, the whole split).
       labels: [M] shape classes; targets: [M, ...] the task's targets.
-      key: PRNG key (network init, shuffling, augmentation, dropout).
+      key: PRNG key (network init, shuffling, augmentation, dropout, densification).
       on_test: called with (epoch, {score: %}) after each test.
     Returns:
       (the trained network's variables,
@@ -134,6 +145,12 @@ class Evaluator:
     variables = self.network.init(k_init)
     points, labels = jnp.asarray(points, jnp.float32), jnp.asarray(labels, jnp.int32)
     targets = jnp.asarray(targets)
+    if self.protocol.densify and points.shape[1] < self.test_points.shape[1]:
+      per_point = targets.shape == points.shape[:-1]
+      points, dense = geometry.densify(jax.random.fold_in(key, DENSIFY_STREAM), points,
+                                       targets if per_point else None,
+                                       self.test_points.shape[1])
+      targets = dense if per_point else targets
     opt_state = self.protocol.make_optimizer(points.shape[0]).init(variables['params'])
     curve, epoch = [], 0
     while epoch < self.protocol.epochs:

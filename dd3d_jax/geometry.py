@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from dd3d_jax.ops.neighbors import knn
+
 # Reference augmentation parameters (authors' provider.py).
 SCALE_RANGE = (0.8, 1.25)
 JITTER_SIGMA, JITTER_CLIP = 0.01, 0.05
@@ -154,6 +156,46 @@ def subsample_labelled(key: jax.Array, points: jax.Array, labels: jax.Array | No
   idx = subsample_indices(key, points.shape[:-1], num_points)
   return (jnp.take_along_axis(points, idx[..., None], axis=-2),
           None if labels is None else jnp.take_along_axis(jnp.asarray(labels), idx, axis=-1))
+
+
+def densify(key: jax.Array, points: jax.Array, labels: jax.Array | None, num_points: int,
+            neighbours: int = 8) -> tuple[jax.Array, jax.Array | None]:
+  """Brings clouds of N points up to `num_points` (the inverse of `subsample`): the N points
+  stay, first and in order, and each added point lies on the segment from one of them toward
+  one of its `neighbours` nearest other points, a uniform fraction in [0, 1/2) of the way, so
+  it stays on the cloud's local surface and nearer its own point, whose label it takes. The
+  points take turns (point i starts added points i, i + N, ...), so each gets
+  (num_points - N) / N of them, give or take one.
+
+  Args:
+    key: PRNG key (which neighbour, how far; own draw per cloud).
+    points: [..., N, 3] with 1 < N <= num_points.
+    labels: [..., N] per-point labels (part ids), or None.
+    num_points: static number of points per cloud wanted.
+    neighbours: static; the nearest points an added point may head toward (k > N - 1:
+      the nearest repeats, as `ops.neighbors.knn`).
+  Returns:
+    ([..., num_points, 3], [..., num_points] or None).
+  """
+  n = points.shape[-2]
+  if not 1 < n <= num_points:
+    raise ValueError(f'densify: cannot bring {n} points up to {num_points}; give clouds of '
+                     f'2..{num_points} points.')
+  extra = num_points - n
+  source = jnp.arange(extra) % n                                       # [E]
+  near = knn(points, points, neighbours + 1)[..., 1:]                  # [..., N, k] (not self)
+  k_pick, k_frac = jax.random.split(key)
+  batch = points.shape[:-2]
+  pick = jax.random.randint(k_pick, (*batch, extra, 1), 0, neighbours)
+  toward = jnp.take_along_axis(near[..., source, :], pick, axis=-1)[..., 0]   # [..., E]
+  start = points[..., source, :]
+  end = jnp.take_along_axis(points, toward[..., None], axis=-2)
+  frac = jax.random.uniform(k_frac, (*batch, extra, 1), points.dtype, 0.0, 0.5)
+  dense = jnp.concatenate([points, start + frac * (end - start)], axis=-2)
+  if labels is None:
+    return dense, None
+  labels = jnp.asarray(labels)
+  return dense, jnp.concatenate([labels, labels[..., source]], axis=-1)
 
 
 def subsample_indices(key: jax.Array, shape: tuple[int, ...], num_points: int) -> jax.Array:

@@ -34,7 +34,7 @@ import tempfile
 import ml_collections
 import numpy as np
 
-from dd3d_jax import tasks
+from dd3d_jax import evaluate, tasks
 from dd3d_jax import config as config_lib
 from dd3d_jax import records
 from dd3d_jax.errors import ConfigError, UserError
@@ -49,6 +49,9 @@ log = logging.getLogger('dd3d_jax')
 NOT_RESULTS = ('num_distills', 'eval.', 'data.path', 'distill.log_every',
                'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk',
                'mesh.', 'tensorboard')
+# What a run file that predates a protocol field was evaluated with: the field's default
+# (a new field's default is the behaviour before it existed).
+FIELD_DEFAULTS = evaluate.protocol_record(evaluate.Protocol())
 MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
 # The layout's files and folders, checked to be of their kind before any work.
 FILES = ('config.json', 'plan.json', 'results.json', 'metrics.jsonl', 'loss.png')
@@ -296,7 +299,8 @@ def check(wd: Workdir, config: ml_collections.ConfigDict, protocols: dict[str, d
       was = run.get('protocol') or protocol
       if 'protocol' not in run and legacy is not None:
         was = {**legacy, 'epochs': saved.get(f'methods.{name}.eval_epochs') or legacy['epochs']}
-      was = {k: v for k, v in was.items() if k in protocol}
+      # a field newer than the run file (`densify`) counts at its default
+      was = {k: was.get(k, FIELD_DEFAULTS.get(k)) for k in protocol}
       if was != protocol:
         stale.append(f'{name}/{n}: {_describe(was, protocol)}')
   if stale and not config.eval.reevaluate:

@@ -157,6 +157,37 @@ def test_subsample_rejects_too_many_points():
     geometry.subsample(jax.random.key(0), jnp.zeros((100, 3)), 200)
 
 
+def test_densify_keeps_the_points_and_adds_each_between_a_point_and_a_near_neighbour():
+  pts = jax.random.normal(jax.random.key(2), (2, 3, 40, 3))
+  labels = jnp.broadcast_to(jnp.arange(40), (2, 3, 40))  # a point's label: its index
+  dense, dense_labels = geometry.densify(jax.random.key(5), pts, labels, 130, neighbours=4)
+  chex.assert_shape((dense, dense_labels), ((2, 3, 130, 3), (2, 3, 130)))
+  np.testing.assert_array_equal(dense[..., :40, :], pts)
+  np.testing.assert_array_equal(dense_labels[..., :40], labels)
+  source = np.asarray(dense_labels[..., 40:])
+  np.testing.assert_array_equal(source, np.broadcast_to(np.arange(90) % 40, source.shape))
+  added, p = np.asarray(dense[..., 40:, :], np.float64), np.asarray(pts, np.float64)
+  start = np.take_along_axis(p, source[..., None], axis=-2)
+  d = ((p[..., :, None, :] - p[..., None, :, :]) ** 2).sum(-1)             # [2, 3, 40, 40]
+  near = np.argsort(d, axis=-1, kind='stable')[..., 1:5]                   # 4 nearest others
+  for b, c, e in np.ndindex(2, 3, 90):
+    s = source[b, c, e]
+    # on the segment toward one of the 4 nearest others, less than halfway
+    offsets = p[b, c, near[b, c, s]] - start[b, c, e]                       # [4, 3]
+    frac = (offsets @ (added[b, c, e] - start[b, c, e])) / (offsets ** 2).sum(-1)
+    on = np.linalg.norm(start[b, c, e] + frac[:, None] * offsets - added[b, c, e], axis=-1)
+    assert np.any((on < 1e-5) & (frac >= 0) & (frac < 0.5)), (b, c, e)
+  assert not np.allclose(dense[0, 0, 40:], dense[0, 1, 40:])  # own draw per cloud
+  assert geometry.densify(jax.random.key(5), pts, None, 130)[1] is None
+
+
+def test_densify_to_its_own_resolution_is_the_identity_and_rejects_shrinking():
+  pts = jax.random.normal(jax.random.key(1), (5, 3))
+  np.testing.assert_array_equal(geometry.densify(jax.random.key(0), pts, None, 5)[0], pts)
+  with pytest.raises(ValueError, match='cannot bring 5 points up to 4'):
+    geometry.densify(jax.random.key(0), pts, None, 4)
+
+
 def test_jitted_geometry_traces_once():
   @jax.jit
   @chex.assert_max_traces(n=1)

@@ -397,7 +397,8 @@ def test_nan_names_the_retry_command(method, field, lr, tmp_path, monkeypatch, c
 
 # 5. Other evaluation settings on finished runs: said, with how to re-evaluate.
 @pytest.mark.parametrize('field, value', [('epochs', 3), ('lr', 2e-3), ('augment', False),
-                                          ('test_every', 2), ('batch_size', 8)])
+                                          ('test_every', 2), ('batch_size', 8),
+                                          ('densify', True)])
 def test_other_evaluation_settings_are_refused_with_the_fix(field, value, copy, capsys):
   config = tiny_config()
   config.eval[field] = value
@@ -418,6 +419,18 @@ def test_reevaluation_records_the_new_settings(copy):
   pipeline.run(config, copy)  # the runs now match: accepted, nothing redone
   config.eval.test_batch = 7  # does not change results: accepted
   pipeline.run(config, copy)
+
+
+def test_a_run_file_older_than_a_protocol_field_counts_at_its_default(copy):
+  path = os.path.join(copy, 'runs', 'dd3d', 'd0_pointnet_s0.json')
+  with open(path) as f:
+    run = json.load(f)
+  del run['protocol']['densify']  # written before runs could be densified
+  with open(path, 'w') as f:
+    json.dump(run, f)
+  before = snapshot(copy)
+  pipeline.run(tiny_config(), copy)  # accepted: densify=False is what it was evaluated with
+  assert snapshot(copy) == before
 
 
 # 6. A SIGKILL at a random step: the same command resumes to the same bits.
