@@ -57,7 +57,8 @@ def default_methods() -> ml_collections.ConfigDict:
   """
   return ml_collections.ConfigDict({
       name: {'type': name, **{k: fields.default_value(v)
-                              for k, v in registry.get('methods', name).DEFAULTS.items()}}
+                              for k, v in registry.get('methods', name).DEFAULTS.items()},
+             'networks': None}
       for name in registry.names('methods')})
 
 
@@ -175,6 +176,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.distill.metric = 'ours'
   c.distill.class_chunk = -1        # -1: per backend (CPU 1, else 0 = one vmap)
   c.distill.augment_real = False
+  c.distill.networks = ''           # networks a learned set is matched under, comma-separated;
+                                    # several: one per step in turn; '' = model.arch
   c.distill.checkpoint_every = 10   # iterations
   c.distill.keep_checkpoints = 3
   c.distill.log_every = 10          # iterations
@@ -281,6 +284,12 @@ def parse_methods(methods: str) -> tuple[str, ...]:
   return tuple(m.strip() for m in methods.split(',') if m.strip())
 
 
+def distill_networks(settings: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The networks a method's set is matched under, from its settings (`method_settings`):
+  its `networks` (else `distill.networks`), parsed; () means `model.arch`."""
+  return parse_methods(settings.get('networks') or '')
+
+
 def eval_backbones(c: ml_collections.ConfigDict) -> tuple[str, ...]:
   """The evaluation networks: `eval.backbones`, or `model.arch` if it is empty."""
   return parse_methods(c.eval.backbones) or (c.model.arch,)
@@ -339,7 +348,7 @@ FIELDS = {
     'distill.batch_syn': integer(1), 'distill.metric': registered('metrics'),
     'distill.class_chunk': fields.Rule(lambda v: fields.is_int(v) and v >= -1,
                                        '-1 (auto), 0 (one vmap) or a chunk size'),
-    'distill.augment_real': BOOL, 'distill.checkpoint_every': integer(1),
+    'distill.augment_real': BOOL, 'distill.networks': STRING, 'distill.checkpoint_every': integer(1),
     'distill.keep_checkpoints': integer(1), 'distill.log_every': integer(1),
     'eval.num_evals': integer(1), 'eval.epochs': integer(1), 'eval.batch_size': integer(1),
     'eval.optimizer': OPTIMIZER, 'eval.lr': POSITIVE, 'eval.lr_min': NON_NEGATIVE,
@@ -350,6 +359,7 @@ FIELDS = {
 # The settings every `methods.NAME` entry may have beside its module's own.
 COMMON_METHOD_FIELDS = {
     'eval_epochs': integer(1),  # epochs of its evaluation runs (None: eval.epochs)
+    'networks': STRING,  # networks its set is matched under (None: distill.networks)
 }
 
 
@@ -435,6 +445,11 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _check(does(settings.type, c.task),
            f'methods.{name} ({settings.type}) does not do {task.DESCRIPTION}; use methods of '
            f'the types {", ".join(task_methods(c.task))}.')
+    networks = distill_networks(settings)
+    _check(len(set(networks)) == len(networks), f'methods.{name}.networks '
+                                                f'{settings.networks!r} names a network twice.')
+    for network in networks:
+      registry.check('networks', network, f'methods.{name}.networks')
     module = registry.get('methods', settings.type)
     if hasattr(module, 'check'):
       module.check(settings, c, f'methods.{name}')

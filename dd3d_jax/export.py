@@ -41,7 +41,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from dd3d_jax import cli, distill, keys, records, registry, render, tables
+from dd3d_jax import cli, distill, keys, records, render, tables
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import methods as methods_lib
@@ -103,7 +103,8 @@ def resample(wd: Workdir, config, name: str, d: int, num_points: int, dataset, t
   settings = config_lib.method_settings(config, name)
   context = methods_lib.Context(dataset, tasks_lib.build_network(config, task, distilling=True),
                                 config.distill.cpc, _no_features, task=task)
-  method = registry.get('methods', settings.type).from_config(settings, context)
+  method = methods_lib.build(settings.type, settings, context, lambda arch: (
+      tasks_lib.build_network(config, task, arch, distilling=True)))
   one_resolution = UserError(f'{name} ({settings.type}) stores its set at one resolution; '
                              'export it without --points (a generator, such as dd3d, emits '
                              'any).')

@@ -28,13 +28,14 @@ import ml_collections
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import devices, distill, evaluate, features, lock, records, registry, render, runner
+from dd3d_jax import devices, distill, evaluate, features, lock, records, render, runner
 from dd3d_jax import plan as plan_lib
 from dd3d_jax import resources, results, tensorboard
 from dd3d_jax import tasks as tasks_lib
 from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.errors import Interrupted
 from dd3d_jax.keys import stream
+from dd3d_jax import methods as methods_lib
 from dd3d_jax.methods import Context, SmallSet, stored_values
 from dd3d_jax.workdir import Workdir
 
@@ -181,7 +182,8 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Boar
       todo_d = {d for b in backbones for d in missing[p.name, b]}
       if not todo_d and not lost.get(p.name):
         continue
-      method = registry.get('methods', p.type).from_config(p.settings, context)
+      method = methods_lib.build(p.type, p.settings, context, lambda arch: tasks_lib.build_network(
+          config, task, arch, distilling=True))
       if method.writes_set:  # a lost set is exported again (from the final checkpoint)
         todo_d.update(lost.get(p.name, ()))
       for d in sorted(todo_d):

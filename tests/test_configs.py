@@ -215,6 +215,7 @@ def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):
     (dict(methods='random,dm'), 'methods.dm (dm) does not do part segmentation'),
     (dict(objective='dm'), "methods.dd3d.objective 'dm' does not do part segmentation; use one of gm."),
     (dict(backbones='dgcnn'), 'part segmentation trains and evaluates the segmentation PointNet'),
+    (dict(networks='pointnet,dgcnn'), 'and distill.networks'),
 ])
 def test_segmentation_refuses_what_it_cannot_do(change, message):
   c = get_config('shapes_parts')
@@ -224,5 +225,7 @@ def test_segmentation_refuses_what_it_cannot_do(change, message):
     c.methods.dd3d.objective = change['objective']
   if 'backbones' in change:
     c.eval.backbones = change['backbones']
+  if 'networks' in change:
+    c.methods.dd3d.networks = change['networks']
   with pytest.raises(ConfigError, match=re.escape(message)):
     config_lib.validate(c)

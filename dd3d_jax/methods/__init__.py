@@ -144,5 +144,7 @@ def step_inputs(method: Method, real: RealData) -> Any:
   return real if inputs is None else inputs(real)
 
 
-__all__ = ['Context', 'Method', 'SmallSet', 'export_clouds', 'set_memory', 'step_inputs',
-           'stored_values']
+from dd3d_jax.methods._networks import build  # noqa: E402 (needs the names above)
+
+__all__ = ['Context', 'Method', 'SmallSet', 'build', 'export_clouds', 'set_memory',
+           'step_inputs', 'stored_values']

@@ -52,7 +52,8 @@ class ClassifierHead(nn.Module):
   Attributes:
     num_classes: K.
     widths: hidden widths (512, 256 in every backbone here).
-    dropout: drop rate after each hidden layer (from the 'dropout' rng in training).
+    dropout: drop rate after each hidden layer, in training when a 'dropout' rng is given
+      (without one, as gradient matching applies a network, nothing is dropped).
     bias: whether each hidden Linear has a bias (one bool for all, or one per width);
       the last Linear always has one.
     activation: after each BatchNorm.
@@ -69,5 +70,5 @@ class ClassifierHead(nn.Module):
     biases = self.bias if isinstance(self.bias, tuple) else (self.bias,) * len(self.widths)
     for i, (width, bias) in enumerate(zip(self.widths, biases)):
       x = self.activation(batch_norm(train, f'bn{i}')(dense(width, x.shape[-1], f'fc{i}', bias)(x)))
-      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      x = nn.Dropout(self.dropout, deterministic=not (train and self.has_rng('dropout')))(x)
     return torch_dense(self.num_classes, x.shape[-1], f'fc{len(self.widths)}')(x)

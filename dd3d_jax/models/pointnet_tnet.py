@@ -69,7 +69,7 @@ class Head(nn.Module):
     for i, width in enumerate(self.widths):
       x = dense(width, x.shape[-1], f'fc{i}')(x)
       if i == len(self.widths) - 1:
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = nn.Dropout(self.dropout, deterministic=not (train and self.has_rng('dropout')))(x)
       x = jax.nn.relu(batch_norm(train, f'bn{i}')(x))
     return dense(self.num_classes, x.shape[-1], f'fc{len(self.widths)}')(x)
 

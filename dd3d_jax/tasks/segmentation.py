@@ -263,7 +263,10 @@ def make(dataset: PointCloudDataset) -> Segmentation:
 
 def check(config, where: str = 'task') -> None:
   """The reference's network is the only one: the segmentation PointNet."""
-  from dd3d_jax.config import eval_backbones  # config finds tasks by name: no import cycle
-  if config.model.arch != 'pointnet' or eval_backbones(config) != ('pointnet',):
+  from dd3d_jax import config as config_lib  # config finds tasks by name: no import cycle
+  networks = {n for m in config_lib.parse_methods(config.eval.methods) if m in config.methods
+              for n in config_lib.distill_networks(config_lib.method_settings(config, m))}
+  if (config.model.arch != 'pointnet' or config_lib.eval_backbones(config) != ('pointnet',)
+      or networks - {'pointnet'}):
     raise ConfigError("part segmentation trains and evaluates the segmentation PointNet; set "
-                      "model.arch='pointnet' and eval.backbones=''.")
+                      "model.arch='pointnet', eval.backbones='' and distill.networks=''.")

@@ -88,10 +88,11 @@ def test_optional_module_fields_are_well_formed(name):
 
 @pytest.mark.parametrize('name', registry.names('methods'))
 def test_module_declares_its_settings_and_their_rules(name):
-  """DEFAULTS are the entry of `config.methods.<name>`; each has a rule that accepts it."""
+  """DEFAULTS are the entry of `config.methods.<name>` (beside the `networks` every method
+  takes); each has a rule that accepts it."""
   module = registry.get('methods', name)
   entry = config_lib.base_config().methods[name]
-  assert set(entry) - {'type'} == set(module.DEFAULTS)
+  assert set(entry) - {'type'} == set(module.DEFAULTS) | {'networks'}
   rules = {**config_lib.COMMON_METHOD_FIELDS,
            **(module.fields_of(entry, name) if hasattr(module, 'fields_of') else module.FIELDS)}
   for k, v in module.DEFAULTS.items():

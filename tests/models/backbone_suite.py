@@ -30,7 +30,8 @@ from dd3d_jax.models import Network
 __all__ = ['net', 'test_is_registered_and_gives_logits_and_features',
            'test_output_does_not_depend_on_point_order', 'test_traced_once',
            'test_train_mode_updates_state_and_eval_mode_does_not',
-           'test_dropout_draws_from_its_key', 'test_a_few_steps_lower_the_loss']
+           'test_dropout_draws_from_its_key', 'test_training_without_a_key_drops_nothing',
+           'test_a_few_steps_lower_the_loss']
 
 K, B, N = 5, 4, 16
 
@@ -93,6 +94,14 @@ def test_dropout_draws_from_its_key(net):
   c, _ = net.apply(net.variables, net.points, True, jax.random.key(4))
   np.testing.assert_array_equal(a, b)
   assert np.allclose(a, c) != net.dropout
+
+
+def test_training_without_a_key_drops_nothing(net):
+  """As gradient matching applies a network: batch statistics, no dropout key."""
+  a, _ = net.apply(net.variables, net.points, True, None)
+  b, _ = net.apply(net.variables, net.points, True, None)
+  np.testing.assert_array_equal(a, b)
+  assert jnp.isfinite(a).all()
 
 
 def test_a_few_steps_lower_the_loss(net):
