@@ -131,6 +131,19 @@ def augment(key: jax.Array, points: jax.Array) -> jax.Array:
   return rotate_perturbation(k_rot, points)
 
 
+def augment_together(key: jax.Array, real: jax.Array,
+                     syn: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """`augment` with one scale and one rotation drawn for both sets (per-point jitter of
+  their own): DSA's siamese augmentation, as DM and GM's `augment` apply it to one class.
+
+  real: [B, N, 3], syn: [C, N', 3] -> the same shapes.
+  """
+  both = jnp.concatenate([real.reshape(1, -1, 3), syn.reshape(1, -1, 3)], axis=1)
+  both = augment(key, both)[0]
+  cut = real.shape[0] * real.shape[1]
+  return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
+
+
 def subsample(key: jax.Array, points: jax.Array, num_points: int) -> jax.Array:
   """Keeps `num_points` distinct random points of each cloud (own draw per cloud).
 

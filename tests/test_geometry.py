@@ -123,6 +123,18 @@ def test_augment_draws_independently_per_cloud():
   assert not np.allclose(out[0], out[1])
 
 
+
+def test_augment_together_draws_one_transform_for_both_sets():
+  b, cpc, n = 4, 2, 24
+  cloud = geometry.normalize_to_unit_sphere(jax.random.normal(jax.random.key(0), (1, n, 3)))
+  real, syn = jnp.tile(cloud, (b, 1, 1)), jnp.tile(cloud, (cpc, 1, 1))
+  real_aug, syn_aug = geometry.augment_together(jax.random.key(7), real, syn)
+  chex.assert_shape((real_aug, syn_aug), (real.shape, syn.shape))
+  # Same scale and rotation: the clouds differ by their jitter only (<= 0.05 per coordinate each).
+  assert float(jnp.abs(real_aug[:, None] - syn_aug[None]).max()) <= 0.1 + 1e-6
+  independent = geometry.augment(jax.random.key(8), real)
+  assert float(jnp.abs(independent[:, None] - syn_aug[None]).max()) > 0.1
+
 def test_subsample_keeps_distinct_points_of_each_cloud():
   pts = jnp.arange(2 * 3 * 100 * 3, dtype=jnp.float32).reshape(2, 3, 100, 3)
   out = geometry.subsample(jax.random.key(9), pts, 40)

@@ -31,21 +31,10 @@ def mean_feature_distance(real_features: jax.Array, real_weights: jax.Array,
   return jnp.sum(jnp.square(real_weights @ real_features - syn_features.mean(axis=0)))
 
 
-def shared_augment(key: jax.Array, real: jax.Array, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """One scale and one rotation drawn for both sets (per-point jitter of their own).
-
-  real: [B, N, 3], syn: [C, N', 3] -> the same shapes.
-  """
-  both = jnp.concatenate([real.reshape(1, -1, 3), syn.reshape(1, -1, 3)], axis=1)
-  both = geometry.augment(key, both)[0]
-  cut = real.shape[0] * real.shape[1]
-  return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
-
-
 def class_loss(network: Network, net_vars: Any, real: jax.Array, weights: jax.Array,
                syn: jax.Array, key: jax.Array | None) -> jax.Array:
   """DM loss of one class; `key` None: no augmentation. real: [B, N, 3]; syn: [C, N', 3]."""
   if key is not None:
-    real, syn = shared_augment(key, real, syn)
+    real, syn = geometry.augment_together(key, real, syn)
   return mean_feature_distance(network.embed(net_vars, real, train=True), weights,
                                network.embed(net_vars, syn, train=True))

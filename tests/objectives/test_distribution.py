@@ -1,7 +1,6 @@
 """Distribution matching's objective: the distance and a class's loss against NumPy in
 float64, and the augmentation drawn once for both sets."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,20 +35,8 @@ def test_class_loss_equals_numpy_of_the_features_in_float64():
     f_real = np.asarray(network.embed(net, real, train=True))
     f_syn = np.asarray(network.embed(net, syn, train=True))
     assert float(got) == pytest.approx(float(np.sum((np.asarray(w) @ f_real - f_syn.mean(0)) ** 2)), rel=1e-12)
-    # Augmented: the same loss of the clouds as `shared_augment` draws them.
+    # Augmented: the same loss of the clouds as `geometry.augment_together` draws them.
     key = jax.random.key(3)
-    real_aug, syn_aug = distribution.shared_augment(key, real, syn)
+    real_aug, syn_aug = geometry.augment_together(key, real, syn)
     assert float(distribution.class_loss(network, net, real, w, syn, key)) == pytest.approx(
         float(distribution.class_loss(network, net, real_aug, w, syn_aug, None)), rel=1e-12)
-
-
-def test_shared_augmentation_draws_one_transform_for_real_and_synthetic():
-  cloud = geometry.normalize_to_unit_sphere(jax.random.normal(jax.random.key(0), (1, N, 3)))
-  real, syn = jnp.tile(cloud, (B, 1, 1)), jnp.tile(cloud, (CPC, 1, 1))
-  key = jax.random.key(7)
-  real_aug, syn_aug = distribution.shared_augment(key, real, syn)
-  chex.assert_shape((real_aug, syn_aug), (real.shape, syn.shape))
-  # Same scale and rotation: the clouds differ by their jitter only (<= 0.05 per coordinate each).
-  assert float(jnp.abs(real_aug[:, None] - syn_aug[None]).max()) <= 0.1 + 1e-6
-  independent = geometry.augment(jax.random.key(8), real)
-  assert float(jnp.abs(independent[:, None] - syn_aug[None]).max()) > 0.1
