@@ -32,7 +32,7 @@ so a run resumed from a checkpoint repeats exactly what an uninterrupted run doe
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax
 import jax
@@ -179,6 +179,10 @@ def map_classes(fn, xs, class_chunk: int, mesh: Mesh | None = None):
   return jax.tree.map(lambda y: y[:k], out) if pad else out
 
 
+# `augment`'s key: folded into the update's noise key (the other draws stay as they were).
+AUGMENT_STREAM = 0x61756720
+
+
 class Distiller(NamedTuple):
   """Static description of a distillation (hashable; closed over by the jitted step).
 
@@ -195,6 +199,10 @@ class Distiller(NamedTuple):
     lr, weight_decay: generator Adam.
     lr_net, batch_syn: inner-loop SGD.
     augment_real: augment real clouds before matching (off in the reference).
+    augment: DSA's siamese augmentation: each update draws, per class, one scale and one
+      small rotation (`geometry.augment_together`) applied to its real batch and to its
+      synthetic clouds before their gradients, so that the set is matched under the
+      augmentation its evaluation trains with (off in the reference).
     optimizer, momentum: the synthetic set's optimiser: 'adam' (the paper, with L2
       `weight_decay`) or 'sgd' (DC's own setting for GM on tensors, with momentum).
     mesh: devices the classes are split over (`devices.make_mesh`); None: one device.
@@ -219,6 +227,7 @@ class Distiller(NamedTuple):
   lr_net: float = 1e-3
   batch_syn: int = 256
   augment_real: bool = False
+  augment: bool = False
   optimizer: str = 'adam'
   momentum: float = 0.0
   mesh: Mesh | None = None
@@ -270,10 +279,21 @@ def labelled_set(distiller: Distiller, gen_params: Any, key: jax.Array, num_poin
   return points, distiller.target_task.synthetic_targets(noise, labels)
 
 
+def augmented_alike(key: jax.Array, real: jax.Array,
+                    syn_shape: tuple[int, ...]) -> tuple[jax.Array, Callable]:
+  """`geometry.augment_together` taken apart: (the real clouds augmented, the function that
+  augments synthetic clouds of `syn_shape` by the same draw). The draw depends on the key
+  and the shapes only, so each side can be computed alone (the real one outside the
+  synthetic set's gradient). real: [B, N, 3]; syn_shape: (C, N', 3)."""
+  together = functools.partial(geometry.augment_together, key, real)
+  return together(jnp.zeros(syn_shape, real.dtype))[0], lambda syn: together(syn)[1]
+
+
 def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
                            real_points: jax.Array, real_targets: jax.Array,
                            real_weights: jax.Array, noise: jax.Array, per_group: bool = False,
-                           fixed_targets: jax.Array | None = None) -> tuple[jax.Array, Any]:
+                           fixed_targets: jax.Array | None = None,
+                           augment_key: jax.Array | None = None) -> tuple[jax.Array, Any]:
   """Sum over classes (and groups, if `per_group`) of the GM distance, and its gradient
   w.r.t. the synthetic set.
 
@@ -292,6 +312,8 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
     per_group: match one gradient per group of the task (`task.match_groups`) instead
       of one per class.
     fixed_targets: a tensor set's targets [K * cpc, ...]; None: from the noise.
+    augment_key: class c's real and synthetic clouds are augmented alike by
+      `geometry.augment_together` with `fold_in(augment_key, c)`; None: not augmented.
   Returns:
     (loss summed over classes, gradient pytree shaped like gen_params).
   """
@@ -307,6 +329,10 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
   def per_class(xs):
     rows_c, real_c, targets_c, weights_c, noise_c, fixed_c, c = xs
     real_labels, syn_labels = jnp.full(real_c.shape[0], c), jnp.full(d.cpc, c)
+    augment_syn = lambda syn: syn  # noqa: E731
+    if augment_key is not None:
+      real_c, augment_syn = augmented_alike(jax.random.fold_in(augment_key, c), real_c,
+                                            (d.cpc, *noise_c.shape[1:-1], 3))
     syn_targets = (task.synthetic_targets(noise_c, syn_labels) if fixed_targets is None
                    else fixed_c)
     if task.match_groups is None:  # one gradient of the whole loss per class
@@ -314,7 +340,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
           apply_net, task, net_params, real_c, real_labels, targets_c, weights_c))
 
       def loss_c(shared, rows_c):
-        syn = synth.class_points(shared, rows_c, noise_c)
+        syn = augment_syn(synth.class_points(shared, rows_c, noise_c))
         g_syn = gradient.loss_gradient(apply_net, task, net_params, syn, syn_labels, syn_targets)
         return gradient.match_distance(g_real, g_syn, d.metric)
     else:  # gradients per group, the whole cloud a group of its own unless `per_group`
@@ -329,7 +355,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
           valid))
 
       def loss_c(shared, rows_c):
-        syn = synth.class_points(shared, rows_c, noise_c)
+        syn = augment_syn(synth.class_points(shared, rows_c, noise_c))
         g_syn = gradient.group_gradients(apply_net, task, net_params, syn, syn_labels, syn_targets,
                                 groups(syn_targets)[0], valid=valid)
         distances = jax.vmap(functools.partial(gradient.match_distance, metric=d.metric))(
@@ -391,10 +417,11 @@ def update(distiller: Distiller, gen_params: Any, opt_state: Any, net_vars: Any,
   d = distiller
   points, targets, weights = real_batch(d, k_real, real)
   noise = jax.random.uniform(k_noise, (d.num_classes, d.cpc, d.train_points, 1))
+  augment_key = jax.random.fold_in(k_noise, AUGMENT_STREAM) if d.augment else None
 
   def matched(per_group):
     return matching_loss_and_grad(d, gen_params, net_vars, points, targets, weights, noise,
-                                  per_group, fixed_targets)
+                                  per_group, fixed_targets, augment_key)
 
   if d.target_task.match_groups is None:
     loss, grads = matched(False)

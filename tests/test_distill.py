@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dd3d_jax import distill, models, rotator, synthetic
+from dd3d_jax import distill, geometry, models, rotator, synthetic
 from dd3d_jax.objectives import gradient
 from dd3d_jax import generator as gen
 from dd3d_jax.rotator import IdentityRotator
@@ -96,6 +96,44 @@ def test_chunked_matching_equals_per_class_reference(chunks):
               weights, noise)
       np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-10)
       chex.assert_trees_all_close(grads, ref_grads, rtol=1e-8, atol=1e-10)
+
+
+def test_augmented_matching_augments_each_class_alike_on_both_sides():
+  """`augment_key`: class c's real batch and synthetic clouds under one draw of
+  `geometry.augment_together(fold_in(key, c), ...)`, the gradient taken through it."""
+  with jax.enable_x64(True):
+    d = tiny_distiller(class_chunk=0)
+    f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
+    gen_params = f64(gen.init_params(d.synthesizer.module, jax.random.key(0)))
+    net_params = f64(d.network.init(jax.random.key(1)))
+    real, _ = tiny_real()
+    points, _, weights = f64(distill.sample_real(jax.random.key(2), None, real, 4,
+                                                 real.points.shape[1]))
+    noise = jax.random.uniform(jax.random.key(3), (K, CPC, P, 1), jnp.float64)
+    key = jax.random.key(4)
+    counts = [int((weights[c] > 0).sum()) for c in range(K)]
+
+    def reference(gp):
+      total = 0.0
+      for c, n in enumerate(counts):
+        k_c = jax.random.fold_in(key, c)
+        alike = functools.partial(geometry.augment_together, k_c, points[c])
+        total += gradient.gm_loss(
+            gp, net_params, alike(jnp.zeros((CPC, P, 3)))[0][:n], jnp.full(n, c), noise[c],
+            jnp.arange(c * CPC, (c + 1) * CPC), jnp.full(CPC, c),
+            gen_apply=lambda *a: alike(gen.generate(d.synthesizer.module, *a))[1],
+            net_apply=d.network.logits)
+      return total
+
+    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)
+    matched = jax.jit(functools.partial(distill.matching_loss_and_grad, d))
+    targets = jnp.repeat(jnp.arange(K)[:, None], 4, 1)
+    loss, grads = matched(gen_params, net_params, points, targets, weights, noise,
+                          augment_key=key)
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-10)
+    chex.assert_trees_all_close(grads, ref_grads, rtol=1e-8, atol=1e-10)
+    plain, _ = matched(gen_params, net_params, points, targets, weights, noise)
+    assert abs(float(plain) - float(loss)) > 1e-6 * abs(float(plain))  # it does augment
 
 
 def test_iteration_compiles_once_and_is_deterministic():
