@@ -61,6 +61,19 @@ def test_sample_real_covers_the_class():
   assert seen == set(np.flatnonzero(labels == 0).tolist())
 
 
+def float64_case(d):
+  """Generator and network parameters, a real batch [K, 4, 48, 3] with its weights, noise
+  and each class's count of real clouds, in float64 (call under `jax.enable_x64`)."""
+  f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
+  real, _ = tiny_real()
+  points, _, weights = f64(distill.sample_real(jax.random.key(2), None, real, 4,
+                                               real.points.shape[1]))
+  return (f64(gen.init_params(d.synthesizer.module, jax.random.key(0))),
+          f64(d.network.init(jax.random.key(1))), points, weights,
+          jax.random.uniform(jax.random.key(3), (K, CPC, P, 1), jnp.float64),
+          [int((weights[c] > 0).sum()) for c in range(K)])
+
+
 # Chunks 0 (one vmap) and 1 (a loop) are the backends' defaults, checked against one
 # reference; 2 (lax.map's batch_size) is the same code with a chunked loop.
 @pytest.mark.parametrize('chunks', [(0, 1), pytest.param((2,), marks=pytest.mark.slow)])
@@ -69,14 +82,7 @@ def test_chunked_matching_equals_per_class_reference(chunks):
   # ill-conditioned, see tests/test_official_parity.py).
   with jax.enable_x64(True):
     d = tiny_distiller()
-    f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
-    gen_params = f64(gen.init_params(d.synthesizer.module, jax.random.key(0)))
-    net_params = f64(d.network.init(jax.random.key(1)))
-    real, _ = tiny_real()
-    points, _, weights = f64(distill.sample_real(jax.random.key(2), None, real, 4,
-                                                 real.points.shape[1]))
-    noise = jax.random.uniform(jax.random.key(3), (K, CPC, P, 1), jnp.float64)
-    counts = [int((weights[c] > 0).sum()) for c in range(K)]
+    gen_params, net_params, points, weights, noise, counts = float64_case(d)
 
     def reference(gp):  # plain sum over classes of the GM loss on full generator params
       total = 0.0
@@ -103,15 +109,8 @@ def test_augmented_matching_augments_each_class_alike_on_both_sides():
   `geometry.augment_together(fold_in(key, c), ...)`, the gradient taken through it."""
   with jax.enable_x64(True):
     d = tiny_distiller(class_chunk=0)
-    f64 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
-    gen_params = f64(gen.init_params(d.synthesizer.module, jax.random.key(0)))
-    net_params = f64(d.network.init(jax.random.key(1)))
-    real, _ = tiny_real()
-    points, _, weights = f64(distill.sample_real(jax.random.key(2), None, real, 4,
-                                                 real.points.shape[1]))
-    noise = jax.random.uniform(jax.random.key(3), (K, CPC, P, 1), jnp.float64)
+    gen_params, net_params, points, weights, noise, counts = float64_case(d)
     key = jax.random.key(4)
-    counts = [int((weights[c] > 0).sum()) for c in range(K)]
 
     def reference(gp):
       total = 0.0
