@@ -56,6 +56,19 @@ fit batch 256 in memory; each run file records its protocol), then its table:
         --config.eval.batch_size=32 --config.eval.test_batch=32 \
         --config.eval.backbones=pointnet2,pointmlp,pointnext,pct,dgcnn
 
+Table 3 at the CPU budget in one command (`:transfer`): the random coreset, GM, DM, DD3D and
+the ingredients that might make a set train every network (`config.TRANSFER_VARIANTS`:
+gm_aug, GM with DSA's siamese augmentation; gm_nets and dm_nets, matched under PointNet and
+DGCNN in turn; dm_plain, DM without its augmentation), each evaluated on the six networks
+for ~130 steps (10 epochs in batches of 8 at CPC 10, 100 at CPC 1), densified to 1,024
+points (`eval.densify`):
+
+    python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=10,transfer \
+        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10_transfer
+    python -m dd3d_jax.tables runs/mn10_cpc10_transfer --table 3
+
+Measured (docs/results.md, "Table 3 at a CPU budget"): not yet with these variants.
+
 Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400 at
 1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set); DM and TM
 take 400 updates too (one per iteration); TM: 5 experts of 7 epochs, 10 student steps from
@@ -69,8 +82,9 @@ The authors' code at this budget (aligned, CPC 1): DD3D 71.0 +- 2.8 final-epoch 
 against a random coreset's 64.3 +- 0.6. Measured numbers: docs/results.md, "ModelNet10 at a CPU budget".
 """
 
-from dd3d_jax.config import (DD3D_VARIANTS, TABLE1_METHODS, add_dd3d_variants, base_config,
-                             loops_for, parse_variant, use_dc_settings, use_sadm_eval)
+from dd3d_jax.config import (DD3D_VARIANTS, TABLE1_METHODS, TRANSFER_VARIANTS,
+                             add_dd3d_variants, add_transfer_variants, base_config, loops_for,
+                             parse_variant, use_dc_settings, use_sadm_eval, use_table3_eval)
 
 LOOPS = {False: {1: (10, 1), 10: (20, 1)},
          True: {1: (5, 5), 10: (20, 10)}}
@@ -79,7 +93,7 @@ BUDGET_EPOCHS = 10  # full-data training (the upper bound, herding/k-center feat
 
 def get_config(arg=None):
   v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'full': bool, 'dc': bool,
-                          'sadm_eval': bool, 'beyond': bool})
+                          'sadm_eval': bool, 'beyond': bool, 'transfer': bool})
   c = base_config()
   c.data.format = 'modelnet40_h5'
   c.data.num_points = 1024
@@ -109,6 +123,10 @@ def get_config(arg=None):
     c.methods.sadm.iterations = c.methods.tddp.iterations = c.methods.dm.iterations
     c.methods.tddp.morphs = 16  # 3DDP's ModelNet10 storage rule (252 points at 1,024)
     c.eval.methods = ','.join(['random', 'dd3d', 'sadm', 'tddp', 'tm', *DD3D_VARIANTS])
+  if v.get('transfer', False):  # Table 3 at the CPU budget, with the transfer variants
+    add_transfer_variants(c)
+    use_table3_eval(c, epochs=max(10, 100 // c.distill.cpc))  # ~130 steps at CPC 1 and 10
+    c.eval.methods = ','.join(['random', 'gm', 'dm', 'dd3d', *TRANSFER_VARIANTS])
   if v.get('sadm_eval', False):
     use_sadm_eval(c)
   return use_dc_settings(c) if v.get('dc', False) else c

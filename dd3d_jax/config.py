@@ -83,6 +83,40 @@ def add_dd3d_variants(c: ml_collections.ConfigDict, updates: int) -> ml_collecti
   return c
 
 
+# Table 3's networks, the order of its columns.
+TABLE3_BACKBONES = 'pointnet,pointnet2,dgcnn,pct,pointmlp,pointnext'
+
+# What might make a learned set train every network ("beyond the paper"), each an
+# ingredient off by default, as methods of their own: name -> (type, settings). `_nets`
+# matches under PointNet and DGCNN in turn (a global and a neighbourhood network; the
+# other four networks of Table 3 are held out), `gm_aug` adds DSA's siamese
+# augmentation to GM, `dm_plain` takes it away from DM (DM augments by default).
+TRANSFER_VARIANTS = {'gm_aug': ('gm', {'augment': True}),
+                     'gm_nets': ('gm', {'networks': 'pointnet,dgcnn'}),
+                     'dm_plain': ('dm', {'augment': False}),
+                     'dm_nets': ('dm', {'networks': 'pointnet,dgcnn'})}
+
+
+def add_transfer_variants(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Adds the methods of `TRANSFER_VARIANTS`: their type's settings with theirs changed.
+  Pick them with `eval.methods`."""
+  for name, (kind, changes) in TRANSFER_VARIANTS.items():
+    entry = ml_collections.ConfigDict(c.methods[kind].to_dict())
+    entry.update(changes)
+    c.methods[name] = entry
+  return c
+
+
+def use_table3_eval(c: ml_collections.ConfigDict, epochs: int = 10) -> ml_collections.ConfigDict:
+  """Table 3 at a CPU budget: every set trains each of its six networks
+  (`TABLE3_BACKBONES`) for `epochs` epochs in batches of 8 (test batches of 32, which
+  the heavier networks fit), brought up to the test resolution first (`eval.densify`),
+  with the evaluation's Adam, cosine schedule and augmentation."""
+  c.eval.update(backbones=TABLE3_BACKBONES, epochs=epochs, batch_size=8, test_batch=32,
+                densify=True, test_every=epochs)
+  return c
+
+
 def use_dc_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """DC's own settings for GM and DM (Zhao et al., `main.py`, `main_DM.py`): SGD with
   momentum 0.5 and no weight decay on the data, lr 0.1 (GM) and 1 (DM), 256 real clouds

@@ -195,6 +195,19 @@ def test_beyond_variant_adds_dd3d_variants_that_differ_only_in_init_and_objectiv
   assert 'dd3d_real' not in get_config('modelnet10', 'cpc=1').methods
 
 
+@pytest.mark.parametrize('cpc, epochs', [(1, 100), (10, 10)])
+def test_transfer_variant_evaluates_every_set_on_table_3s_networks(cpc, epochs):
+  c, plain = get_config('modelnet10', f'cpc={cpc},transfer'), get_config('modelnet10', f'cpc={cpc}')
+  assert config_lib.eval_backbones(c) == tuple(config_lib.TABLE3_BACKBONES.split(','))
+  assert (c.eval.epochs, c.eval.batch_size, c.eval.test_batch, c.eval.densify) == (
+      epochs, 8, 32, True)
+  assert c.distill == plain.distill
+  for name, (kind, changes) in config_lib.TRANSFER_VARIANTS.items():
+    s, base = config_lib.method_settings(c, name), config_lib.method_settings(c, kind)
+    assert s.type == kind and {k for k in base if base[k] != s[k]} == set(changes)
+  assert set(config_lib.TRANSFER_VARIANTS) <= set(c.eval.methods.split(','))
+
+
 @pytest.mark.parametrize('arg, loops', [('cpc=1', (10, 1)), ('cpc=10', (10, 2)),
                                         ('cpc=10,rotated', (10, 2))])
 def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):
