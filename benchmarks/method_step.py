@@ -14,7 +14,8 @@ times `--steps` more, then traces two under jax.profiler and prints the XLA oper
 that took longest, with the JAX source that produced them (`profile.py`'s tables).
 `--data=random:K` stands for K classes of random clouds (1,024 points, ModelNet40's 9,843
 training clouds spread over them, ModelNet40's 64-889 clouds per class when K = 40), to
-time a step at any class count without the data set. Methods whose step needs more than
+time a step at any class count without the data set. `--set FIELD=VALUE` changes a
+config field first (`--set distill.train_points=1024`). Methods whose step needs more than
 the real data (TM's expert trajectories, the
 feature network of herding and k-center) are not handled here.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import importlib.util
 import tempfile
 import time
@@ -32,7 +34,7 @@ import numpy as np
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
-from dd3d_jax import distill, registry, tasks
+from dd3d_jax import distill, methods, tasks
 from dd3d_jax.methods import Context
 
 from profile import hlo_index, trace_events
@@ -69,11 +71,21 @@ def main():
   p.add_argument('--config', required=True, help='FILE[:VARIANT], as dd3d_jax.main takes it')
   p.add_argument('--data', required=True, help='config.data.path, or random:K (K classes)')
   p.add_argument('--method', required=True, help='a name of config.methods')
-  p.add_argument('--steps', type=int, default=3)
+  p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
+                 help='a config field to change, e.g. distill.train_points=1024 (repeatable)')
+  p.add_argument('--steps', type=int, default=4,
+                 help='timed steps (even: a method matched under two networks takes turns)')
   p.add_argument('--top', type=int, default=10)
   args = p.parse_args()
 
   c = load_config(args.config)
+  for change in args.set:
+    field, _, value = change.partition('=')
+    *parents, leaf = field.split('.')
+    node = functools.reduce(lambda d, name: d[name], parents, c)
+    old = node[leaf]
+    node[leaf] = (value.lower() == 'true' if isinstance(old, bool)
+                  else value if old is None else type(old)(value))
   if args.data.startswith('random:'):
     dataset = random_dataset(int(args.data.split(':')[1]), c.data.num_points)
   else:
@@ -87,15 +99,17 @@ def main():
                                 min_width=c.distill.batch_real,
                                 targets=task.targets(dataset.train))
   settings = config_lib.method_settings(c, args.method)
-  method = registry.get('methods', settings.type).from_config(settings, context)
+  method = methods.build(settings.type, settings, context,
+                         lambda arch: tasks.build_network(c, task, arch, distilling=True))
   state = method.init(jax.random.key(0), real)
+  inputs = methods.step_inputs(method, real)
   t = time.perf_counter()
-  step = jax.jit(method.step).lower(state, real).compile()
+  step = jax.jit(method.step).lower(state, inputs).compile()
   compile_s = time.perf_counter() - t
-  state = jax.block_until_ready(step(state, real)[0])
+  state = jax.block_until_ready(step(state, inputs)[0])
   t = time.perf_counter()
   for _ in range(args.steps):
-    state = jax.block_until_ready(step(state, real)[0])
+    state = jax.block_until_ready(step(state, inputs)[0])
   step_s = (time.perf_counter() - t) / args.steps
   print(f'{args.method} ({settings.type}), {k} classes, CPC {c.distill.cpc}: '
         f'{step_s:.3f} s per step (compile {compile_s:.1f} s)')
@@ -104,7 +118,7 @@ def main():
   with tempfile.TemporaryDirectory() as trace_dir:
     with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
       for _ in range(2):
-        state = jax.block_until_ready(step(state, real)[0])
+        state = jax.block_until_ready(step(state, inputs)[0])
     per_op = collections.Counter()
     for e in trace_events(trace_dir):
       if e['name'] in index:
