@@ -203,6 +203,8 @@ class Distiller(NamedTuple):
       small rotation (`geometry.augment_together`) applied to its real batch and to its
       synthetic clouds before their gradients, so that the set is matched under the
       augmentation its evaluation trains with (off in the reference).
+    augment_up, augment_dropout: with `augment`, also one turn about the up axis and
+      point dropout (`geometry.augment_together`'s `up`, `dropout`).
     optimizer, momentum: the synthetic set's optimiser: 'adam' (the paper, with L2
       `weight_decay`) or 'sgd' (DC's own setting for GM on tensors, with momentum).
     mesh: devices the classes are split over (`devices.make_mesh`); None: one device.
@@ -228,6 +230,8 @@ class Distiller(NamedTuple):
   batch_syn: int = 256
   augment_real: bool = False
   augment: bool = False
+  augment_up: bool = False
+  augment_dropout: float = 0.0
   optimizer: str = 'adam'
   momentum: float = 0.0
   mesh: Mesh | None = None
@@ -279,13 +283,14 @@ def labelled_set(distiller: Distiller, gen_params: Any, key: jax.Array, num_poin
   return points, distiller.target_task.synthetic_targets(noise, labels)
 
 
-def augmented_alike(key: jax.Array, real: jax.Array,
+def augmented_alike(together: Callable, real: jax.Array,
                     syn_shape: tuple[int, ...]) -> tuple[jax.Array, Callable]:
-  """`geometry.augment_together` taken apart: (the real clouds augmented, the function that
-  augments synthetic clouds of `syn_shape` by the same draw). The draw depends on the key
-  and the shapes only, so each side can be computed alone (the real one outside the
-  synthetic set's gradient). real: [B, N, 3]; syn_shape: (C, N', 3)."""
-  together = functools.partial(geometry.augment_together, key, real)
+  """`together(real, syn)` (`geometry.augment_together` with its key) taken apart: (the
+  real clouds augmented, the function that augments synthetic clouds of `syn_shape` by the
+  same draw). The draw depends on the key and the shapes only, so each side can be
+  computed alone (the real one outside the synthetic set's gradient).
+  real: [B, N, 3]; syn_shape: (C, N', 3)."""
+  together = functools.partial(together, real)
   return together(jnp.zeros(syn_shape, real.dtype))[0], lambda syn: together(syn)[1]
 
 
@@ -331,8 +336,10 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
     real_labels, syn_labels = jnp.full(real_c.shape[0], c), jnp.full(d.cpc, c)
     augment_syn = lambda syn: syn  # noqa: E731
     if augment_key is not None:
-      real_c, augment_syn = augmented_alike(jax.random.fold_in(augment_key, c), real_c,
-                                            (d.cpc, *noise_c.shape[1:-1], 3))
+      real_c, augment_syn = augmented_alike(
+          functools.partial(geometry.augment_together, jax.random.fold_in(augment_key, c),
+                            up=d.augment_up, dropout=d.augment_dropout),
+          real_c, (d.cpc, *noise_c.shape[1:-1], 3))
     syn_targets = (task.synthetic_targets(noise_c, syn_labels) if fixed_targets is None
                    else fixed_c)
     if task.match_groups is None:  # one gradient of the whole loss per class

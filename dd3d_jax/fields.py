@@ -72,6 +72,9 @@ POSITIVE = number(0, above=True)
 NON_NEGATIVE = number(0)
 OPTIMIZERS = ('adam', 'sgd')
 OPTIMIZER = choice(*OPTIMIZERS)
+# The augmentation settings of the matching objectives (GM's and DM's `augment`): on or
+# off, a turn about the up axis, the largest fraction of points dropped.
+AUGMENT = {'augment': BOOL, 'augment_up': BOOL, 'augment_dropout': number(0, below=1)}
 
 
 class Inherit(NamedTuple):

@@ -131,17 +131,53 @@ def augment(key: jax.Array, points: jax.Array) -> jax.Array:
   return rotate_perturbation(k_rot, points)
 
 
-def augment_together(key: jax.Array, real: jax.Array,
-                     syn: jax.Array) -> tuple[jax.Array, jax.Array]:
+# The up axis of the published layouts (ModelNet40's and ShapeNet-part's h5: y, the axis
+# PointNet's `provider.rotate_point_cloud` turns clouds about).
+UP_AXIS = 1
+
+
+def rotate_about_up(key: jax.Array, points: jax.Array, axis: int = UP_AXIS) -> jax.Array:
+  """Turns each cloud about the `axis` by an angle drawn from U(0, 2 pi).
+
+  points: [..., N, 3] -> [..., N, 3].
+  """
+  angle = jax.random.uniform(key, points.shape[:-2], points.dtype, 0.0, 2 * jnp.pi)
+  return points @ euler_rotation(jnp.zeros((*angle.shape, 3), points.dtype).at[..., axis].set(
+      angle))
+
+
+def drop_points(key: jax.Array, points: jax.Array, ratio: jax.Array) -> jax.Array:
+  """Drops each point with probability `ratio` by putting it on the cloud's first point
+  (the shapes stay; PointNet++'s `provider.random_point_dropout`).
+
+  points: [..., N, 3]; ratio: broadcastable to [...] -> [..., N, 3].
+  """
+  draws = jax.random.uniform(key, points.shape[:-1], points.dtype)
+  dropped = draws < jnp.asarray(ratio, points.dtype)[..., None]
+  return jnp.where(dropped[..., None], points[..., :1, :], points)
+
+
+def augment_together(key: jax.Array, real: jax.Array, syn: jax.Array, *, up: bool = False,
+                     dropout: float = 0.0) -> tuple[jax.Array, jax.Array]:
   """`augment` with one scale and one rotation drawn for both sets (per-point jitter of
   their own): DSA's siamese augmentation, as DM and GM's `augment` apply it to one class.
+  `up`: then one turn about the up axis (any angle) for both; `dropout` > 0: then each
+  cloud drops a fraction of its points (`drop_points`), one fraction U(0, dropout) for
+  both sets. The draws depend on the key and the shapes only.
 
   real: [B, N, 3], syn: [C, N', 3] -> the same shapes.
   """
+  k_up, k_ratio, k_real, k_syn = (jax.random.fold_in(key, i) for i in range(1, 5))
   both = jnp.concatenate([real.reshape(1, -1, 3), syn.reshape(1, -1, 3)], axis=1)
-  both = augment(key, both)[0]
+  both = augment(key, both)
+  if up:
+    both = rotate_about_up(k_up, both)
   cut = real.shape[0] * real.shape[1]
-  return both[:cut].reshape(real.shape), both[cut:].reshape(syn.shape)
+  real, syn = both[0, :cut].reshape(real.shape), both[0, cut:].reshape(syn.shape)
+  if dropout > 0:
+    ratio = jax.random.uniform(k_ratio, (), real.dtype, 0.0, dropout)
+    real, syn = drop_points(k_real, real, ratio), drop_points(k_syn, syn, ratio)
+  return real, syn
 
 
 def subsample(key: jax.Array, points: jax.Array, num_points: int) -> jax.Array:

@@ -106,9 +106,10 @@ def test_chunked_matching_equals_per_class_reference(chunks):
 
 def test_augmented_matching_augments_each_class_alike_on_both_sides():
   """`augment_key`: class c's real batch and synthetic clouds under one draw of
-  `geometry.augment_together(fold_in(key, c), ...)`, the gradient taken through it."""
+  `geometry.augment_together(fold_in(key, c), ...)` (with the turn about the up axis and
+  point dropout), the gradient taken through it."""
   with jax.enable_x64(True):
-    d = tiny_distiller(class_chunk=0)
+    d = tiny_distiller(class_chunk=0, augment_up=True, augment_dropout=0.5)
     gen_params, net_params, points, weights, noise, counts = float64_case(d)
     key = jax.random.key(4)
 
@@ -116,7 +117,8 @@ def test_augmented_matching_augments_each_class_alike_on_both_sides():
       total = 0.0
       for c, n in enumerate(counts):
         k_c = jax.random.fold_in(key, c)
-        alike = functools.partial(geometry.augment_together, k_c, points[c])
+        alike = functools.partial(geometry.augment_together, k_c, points[c], up=True,
+                                  dropout=0.5)
         total += gradient.gm_loss(
             gp, net_params, alike(jnp.zeros((CPC, P, 3)))[0][:n], jnp.full(n, c), noise[c],
             jnp.arange(c * CPC, (c + 1) * CPC), jnp.full(CPC, c),

@@ -124,6 +124,27 @@ def test_augment_draws_independently_per_cloud():
 
 
 
+def test_rotate_about_up_turns_each_cloud_about_y_by_its_own_angle():
+  pts = anisotropic_cloud(jax.random.key(0), (3,), n=32)
+  out = geometry.rotate_about_up(jax.random.key(1), pts)
+  np.testing.assert_allclose(out[..., 1], pts[..., 1], atol=1e-6)
+  np.testing.assert_allclose(jnp.linalg.norm(out[..., ::2], axis=-1),
+                             jnp.linalg.norm(pts[..., ::2], axis=-1), rtol=1e-5, atol=1e-6)
+  turns = [float(jnp.arctan2(out[i, 0, 2], out[i, 0, 0]) - jnp.arctan2(pts[i, 0, 2], pts[i, 0, 0]))
+           for i in range(3)]
+  assert len({round(t % (2 * np.pi), 3) for t in turns}) == 3
+
+
+def test_drop_points_puts_about_the_ratio_of_points_on_the_first():
+  pts = jax.random.normal(jax.random.key(0), (2, 4000, 3))
+  np.testing.assert_array_equal(geometry.drop_points(jax.random.key(1), pts, 0.0), pts)
+  out = geometry.drop_points(jax.random.key(1), pts, jnp.asarray([0.25, 0.75]))
+  chex.assert_shape(out, pts.shape)
+  kept = (out == pts).all(-1)
+  assert ((out == pts[:, :1]).all(-1) | kept).all()  # a point is kept or is the first
+  np.testing.assert_allclose(1 - kept.mean(1), [0.25, 0.75], atol=0.03)
+
+
 def test_augment_together_draws_one_transform_for_both_sets():
   b, cpc, n = 4, 2, 24
   cloud = geometry.normalize_to_unit_sphere(jax.random.normal(jax.random.key(0), (1, n, 3)))
@@ -134,6 +155,15 @@ def test_augment_together_draws_one_transform_for_both_sets():
   assert float(jnp.abs(real_aug[:, None] - syn_aug[None]).max()) <= 0.1 + 1e-6
   independent = geometry.augment(jax.random.key(8), real)
   assert float(jnp.abs(independent[:, None] - syn_aug[None]).max()) > 0.1
+  # With a turn about the up axis: still one transform for both; the default adds none.
+  real_up, syn_up = geometry.augment_together(jax.random.key(7), real, syn, up=True)
+  assert float(jnp.abs(real_up[:, None] - syn_up[None]).max()) <= 0.1 + 1e-6
+  assert float(jnp.abs(real_up - real_aug).max()) > 0.1
+  # With point dropout: one fraction for both sets, drawn again with the key.
+  real_drop, syn_drop = geometry.augment_together(jax.random.key(7), real, syn, dropout=0.9)
+  dropped = [float(1 - (x == a).all(-1).mean()) for x, a in ((real_drop, real_aug),
+                                                                (syn_drop, syn_aug))]
+  assert 0 < dropped[0] < 0.9 and abs(dropped[0] - dropped[1]) < 0.3
 
 def test_subsample_keeps_distinct_points_of_each_cloud():
   pts = jnp.arange(2 * 3 * 100 * 3, dtype=jnp.float32).reshape(2, 3, 100, 3)

@@ -29,6 +29,8 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
       class_chunk=devices.resolve_class_chunk(settings.class_chunk), lr=settings.lr,
       weight_decay=settings.weight_decay, lr_net=settings.lr_net, batch_syn=settings.batch_syn,
       augment_real=settings.augment_real, augment=settings.get('augment', False),
+      augment_up=settings.get('augment_up', False),
+      augment_dropout=settings.get('augment_dropout', 0.0),
       optimizer=settings.get('optimizer', 'adam'),
       momentum=settings.get('momentum', 0.0), mesh=context.mesh, task=context.targets_task)
 

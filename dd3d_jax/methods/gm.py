@@ -5,7 +5,8 @@ of the random coreset with the same distillation index), trained by DD3D's own l
 and distance. Settings: the `distill` budget; `optimizer` 'adam' (the paper's Table
 7) or 'sgd' with `momentum` and `lr` (DC's: 0.1, 0.5; `config.use_dc_settings`);
 `augment` (off): DSA's siamese augmentation, one scale and small rotation per class and
-update for its real and synthetic clouds alike (`distill.Distiller.augment`). A
+update for its real and synthetic clouds alike (`distill.Distiller.augment`), with
+`augment_up` and `augment_dropout` as DM's. A
 tensor has one resolution: it is evaluated at `train_points` points. For part
 segmentation its points keep the part labels of the real clouds it starts from
 (Table 2's GM).
@@ -22,15 +23,17 @@ from dd3d_jax.methods._matching import (INITS, MatchingMethod, make_distiller, r
 TASKS = ('classification', 'segmentation')
 # Its settings (`config.methods.gm`; inherit: the `distill` field) and what each accepts.
 DEFAULTS = {'init': 'random', 'optimizer': 'adam', 'momentum': 0.0, 'augment': False,
+            'augment_up': False, 'augment_dropout': 0.0,
             'lr': fields.inherit(float), 'weight_decay': fields.inherit(float),
             'iterations': fields.inherit(int)}
-FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER, 'augment': fields.BOOL,
+FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER, **fields.AUGMENT,
           'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
           'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
           'batch_real': fields.integer(1), 'batch_syn': fields.integer(1)}
 # What the objective itself adds when `methods.dd3d.objective='gm'` names it (the loops
 # and distance are the `distill` fields).
-OBJECTIVE_DEFAULTS, OBJECTIVE_FIELDS = {'augment': False}, {'augment': fields.BOOL}
+OBJECTIVE_DEFAULTS = {'augment': False, 'augment_up': False, 'augment_dropout': 0.0}
+OBJECTIVE_FIELDS = fields.AUGMENT
 
 
 def trainer(settings, context, synth, initial) -> MatchingMethod:

@@ -32,9 +32,10 @@ def mean_feature_distance(real_features: jax.Array, real_weights: jax.Array,
 
 
 def class_loss(network: Network, net_vars: Any, real: jax.Array, weights: jax.Array,
-               syn: jax.Array, key: jax.Array | None) -> jax.Array:
-  """DM loss of one class; `key` None: no augmentation. real: [B, N, 3]; syn: [C, N', 3]."""
+               syn: jax.Array, key: jax.Array | None, **extra) -> jax.Array:
+  """DM loss of one class; `key` None: no augmentation, else `geometry.augment_together`
+  with its `extra` options (`up`, `dropout`). real: [B, N, 3]; syn: [C, N', 3]."""
   if key is not None:
-    real, syn = geometry.augment_together(key, real, syn)
+    real, syn = geometry.augment_together(key, real, syn, **extra)
   return mean_feature_distance(network.embed(net_vars, real, train=True), weights,
                                network.embed(net_vars, syn, train=True))

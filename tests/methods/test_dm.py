@@ -10,15 +10,16 @@ import pytest
 
 from dd3d_jax.methods import dm
 from dd3d_jax.models import make_network
+from dd3d_jax.objectives.distribution import class_loss
 
 K, CPC, B, N = 3, 2, 4, 24
 
 
-def make(class_chunk=1, augment=False):
+def make(class_chunk=1, augment=False, **extra):
   return dm.DistributionMatching(
       network=make_network('pointnet', K), num_classes=K, cpc=CPC, train_points=N,
       batch_real=B, iterations=4, lr=1e-3, weight_decay=0.0, optimizer='adam', momentum=0.0,
-      augment=augment, class_chunk=class_chunk)
+      augment=augment, class_chunk=class_chunk, **extra)
 
 
 @pytest.mark.parametrize('chunk', [0, 1, 2])
@@ -57,3 +58,18 @@ def test_a_step_lowers_the_loss_on_a_fixed_network():
   before, grad = loss(points)
   after, _ = loss(points - 1e-2 * grad / jnp.abs(grad).max())
   assert float(after) < float(before)
+
+
+def test_augmentation_settings_reach_each_classs_loss():
+  method = make(augment=True, augment_up=True, augment_dropout=0.5)
+  net = method.network.init(jax.random.key(0))
+  real = jax.random.normal(jax.random.key(2), (K, B, N, 3))
+  weights = jnp.full((K, B), 1 / B)
+  points = jax.random.normal(jax.random.key(1), (K * CPC, N, 3))
+  loss, _ = method.loss(points, net, real, weights, jax.random.key(5))
+  keys = jax.random.split(jax.random.key(5), K)
+  want = sum(class_loss(method.network, net, real[c], weights[c], points[c * CPC:(c + 1) * CPC],
+                        keys[c], up=True, dropout=0.5) for c in range(K))
+  np.testing.assert_allclose(float(loss), float(want), rtol=1e-5)
+  plain, _ = make(augment=True).loss(points, net, real, weights, jax.random.key(5))
+  assert not np.isclose(float(plain), float(loss), rtol=1e-5)

@@ -37,6 +37,8 @@ def test_class_loss_equals_numpy_of_the_features_in_float64():
     assert float(got) == pytest.approx(float(np.sum((np.asarray(w) @ f_real - f_syn.mean(0)) ** 2)), rel=1e-12)
     # Augmented: the same loss of the clouds as `geometry.augment_together` draws them.
     key = jax.random.key(3)
-    real_aug, syn_aug = geometry.augment_together(key, real, syn)
-    assert float(distribution.class_loss(network, net, real, w, syn, key)) == pytest.approx(
-        float(distribution.class_loss(network, net, real_aug, w, syn_aug, None)), rel=1e-12)
+    for extra in ({}, {'up': True, 'dropout': 0.5}):
+      real_aug, syn_aug = geometry.augment_together(key, real, syn, **extra)
+      assert float(distribution.class_loss(network, net, real, w, syn, key, **extra)) == (
+          pytest.approx(float(distribution.class_loss(network, net, real_aug, w, syn_aug, None)),
+                        rel=1e-12))
