@@ -91,11 +91,13 @@ TABLE3_BACKBONES = 'pointnet,pointnet2,dgcnn,pct,pointmlp,pointnext'
 # matches under PointNet and DGCNN in turn (a global and a neighbourhood network; the
 # other four networks of Table 3 are held out), `gm_aug` adds DSA's siamese
 # augmentation to GM, `dm_plain` takes it away from DM (DM augments by default) and
-# `dm_drop` adds point dropout to it (up to PointNet++'s 87.5 % of the points).
+# `dm_drop` adds point dropout to it (up to PointNet++'s 87.5 % of the points),
+# `dm_layers` matches every stage's mean feature, not only the global one.
 TRANSFER_VARIANTS = {'gm_aug': ('gm', {'augment': True}),
                      'gm_nets': ('gm', {'networks': 'pointnet,dgcnn'}),
                      'dm_plain': ('dm', {'augment': False}),
                      'dm_drop': ('dm', {'augment_dropout': 0.875}),
+                     'dm_layers': ('dm', {'layers': True}),
                      'dm_nets': ('dm', {'networks': 'pointnet,dgcnn'})}
 
 

@@ -38,6 +38,18 @@ def test_classifier_shapes_init_and_embedding():
                              rtol=1e-4, atol=1e-4)
 
 
+def test_embed_stages_are_each_stage_averaged_over_points_then_the_embedding():
+  clf = models.make_network('pointnet', 7)
+  variables = clf.init(jax.random.key(0))
+  pts = jax.random.normal(jax.random.key(1), (5, 64, 3))
+  stages = clf.embed_stages(variables, pts, train=True)
+  chex.assert_shape(stages, [(5, 64), (5, 128), (5, 1024)])
+  np.testing.assert_array_equal(stages[-1], clf.embed(variables, pts, train=True))
+  conv1 = variables['params']['net']['conv1']  # a linear map: the mean commutes with it
+  np.testing.assert_allclose(stages[0], pts.mean(1) @ conv1['kernel'] + conv1['bias'],
+                             rtol=1e-4, atol=1e-5)
+
+
 def test_classifier_is_invariant_to_point_order():
   clf = models.make_network('pointnet', 4)
   params = clf.init(jax.random.key(0))

@@ -48,6 +48,7 @@ class DistributionMatching:
   class_chunk: int
   augment_up: bool = False      # with `augment`: also a turn about the up axis
   augment_dropout: float = 0.0  # with `augment`: also drop a fraction U(0, this) of points
+  layers: bool = False          # match every stage's mean feature too
   synthesizer: Any = None  # a `synthetic` set; None: the tensor (`TensorSet`)
   mesh: Any = None         # devices the classes are split over (`devices.make_mesh`)
   initial: Any = dataclasses.field(compare=False, hash=False, default=None)
@@ -87,7 +88,7 @@ class DistributionMatching:
       syn_c, real_c, weights_c, k_c = xs
       return jax.value_and_grad(lambda s: class_loss(
           self.network, net_vars, real_c, weights_c, s, k_c if self.augment else None,
-          up=self.augment_up, dropout=self.augment_dropout))(syn_c)
+          layers=self.layers, up=self.augment_up, dropout=self.augment_dropout))(syn_c)
 
     keys = jax.random.split(key, self.num_classes)
     losses, grads = distill.map_classes(one, (per_class, real, weights, keys), self.class_chunk,
@@ -121,14 +122,15 @@ class DistributionMatching:
 DEFAULTS = {'init': 'random', 'optimizer': 'adam', 'momentum': 0.0,
             'lr': fields.inherit(float), 'weight_decay': fields.inherit(float),
             'iterations': fields.inherit(int), 'batch_real': fields.inherit(int),
-            'augment': True, 'augment_up': False, 'augment_dropout': 0.0}
+            'augment': True, 'augment_up': False, 'augment_dropout': 0.0, 'layers': False}
 FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER,
           'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
           'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
-          'batch_real': fields.integer(1), **fields.AUGMENT}
+          'batch_real': fields.integer(1), **fields.AUGMENT, 'layers': fields.BOOL}
 # The objective's own settings, added when `methods.dd3d.objective='dm'` names it.
-OBJECTIVE_DEFAULTS = {'augment': True, 'augment_up': False, 'augment_dropout': 0.0}
-OBJECTIVE_FIELDS = fields.AUGMENT
+OBJECTIVE_DEFAULTS = {'augment': True, 'augment_up': False, 'augment_dropout': 0.0,
+                      'layers': False}
+OBJECTIVE_FIELDS = {**fields.AUGMENT, 'layers': fields.BOOL}
 
 
 def trainer(settings, context, synth, initial) -> DistributionMatching:
@@ -141,7 +143,7 @@ def trainer(settings, context, synth, initial) -> DistributionMatching:
       iterations=settings.iterations, lr=settings.lr, weight_decay=settings.weight_decay,
       optimizer=settings.get('optimizer', 'adam'), momentum=settings.get('momentum', 0.0),
       augment=settings.augment, augment_up=settings.get('augment_up', False),
-      augment_dropout=settings.get('augment_dropout', 0.0),
+      augment_dropout=settings.get('augment_dropout', 0.0), layers=settings.get('layers', False),
       class_chunk=devices.resolve_class_chunk(settings.class_chunk), synthesizer=synth,
       mesh=context.mesh, initial=initial)
 

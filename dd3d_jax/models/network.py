@@ -111,3 +111,27 @@ class Network:
     network); state updates are discarded.
     """
     return self._forward(variables, points, labels, train, method='embed')[0]
+
+  def embed_stages(self, variables: Variables, points: jax.Array,
+                   labels: jax.Array | None = None, *, train: bool = False) -> list[jax.Array]:
+    """Each stage's features averaged over its points, then the global features.
+
+    A stage is a top-level module of the net whose output keeps a point axis ([B, S, F]
+    or [B, S, k, F], F != 3: coordinates are left out); its features are averaged over
+    every axis but the first and the last. The stages are found by Flax's
+    `capture_intermediates`, so every backbone has them without code of its own.
+
+    points: [B, N, 3] -> [[B, F_1], ..., [B, F_s], [B, F]] (the last: `embed`).
+    """
+    points = self.rotator.apply(variables['params']['rotator'], points)
+    inputs = (points, labels) if self.conditioned else (points,)
+    state = state_of(variables)
+    features, captured = self.net.apply(
+        {**state, 'params': variables['params']['net']}, *inputs, train=train, method='embed',
+        capture_intermediates=lambda module, name: (name == '__call__'
+                                                    and len(module.scope.path) == 1),
+        mutable=['intermediates', *(state if train else ())])
+    stages = [x.mean(axis=tuple(range(1, x.ndim - 1)))
+              for x in jax.tree.leaves(captured['intermediates'])
+              if x.ndim >= 3 and x.shape[-1] != 3]
+    return [*stages, features]

@@ -60,8 +60,8 @@ def test_a_step_lowers_the_loss_on_a_fixed_network():
   assert float(after) < float(before)
 
 
-def test_augmentation_settings_reach_each_classs_loss():
-  method = make(augment=True, augment_up=True, augment_dropout=0.5)
+def test_objective_settings_reach_each_classs_loss():
+  method = make(augment=True, augment_up=True, augment_dropout=0.5, layers=True)
   net = method.network.init(jax.random.key(0))
   real = jax.random.normal(jax.random.key(2), (K, B, N, 3))
   weights = jnp.full((K, B), 1 / B)
@@ -69,7 +69,7 @@ def test_augmentation_settings_reach_each_classs_loss():
   loss, _ = method.loss(points, net, real, weights, jax.random.key(5))
   keys = jax.random.split(jax.random.key(5), K)
   want = sum(class_loss(method.network, net, real[c], weights[c], points[c * CPC:(c + 1) * CPC],
-                        keys[c], up=True, dropout=0.5) for c in range(K))
+                        keys[c], layers=True, up=True, dropout=0.5) for c in range(K))
   np.testing.assert_allclose(float(loss), float(want), rtol=1e-5)
   plain, _ = make(augment=True).loss(points, net, real, weights, jax.random.key(5))
   assert not np.isclose(float(plain), float(loss), rtol=1e-5)

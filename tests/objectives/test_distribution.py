@@ -37,6 +37,13 @@ def test_class_loss_equals_numpy_of_the_features_in_float64():
     assert float(got) == pytest.approx(float(np.sum((np.asarray(w) @ f_real - f_syn.mean(0)) ** 2)), rel=1e-12)
     # Augmented: the same loss of the clouds as `geometry.augment_together` draws them.
     key = jax.random.key(3)
+    # With `layers`: summed over every stage's mean feature (PointNet: 2 stages + global).
+    stages = (network.embed_stages(net, real, train=True),
+              network.embed_stages(net, syn, train=True))
+    want = sum(np.sum((np.asarray(w) @ np.asarray(r) - np.asarray(s).mean(0)) ** 2)
+               for r, s in zip(*stages))
+    assert len(stages[0]) == 3 and float(distribution.class_loss(
+        network, net, real, w, syn, None, layers=True)) == pytest.approx(want, rel=1e-12)
     for extra in ({}, {'up': True, 'dropout': 0.5}):
       real_aug, syn_aug = geometry.augment_together(key, real, syn, **extra)
       assert float(distribution.class_loss(network, net, real, w, syn, key, **extra)) == (
