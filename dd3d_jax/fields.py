@@ -77,6 +77,16 @@ OPTIMIZER = choice(*OPTIMIZERS)
 AUGMENT = {'augment': BOOL, 'augment_up': BOOL, 'augment_dropout': number(0, below=1)}
 
 
+def check_augment(settings: Any, defaults: dict, where: str) -> None:
+  """`augment_up` and `augment_dropout` add to `augment`'s draw, so without `augment`
+  they would do nothing: refused (`settings` over `defaults`, the method's `DEFAULTS`)."""
+  value = lambda k: settings.get(k) if settings.get(k) is not None else defaults.get(k)  # noqa: E731
+  extra = [k for k in ('augment_up', 'augment_dropout') if value(k)]
+  if extra and not value('augment'):
+    raise ConfigError(f'{where}.{extra[0]} needs {where}.augment, which is off; set '
+                      f'{where}.augment=True or remove {where}.{extra[0]}.')
+
+
 class Inherit(NamedTuple):
   """A method's default that means "the `distill` (or `eval`) field of the same name"."""
   type: type

@@ -208,6 +208,24 @@ def test_transfer_variant_evaluates_every_set_on_table_3s_networks(cpc, epochs):
   assert set(config_lib.TRANSFER_VARIANTS) <= set(c.eval.methods.split(','))
 
 
+@pytest.mark.parametrize('method, changes, field', [
+    ('gm', dict(augment_up=True), 'augment_up'),
+    ('gm', dict(augment_dropout=0.5), 'augment_dropout'),
+    ('dm', dict(augment=False, augment_dropout=0.5), 'augment_dropout'),
+    ('dd3d', dict(objective='dm', augment=False, augment_up=True), 'augment_up'),
+    ('dd3d', dict(augment_up=True), 'augment_up'),  # the gm objective: off by default
+])
+def test_augmentation_extras_are_refused_without_augment(method, changes, field):
+  c = get_config('modelnet10', 'cpc=1')
+  c.eval.methods = method
+  c.methods[method].update(changes)
+  needs = f'methods.{method}.{field} needs methods.{method}.augment, which is off'
+  with pytest.raises(ConfigError, match=re.escape(needs)):
+    config_lib.validate(c)
+  c.methods[method].augment = True
+  config_lib.validate(c)
+
+
 @pytest.mark.parametrize('arg, loops', [('cpc=1', (10, 1)), ('cpc=10', (10, 2)),
                                         ('cpc=10,rotated', (10, 2))])
 def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):

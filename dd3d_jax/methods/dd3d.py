@@ -76,9 +76,11 @@ def fields_of(entry, where: str) -> dict:
 
 
 def check(settings, config, where: str) -> None:
-  """The objective does the task too."""
-  name = settings.get('objective', 'gm')
-  if not config_lib.does(objective(settings, where), config.task):
+  """The objective does the task too, and its augmentation settings agree."""
+  name, module = settings.get('objective', 'gm'), objective(settings, where)
+  if 'augment' in getattr(module, 'OBJECTIVE_DEFAULTS', {}):
+    fields.check_augment(settings, module.OBJECTIVE_DEFAULTS, where)
+  if not config_lib.does(module, config.task):
     doing = [o for o in registry.names('objectives')
              if config_lib.does(registry.get('objectives', o), config.task)]
     task = registry.get('tasks', config.task).DESCRIPTION

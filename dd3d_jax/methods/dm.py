@@ -133,6 +133,11 @@ OBJECTIVE_DEFAULTS = {'augment': True, 'augment_up': False, 'augment_dropout': 0
 OBJECTIVE_FIELDS = {**fields.AUGMENT, 'layers': fields.BOOL}
 
 
+def check(settings, config, where: str) -> None:
+  """Its augmentation settings agree (`fields.check_augment`)."""
+  fields.check_augment(settings, DEFAULTS, where)
+
+
 def trainer(settings, context, synth, initial) -> DistributionMatching:
   """Any synthetic set `synth` (None: the tensor), started from `initial(key)`, trained
   by distribution matching with the optimiser of `settings` (default Adam)."""

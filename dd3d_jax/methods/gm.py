@@ -36,6 +36,11 @@ OBJECTIVE_DEFAULTS = {'augment': False, 'augment_up': False, 'augment_dropout': 
 OBJECTIVE_FIELDS = fields.AUGMENT
 
 
+def check(settings, config, where: str) -> None:
+  """Its augmentation settings agree (`fields.check_augment`)."""
+  fields.check_augment(settings, DEFAULTS, where)
+
+
 def trainer(settings, context, synth, initial) -> MatchingMethod:
   """Any synthetic set `synth`, started from `initial(key)`, trained by gradient
   matching (`distill`) with the optimiser of `settings` (default Adam)."""
