@@ -347,7 +347,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
           apply_net, task, net_params, real_c, real_labels, targets_c, weights_c))
 
       def loss_c(shared, rows_c):
-        syn = augment_syn(synth.class_points(shared, rows_c, noise_c))
+        syn = augment_syn(synth.class_points(shared, rows_c, noise_c, c))
         g_syn = gradient.loss_gradient(apply_net, task, net_params, syn, syn_labels, syn_targets)
         return gradient.match_distance(g_real, g_syn, d.metric)
     else:  # gradients per group, the whole cloud a group of its own unless `per_group`
@@ -362,7 +362,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
           valid))
 
       def loss_c(shared, rows_c):
-        syn = augment_syn(synth.class_points(shared, rows_c, noise_c))
+        syn = augment_syn(synth.class_points(shared, rows_c, noise_c, c))
         g_syn = gradient.group_gradients(apply_net, task, net_params, syn, syn_labels, syn_targets,
                                 groups(syn_targets)[0], valid=valid)
         distances = jax.vmap(functools.partial(gradient.match_distance, metric=d.metric))(

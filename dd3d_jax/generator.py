@@ -64,7 +64,8 @@ class ModulatedSiren(nn.Module):
 
     Args:
       noise: [B, N, 1] values in [0, 1).
-      latents: [B, hidden] embedding rows of the clouds to generate.
+      latents: [B, hidden] embedding rows of the clouds to generate, or [B, N, hidden]
+        one per point (a part-conditioned set, `synthetic.PartSirenSet`).
     Returns:
       [B, N, out_dim] points in (-1, 1).
     """
@@ -76,6 +77,8 @@ class ModulatedSiren(nn.Module):
                                  name=f'mod_{l}')(mod))
       mods.append(mod)
 
+    if mod.ndim == 2:  # one code per cloud: the same modulation for each of its points
+      mods = [m[:, None, :] for m in mods]
     h = noise
     for l in range(self.num_layers):
       fan_in = h.shape[-1]
@@ -86,7 +89,7 @@ class ModulatedSiren(nn.Module):
       precision = jax.lax.Precision.HIGHEST if l == 0 else None
       dense = nn.Dense(self.hidden, kernel_init=uniform(bound),
                        bias_init=uniform(bound), precision=precision, name=f'sine_{l}')
-      h = jnp.sin(w0 * dense(h)) * mods[l][:, None, :]
+      h = jnp.sin(w0 * dense(h)) * mods[l]
 
     bound = math.sqrt(6 / self.hidden) / self.w0
     out = nn.Dense(self.out_dim, use_bias=False, kernel_init=uniform(bound), name='out')(h)

@@ -226,6 +226,16 @@ def test_augmentation_extras_are_refused_without_augment(method, changes, field)
   config_lib.validate(c)
 
 
+def test_part_latents_need_parts():
+  c = get_config('modelnet10', 'cpc=1')
+  c.methods.dd3d.part_latents = True
+  with pytest.raises(ConfigError, match="part_latents .* task 'classification' has no parts"):
+    config_lib.validate(c)
+  c = get_config('shapes_parts')
+  c.methods.dd3d.part_latents = True
+  config_lib.validate(c)
+
+
 @pytest.mark.parametrize('arg, loops', [('cpc=1', (10, 1)), ('cpc=10', (10, 2)),
                                         ('cpc=10,rotated', (10, 2))])
 def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):

@@ -12,11 +12,13 @@ from dd3d_jax.objectives import gradient
 from dd3d_jax import generator as gen
 
 K, CPC, N = 3, 2, 40
+SIREN = gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=16)
+SHARES = ((0.5, 0.5, 0.0), (0.2, 0.3, 0.5), (1.0, 0.0, 0.0))  # 2, 3 and 1 parts
 
 
 @pytest.mark.parametrize('synth', [
-    synthetic.SirenSet(gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=16)),
-    synthetic.TensorSet(K, CPC, N)], ids=['siren', 'tensor'])
+    synthetic.SirenSet(SIREN), synthetic.PartSirenSet(SIREN, SHARES),
+    synthetic.TensorSet(K, CPC, N)], ids=['siren', 'part_siren', 'tensor'])
 def test_split_join_round_trip_and_class_points(synth):
   params = synth.init(jax.random.key(0))
   shared, parts = synth.split(params)
@@ -27,8 +29,37 @@ def test_split_join_round_trip_and_class_points(synth):
   chex.assert_shape(everything, (K * CPC, N, 3))
   for c in range(K):  # a class's own part generates exactly that class's clouds
     np.testing.assert_allclose(
-        synth.class_points(shared, parts[c], noise[c * CPC:(c + 1) * CPC]),
+        synth.class_points(shared, parts[c], noise[c * CPC:(c + 1) * CPC], c),
         everything[c * CPC:(c + 1) * CPC], atol=1e-6)
+
+
+def test_part_siren_with_one_part_is_the_siren():
+  """One part with the whole share: the row's one code and the noise unchanged."""
+  part_set = synthetic.PartSirenSet(SIREN, ((1.0,),) * K)
+  params = part_set.init(jax.random.key(0))
+  noise = gen.sample_noise(jax.random.key(1), K * CPC, N)
+  np.testing.assert_allclose(part_set.generate(params, noise),
+                             synthetic.SirenSet(SIREN).generate(params, noise), atol=1e-6)
+
+
+def test_part_siren_draws_each_part_from_its_own_code_over_the_whole_noise_range():
+  synth = synthetic.PartSirenSet(SIREN, SHARES)
+  params = synth.init(jax.random.key(0))
+  noise = gen.sample_noise(jax.random.key(1), K * CPC, N)
+  labels = gen.part_labels(noise, jnp.asarray(SHARES)[jnp.repeat(jnp.arange(K), CPC)])
+  # the point of part j is the one-code generator of that part's code at the rescaled noise
+  cloud, part = 2 * CPC - 1, 2  # class 1's second cloud, its part of share 0.5 from 0.5
+  shared, rows = synth.split(params)
+  u = (noise[cloud, :, 0] - 0.5) / 0.5
+  alone = gen.generate_from_latents(SIREN, shared, u[None, :, None], rows[1, 1, part][None])[0]
+  mask = labels[cloud] == part
+  assert 0 < mask.sum() < N
+  np.testing.assert_allclose(synth.generate(params, noise)[cloud][mask], alone[mask], atol=1e-5)
+  # and the points of a part move with their part's code only
+  grads = jax.grad(lambda e: synth.generate({**params, 'embedding': e}, noise)[cloud][mask].sum()
+                   )(params['embedding'])
+  touched = np.flatnonzero(np.abs(np.asarray(grads)).sum(axis=1))
+  assert touched.tolist() == [(cloud * 3) + part]
 
 
 def test_tensor_set_refuses_another_resolution():

@@ -6,7 +6,9 @@ evaluation resolution. For part segmentation the generator labels its own points
 (`task.synthetic_targets`) and is trained by the task's recipe (the authors'
 `seg_inr.py`, see `distill`); `init='real'` works there too (each part of a row is fitted to the same
 part of its target, the generator's part of a point being given by its noise), and the
-other objectives are for classification.
+other objectives are for classification. `part_latents` (off; part segmentation only)
+makes the generator part-conditioned (`synthetic.PartSirenSet`): one code per cloud and
+part, each part generated from the whole noise range, so each part is a shape of its own.
 
 `init='real'` (off by default, so that `dd3d` is the paper's method) first fits each
 generator row to a real cloud of its class, the clouds `random` picks with the same
@@ -51,12 +53,13 @@ TASKS = ('classification', 'segmentation')
 # Its settings (`config.methods.dd3d`; inherit: the `distill` field) and what each accepts;
 # the objective's own are added (`fields`).
 DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'init': 'noise',
-            'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm',
+            'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm', 'part_latents': False,
             'iterations': fields.inherit(int)}
 FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
           'num_layers': fields.integer(1), 'init': fields.choice('noise', 'real'),
           'init_steps': fields.integer(1), 'init_lr': fields.POSITIVE,
-          'objective': fields.registered('objectives'), 'iterations': fields.integer(0),
+          'objective': fields.registered('objectives'), 'part_latents': fields.BOOL,
+          'iterations': fields.integer(0),
           'lr': fields.POSITIVE, 'weight_decay': fields.NON_NEGATIVE,
           'batch_real': fields.integer(1), 'batch_syn': fields.integer(1),
           'optimizer': fields.OPTIMIZER, 'momentum': fields.number(0, below=1)}
@@ -80,6 +83,10 @@ def check(settings, config, where: str) -> None:
   name, module = settings.get('objective', 'gm'), objective(settings, where)
   if 'augment' in getattr(module, 'OBJECTIVE_DEFAULTS', {}):
     fields.check_augment(settings, module.OBJECTIVE_DEFAULTS, where)
+  if settings.get('part_latents') and registry.get('tasks', config.task).SET_KEY != 'parts':
+    raise ConfigError(f'{where}.part_latents gives each part of a cloud its own code, and '
+                      f'task {config.task!r} has no parts; use it with '
+                      "task='segmentation' or remove it.")
   if not config_lib.does(module, config.task):
     doing = [o for o in registry.names('objectives')
              if config_lib.does(registry.get('objectives', o), config.task)]
@@ -129,9 +136,10 @@ def from_config(settings, context):
   module = gen_lib.ModulatedSiren(num_classes=context.dataset.num_classes, cpc=context.cpc,
                                   w0_initial=settings.w0_initial, hidden=settings.hidden,
                                   num_layers=settings.num_layers)
-  synth = synthetic.SirenSet(module)
-  fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
   task = context.targets_task
+  synth = (synthetic.PartSirenSet(module, task.proportions) if settings.get('part_latents')
+           else synthetic.SirenSet(module))
+  fit = jax.jit(fit_to_clouds, static_argnums=(0, 4, 7))
   labelling = functools.partial(noise_targets, task,  # one object: compiled once per run
                                 np.asarray(gen_lib.synthetic_labels(module.num_classes,
                                                                     module.cpc)))
