@@ -7,14 +7,19 @@ its own points by its noise and the classes' part proportions, distilled at 128 
 and evaluated at 256; the evaluation trains the segmentation PointNet with the
 reference recipe (`config.use_segmentation`) for `eval.epochs` epochs. Expected on 2
 CPU cores: docs/results.md, "Part segmentation", has the measured numbers and time.
-Variants: `configs/shapes_parts.py:cpc=10`, `configs/shapes_parts.py:rotated`.
+Variants: `configs/shapes_parts.py:cpc=10`, `configs/shapes_parts.py:rotated`, and
+`:beyond`, which adds DD3D's part candidates (`config.PART_VARIANTS`: dd3d_real,
+dd3d_parts, dd3d_real_parts) and GM to the random coreset and DD3D:
+
+    python -m dd3d_jax.main --config=configs/shapes_parts.py:beyond --workdir=/tmp/dd3d_parts_beyond
 """
 
-from dd3d_jax.config import base_config, parse_variant, use_segmentation
+from dd3d_jax.config import (PART_VARIANTS, add_part_variants, base_config, parse_variant,
+                             use_segmentation)
 
 
 def get_config(arg=None):
-  v = parse_variant(arg, {'cpc': int, 'rotated': bool})
+  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'beyond': bool})
   c = use_segmentation(base_config(), epochs=300)
   c.data.format = 'shapes'
   c.data.num_points = 256
@@ -32,4 +37,7 @@ def get_config(arg=None):
 
   c.eval.num_evals = 3
   c.eval.methods = 'random,dd3d'
+  if v.get('beyond'):
+    add_part_variants(c)
+    c.eval.methods = 'random,gm,dd3d,' + ','.join(PART_VARIANTS)
   return c

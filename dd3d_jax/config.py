@@ -83,6 +83,23 @@ def add_dd3d_variants(c: ml_collections.ConfigDict, updates: int) -> ml_collecti
   return c
 
 
+
+# DD3D's part-segmentation candidates ("beyond the paper"): name -> the `dd3d` settings
+# they change. `part_latents` gives each part of a cloud its own code (a part-conditioned
+# generator), `init='real'` first fits every part to the same part of a real cloud.
+PART_VARIANTS = {'dd3d_real': {'init': 'real'}, 'dd3d_parts': {'part_latents': True},
+                 'dd3d_real_parts': {'init': 'real', 'part_latents': True}}
+
+
+def add_part_variants(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Adds the methods of `PART_VARIANTS`: `dd3d`'s settings with theirs changed. Pick
+  them with `eval.methods`."""
+  for name, changes in PART_VARIANTS.items():
+    entry = ml_collections.ConfigDict(c.methods.dd3d.to_dict())
+    entry.update(changes)
+    c.methods[name] = entry
+  return c
+
 # Table 3's networks, the order of its columns.
 TABLE3_BACKBONES = 'pointnet,pointnet2,dgcnn,pct,pointmlp,pointnext'
 

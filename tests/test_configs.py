@@ -226,6 +226,17 @@ def test_augmentation_extras_are_refused_without_augment(method, changes, field)
   config_lib.validate(c)
 
 
+def test_shapes_parts_beyond_adds_dd3ds_part_candidates_beside_the_quickstart():
+  c, plain = get_config('shapes_parts', 'beyond'), get_config('shapes_parts')
+  plain.eval.methods = c.eval.methods
+  assert c.distill == plain.distill and c.eval == plain.eval
+  assert c.eval.methods.split(',') == ['random', 'gm', 'dd3d', *config_lib.PART_VARIANTS]
+  base = config_lib.method_settings(c, 'dd3d')
+  for name, changes in config_lib.PART_VARIANTS.items():
+    s = config_lib.method_settings(c, name)
+    assert s.type == 'dd3d' and {k for k in base if base[k] != s[k]} == set(changes)
+
+
 def test_part_latents_need_parts():
   c = get_config('modelnet10', 'cpc=1')
   c.methods.dd3d.part_latents = True
