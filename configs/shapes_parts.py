@@ -12,6 +12,9 @@ Variants: `configs/shapes_parts.py:cpc=10`, `configs/shapes_parts.py:rotated`, a
 dd3d_parts, dd3d_real_parts) and GM to the random coreset and DD3D:
 
     python -m dd3d_jax.main --config=configs/shapes_parts.py:beyond --workdir=/tmp/dd3d_parts_beyond
+
+`:tools` takes the second family of part-labelled shapes (10 classes, 26 part ids,
+`data.shapes.family='tools'`), to check on other shapes what was found on these.
 """
 
 from dd3d_jax.config import (PART_VARIANTS, add_part_variants, base_config, parse_variant,
@@ -19,13 +22,14 @@ from dd3d_jax.config import (PART_VARIANTS, add_part_variants, base_config, pars
 
 
 def get_config(arg=None):
-  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'beyond': bool})
+  v = parse_variant(arg, {'cpc': int, 'rotated': bool, 'beyond': bool, 'tools': bool})
   c = use_segmentation(base_config(), epochs=300)
   c.data.format = 'shapes'
   c.data.num_points = 256
   c.data.rotated = v.get('rotated', False)
   c.data.shapes.num_train_per_class = 100
   c.data.shapes.num_test_per_class = 40
+  c.data.shapes.family = 'tools' if v.get('tools') else 'objects'
 
   c.distill.cpc = v.get('cpc', 1)
   c.distill.iterations = 25

@@ -208,7 +208,8 @@ def base_config() -> ml_collections.ConfigDict:
                                     # one factor for all, so that size stays a cue
   c.data.shapes = ml_collections.ConfigDict({'num_train_per_class': 100,
                                              'num_test_per_class': 40,
-                                             'max_crop': 0.0})  # partial views, see data.shapes
+                                             'max_crop': 0.0,  # partial views, see data.shapes
+                                             'family': 'objects'})  # or 'tools': data.shapes
 
   c.model = ml_collections.ConfigDict()
   c.model.arch = 'pointnet'
@@ -393,6 +394,7 @@ FIELDS = {
     'data.scale': choice('unit_sphere', 'dataset'),
     'data.shapes.num_train_per_class': integer(1), 'data.shapes.num_test_per_class': integer(1),
     'data.shapes.max_crop': number(0, below=1),
+    'data.shapes.family': choice('objects', 'tools'),
     'model.arch': registered('networks'), 'model.rotator': registered('rotators'),
     'model.w0_sign': POSITIVE, 'model.rotator_frequencies': integer(1),
     'model.rotator_tau': POSITIVE,

@@ -237,6 +237,13 @@ def test_shapes_parts_beyond_adds_dd3ds_part_candidates_beside_the_quickstart():
     assert s.type == 'dd3d' and {k for k in base if base[k] != s[k]} == set(changes)
 
 
+def test_shapes_parts_tools_is_the_second_family_and_only_that():
+  c, plain = get_config('shapes_parts', 'beyond,tools'), get_config('shapes_parts', 'beyond')
+  assert c.data.shapes.family == 'tools' and plain.data.shapes.family == 'objects'
+  plain.data.shapes.family = 'tools'
+  assert c == plain
+
+
 def test_part_latents_need_parts():
   c = get_config('modelnet10', 'cpc=1')
   c.methods.dd3d.part_latents = True

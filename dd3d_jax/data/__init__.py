@@ -20,7 +20,7 @@ from dd3d_jax.errors import ConfigError, DataError
 READERS = {
     'shapes': lambda cfg: shapes.make_shapes(
         cfg.shapes.num_train_per_class, cfg.shapes.num_test_per_class, cfg.num_points, cfg.seed,
-        cfg.shapes.max_crop),
+        cfg.shapes.max_crop, cfg.shapes.family),
     'npz': lambda cfg: npz.read_npz(cfg.path, cfg.num_points, cfg.seed, cfg.allow_resample,
                                     cfg.test_fraction),
     'modelnet40_h5': lambda cfg: modelnet.read_modelnet40_h5(cfg.path, cfg.num_points),
@@ -175,7 +175,7 @@ def planned_clouds(data_config) -> int | None:
   if data_config.format != 'shapes':
     return None
   per_class = data_config.shapes.num_train_per_class + data_config.shapes.num_test_per_class
-  return len(shapes.CLASS_NAMES) * per_class
+  return len(shapes.FAMILIES[data_config.shapes.family]) * per_class
 
 
 def load(data_config) -> PointCloudDataset:

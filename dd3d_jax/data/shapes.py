@@ -13,6 +13,11 @@ dataset can be a partial view: a random plane cuts away up to `max_crop` of the
 surface, so one example alone shows only part of its class. Every class has 2-3 labelled parts with global part
 ids, ShapeNet-part style: class c owns ids `PART_OFFSETS[c] ... + PART_COUNTS[c] - 1`.
 
+A second family (`family='tools'`: stool, mushroom, hammer, umbrella, snowman, dumbbell,
+rocket, shelf, sofa, vase; 2-3 parts each, 26 part ids) is built from the same primitives,
+so that a finding on the first can be checked on shapes it was not made on
+(`family_layout(family)` gives its names and part ids).
+
 A primitive is `(local_part, area, sample)` with `sample(rng, n) -> [n, 3]`.
 """
 
@@ -245,34 +250,136 @@ _CLASSES = (
     ('mug', ('body', 'bottom', 'handle'), _mug),
     ('bottle', ('body', 'shoulder', 'neck'), _bottle),
 )
-CLASS_NAMES = tuple(name for name, _, _ in _CLASSES)
-PART_COUNTS = tuple(len(parts) for _, parts, _ in _CLASSES)
-PART_OFFSETS = tuple(int(o) for o in np.cumsum((0,) + PART_COUNTS[:-1]))
+
+
+def _stool(rng):
+  r, h, t = rng.uniform(0.2, 0.4), rng.uniform(0.4, 0.9), rng.uniform(0.03, 0.08)
+  leg = rng.uniform(0.03, 0.06)
+  seat = [_disk((0, 0, h), r), _disk((0, 0, h - t), r), _tube((0, 0, h - t), r, r, t)]
+  xy = np.full(2, (r - leg) / np.sqrt(2) * rng.uniform(0.6, 0.95))
+  return [(0, *p) for p in seat] + [(1, *p) for p in _legs(xy, h - t, leg)]
+
+
+def _mushroom(rng):
+  cap, height = rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.5)
+  stem, h = cap * rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.8)
+  return [(0, *_ellipsoid((0, 0, h), (cap, cap, height), +1)),
+          (0, *_disk((0, 0, h), cap, stem)), (1, *_tube((0, 0, 0), stem, stem, h))]
+
+
+def _hammer(rng):
+  h, r = rng.uniform(0.7, 1.3), rng.uniform(0.03, 0.06)
+  size = (rng.uniform(0.4, 0.8), rng.uniform(0.1, 0.2), rng.uniform(0.1, 0.2))
+  return [(0, *_box((0, 0, h + size[2] / 2), size)), (1, *_tube((0, 0, 0), r, r, h))]
+
+
+def _umbrella(rng):
+  r, h, rise = rng.uniform(0.5, 0.9), rng.uniform(0.8, 1.4), rng.uniform(0.1, 0.4)
+  shaft, hook = rng.uniform(0.01, 0.03), rng.uniform(0.08, 0.15)
+  return [(0, *_tube((0, 0, h - rise), r, 0.0, rise)), (1, *_tube((0, 0, 0), shaft, shaft, h)),
+          (2, *_torus((hook, 0, 0), hook, shaft, theta=(np.pi, 2 * np.pi), upright=True))]
+
+
+def _snowman(rng):
+  r = np.sort(rng.uniform(0.2, 0.5, 3))[::-1] * np.array([1.0, 0.8, 0.65])
+  z = np.cumsum([r[0], r[0] + r[1] * 0.9, r[1] * 0.9 + r[2] * 0.9])
+  return [(i, *_ellipsoid((0, 0, z[i]), (r[i], r[i], r[i]))) for i in range(3)]
+
+
+def _dumbbell(rng):
+  length, bar = rng.uniform(0.6, 1.2), rng.uniform(0.03, 0.07)
+  w = rng.uniform(0.12, 0.3)
+  weights = [_ellipsoid((sx * length / 2, 0, 0), (w * rng.uniform(0.4, 0.8), w, w))
+             for sx in (-1, 1)]
+  return [(0, *_box((0, 0, 0), (length, 2 * bar, 2 * bar)))] + [(1, *p) for p in weights]
+
+
+def _rocket(rng):
+  r, h, nose = rng.uniform(0.1, 0.2), rng.uniform(0.8, 1.5), rng.uniform(0.2, 0.5)
+  span, fh = rng.uniform(0.15, 0.3), rng.uniform(0.2, 0.4)
+  fins = [_box((0, 0, fh / 2), (2 * (r + span), 0.02, fh)),
+          _box((0, 0, fh / 2), (0.02, 2 * (r + span), fh))]
+  return [(0, *_tube((0, 0, 0), r, r, h)), (0, *_disk((0, 0, 0), r)),
+          (1, *_tube((0, 0, h), r, 0.0, nose)), *[(2, *p) for p in fins]]
+
+
+def _shelf(rng):
+  w, d, h = rng.uniform(0.5, 1.0), rng.uniform(0.2, 0.4), rng.uniform(0.8, 1.6)
+  t, boards = rng.uniform(0.02, 0.05), int(rng.integers(3, 6))
+  sides = [_box((sx * (w / 2 + t / 2), 0, h / 2), (t, d, h)) for sx in (-1, 1)]
+  shelves = [_box((0, 0, z), (w, d, t)) for z in np.linspace(t / 2, h - t / 2, boards)]
+  return [(0, *p) for p in sides] + [(1, *p) for p in shelves]
+
+
+def _sofa(rng):
+  w, d, sh = rng.uniform(1.2, 2.0), rng.uniform(0.6, 0.9), rng.uniform(0.3, 0.45)
+  bh, bt, at = rng.uniform(0.3, 0.6), rng.uniform(0.1, 0.2), rng.uniform(0.1, 0.2)
+  ah = sh + rng.uniform(0.05, 0.25)
+  arms = [_box((sx * (w / 2 + at / 2), 0, ah / 2), (at, d, ah)) for sx in (-1, 1)]
+  return [(0, *_box((0, 0, sh / 2), (w, d, sh))),
+          (1, *_box((0, -d / 2 - bt / 2, (sh + bh) / 2), (w, bt, sh + bh))),
+          *[(2, *p) for p in arms]]
+
+
+def _vase(rng):
+  r0, h = rng.uniform(0.15, 0.3), rng.uniform(0.6, 1.4)
+  r1 = r0 * rng.uniform(1.2, 2.0)
+  return [(0, *_tube((0, 0, 0), r0, r1, h)), (1, *_disk((0, 0, 0), r0)),
+          (2, *_torus((0, 0, h), r1, rng.uniform(0.02, 0.05)))]
+
+
+_TOOLS = (
+    ('stool', ('seat', 'legs'), _stool),
+    ('mushroom', ('cap', 'stem'), _mushroom),
+    ('hammer', ('head', 'handle'), _hammer),
+    ('umbrella', ('canopy', 'shaft', 'hook'), _umbrella),
+    ('snowman', ('bottom', 'middle', 'head'), _snowman),
+    ('dumbbell', ('bar', 'weights'), _dumbbell),
+    ('rocket', ('body', 'nose', 'fins'), _rocket),
+    ('shelf', ('sides', 'boards'), _shelf),
+    ('sofa', ('seat', 'back', 'arms'), _sofa),
+    ('vase', ('body', 'foot', 'rim'), _vase),
+)
+FAMILIES = {'objects': _CLASSES, 'tools': _TOOLS}
+
+
+def family_layout(family: str = 'objects') -> tuple[tuple[str, ...], tuple[int, ...],
+                                                    tuple[int, ...], tuple[str, ...]]:
+  """A family's class names, part counts, first part ids and part names."""
+  classes = FAMILIES[family]
+  counts = tuple(len(parts) for _, parts, _ in classes)
+  return (tuple(name for name, _, _ in classes), counts,
+          tuple(int(o) for o in np.cumsum((0,) + counts[:-1])),
+          tuple(f'{name}/{part}' for name, parts, _ in classes for part in parts))
+
+
+CLASS_NAMES, PART_COUNTS, PART_OFFSETS, PART_NAMES = family_layout('objects')
 NUM_PARTS = sum(PART_COUNTS)
-PART_NAMES = tuple(f'{name}/{part}' for name, parts, _ in _CLASSES for part in parts)
 
 
 # ----------------------------------------------------------------------------- sampling
 
-def sample_shape(rng: np.random.Generator, class_id: int,
-                 num_points: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_shape(rng: np.random.Generator, class_id: int, num_points: int,
+                 family: str = 'objects') -> tuple[np.ndarray, np.ndarray]:
   """One instance of a class, in object units (not normalised), points shuffled.
 
   Args:
     rng: the random stream; consumed.
-    class_id: in [0, len(CLASS_NAMES)).
+    class_id: in [0, classes of the family).
     num_points: points to sample on the surface.
+    family: 'objects' or 'tools' (`FAMILIES`).
   Returns:
     points: [num_points, 3] float32.
     parts: [num_points] int32 global part ids of the class.
   """
-  if not 0 <= class_id < len(_CLASSES):
-    raise ValueError(f'class_id {class_id} is outside the {len(_CLASSES)} shape classes.')
-  prims = _CLASSES[class_id][2](rng)
+  classes = FAMILIES[family]
+  if not 0 <= class_id < len(classes):
+    raise ValueError(f'class_id {class_id} is outside the {len(classes)} shape classes.')
+  prims = classes[class_id][2](rng)
   areas = np.array([area for _, area, _ in prims])
   counts = rng.multinomial(num_points, areas / areas.sum())
   points = np.concatenate([sample(rng, c) for (_, _, sample), c in zip(prims, counts)])
-  parts = np.repeat([part for part, _, _ in prims], counts) + PART_OFFSETS[class_id]
+  parts = np.repeat([part for part, _, _ in prims], counts) + family_layout(family)[2][class_id]
   a = rng.uniform(-MAX_ANGLE, MAX_ANGLE)
   rot = np.array([[np.cos(a), np.sin(a), 0], [-np.sin(a), np.cos(a), 0], [0, 0, 1]])
   points = points @ rot + rng.normal(0, JITTER_SIGMA, points.shape)
@@ -294,15 +401,15 @@ def crop(rng: np.random.Generator, points: np.ndarray, parts: np.ndarray, num_po
 
 
 def _split(rng: np.random.Generator, per_class: int, num_points: int,
-           max_crop: float) -> Split:
+           max_crop: float, family: str) -> Split:
   """per_class instances of every class, normalised to the unit sphere, shuffled."""
-  labels = np.repeat(np.arange(len(_CLASSES), dtype=np.int32), per_class)
+  labels = np.repeat(np.arange(len(FAMILIES[family]), dtype=np.int32), per_class)
   if max_crop > 0:
     extra = int(np.ceil(num_points / (1 - max_crop))) + 1
-    clouds = [crop(rng, *sample_shape(rng, int(c), extra), num_points, max_crop)
+    clouds = [crop(rng, *sample_shape(rng, int(c), extra, family), num_points, max_crop)
               for c in labels]
   else:
-    clouds = [sample_shape(rng, int(c), num_points) for c in labels]
+    clouds = [sample_shape(rng, int(c), num_points, family) for c in labels]
   points = np.stack([p for p, _ in clouds]).astype(np.float64)
   parts = np.stack([q for _, q in clouds])
   points -= points.mean(axis=1, keepdims=True)
@@ -313,8 +420,8 @@ def _split(rng: np.random.Generator, per_class: int, num_points: int,
 
 def make_shapes(num_train_per_class: int = 100, num_test_per_class: int = 40,
                 num_points: int = 1024, seed: int = 0,
-                max_crop: float = 0.0) -> PointCloudDataset:
-  """The procedural shapes dataset, deterministic in `seed`.
+                max_crop: float = 0.0, family: str = 'objects') -> PointCloudDataset:
+  """The procedural shapes dataset of a family (`FAMILIES`), deterministic in `seed`.
 
   `max_crop` in [0, 1): each cloud loses a random share U(0, max_crop) of its
   surface to a random plane (partial views, see `crop`); 0 gives whole objects.
@@ -327,9 +434,15 @@ def make_shapes(num_train_per_class: int = 100, num_test_per_class: int = 40,
   """
   if not 0 <= max_crop < 1:
     raise ValueError(f'max_crop must be in [0, 1), got {max_crop}.')
+  if family not in FAMILIES:
+    raise ValueError(f'family {family!r} is unknown; use one of {", ".join(FAMILIES)}.')
   splits = {'train': _split(np.random.default_rng([seed, 0]), num_train_per_class, num_points,
-                            max_crop),
+                            max_crop, family),
             'test': _split(np.random.default_rng([seed, 1]), num_test_per_class, num_points,
-                           max_crop)}
-  return validate(PointCloudDataset(name='shapes', class_names=CLASS_NAMES, splits=splits,
-                                    source=f'procedural (seed={seed})', num_parts=NUM_PARTS))
+                           max_crop, family)}
+  names, counts, _, _ = family_layout(family)
+  return validate(PointCloudDataset(
+      name='shapes' if family == 'objects' else f'shapes_{family}', class_names=names,
+      splits=splits, num_parts=sum(counts),
+      source=f'procedural (seed={seed})' if family == 'objects'
+      else f'procedural {family} (seed={seed})'))

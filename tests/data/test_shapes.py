@@ -22,6 +22,23 @@ def test_part_tables_are_consistent():
   assert shapes.NUM_PARTS == sum(shapes.PART_COUNTS) == len(shapes.PART_NAMES)
 
 
+def test_the_second_family_is_other_classes_with_every_part_sampled():
+  names, counts, offsets, part_names = shapes.family_layout('tools')
+  assert len(names) >= 10 and not set(names) & set(shapes.CLASS_NAMES)
+  assert all(2 <= c <= 4 for c in counts) and len(part_names) == sum(counts)
+  tools = shapes.make_shapes(4, 2, 128, seed=0, family='tools')
+  assert tools.name == 'shapes_tools' and tools.class_names == names
+  assert dataset.validate(tools) is tools and tools.num_parts == sum(counts)
+  for split in (tools.train, tools.test):
+    first = np.asarray(offsets)[split.labels][:, None]
+    assert np.all((split.parts >= first)
+                  & (split.parts < first + np.asarray(counts)[split.labels][:, None]))
+    assert np.all(np.isfinite(split.points))
+  np.testing.assert_array_equal(np.unique(tools.train.parts), np.arange(sum(counts)))
+  with pytest.raises(ValueError, match="family 'toys' is unknown"):
+    shapes.make_shapes(1, 1, 16, family='toys')
+
+
 def test_layout_dtypes_and_validation(small):
   k = len(shapes.CLASS_NAMES)
   assert dataset.validate(small) is small
