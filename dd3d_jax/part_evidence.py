@@ -37,6 +37,7 @@ to `--out` as JSON.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -44,12 +45,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from dd3d_jax import config as config_lib
 from dd3d_jax import data as data_lib
 from dd3d_jax import distill, geometry, methods, records, tasks
 from dd3d_jax import generator as gen_lib
+from dd3d_jax.errors import ConfigError, UserError
 from dd3d_jax.evaluate import Evaluator, Protocol
 from dd3d_jax.keys import stream
 from dd3d_jax.methods import Context
@@ -179,7 +182,24 @@ _OUT = flags.DEFINE_string('out', None, 'Where to write the JSON record.')
 
 def main(argv) -> None:
   del argv
-  c = config_lib.validate(_CONFIG.value)
+  absl_logging.set_verbosity(absl_logging.WARNING)  # no backend notices: stderr is for errors
+  try:
+    evidence(config_lib.validate(_CONFIG.value))
+  except UserError as e:  # one line and status 2, before anything is written
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+def evidence(c) -> None:
+  """The whole measurement of the module docstring for config `c`."""
+  if _METHOD.value not in c.methods:
+    raise ConfigError(f'--method={_METHOD.value} is not a method of the config; use one of '
+                      f'{", ".join(c.methods)}.')
+  settings = config_lib.method_settings(c, _METHOD.value)
+  if c.task != 'segmentation' or settings.type != 'dd3d':
+    raise ConfigError(f'part_evidence follows a DD3D set of part segmentation, not method '
+                      f'{_METHOD.value!r} ({settings.type}) of task {c.task!r}; give a '
+                      'part-segmentation config and a dd3d method.')
   dataset = data_lib.load(c.data)
   task = tasks.make(c.task, dataset)
   k = dataset.num_classes
@@ -188,7 +208,6 @@ def main(argv) -> None:
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
                                 min_width=max(c.distill.batch_real, _POOL.value),
                                 targets=task.targets(dataset.train))
-  settings = config_lib.method_settings(c, _METHOD.value)
   method = methods.build(settings.type, settings, context,
                          lambda arch: tasks.build_network(c, task, arch, distilling=True))
   d = method.distiller

@@ -72,3 +72,17 @@ def test_the_command_writes_its_record(tmp_path):
   assert [r['iteration'] for r in record['iterations']] == [0, 1, 2]
   assert -1.0 <= record['networks_last']['conflict'] <= 1.0
   assert set(record['coarse']) == {'0', '16'}
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--config=configs/shapes_parts.py', '--method=dd3d_parts'],
+     '--method=dd3d_parts is not a method of the config'),
+    (['--config=configs/shapes_parts.py', '--method=gm'], "not method 'gm' (gm)"),
+    (['--config=configs/shapes.py'], "of task 'classification'"),
+])
+def test_a_wrong_config_or_method_stops_in_one_line(args, message, tmp_path):
+  out = tmp_path / 'evidence.json'
+  done = subprocess.run([sys.executable, '-m', 'dd3d_jax.part_evidence', *args, f'--out={out}'],
+                        cwd=ROOT, capture_output=True, text=True)
+  assert done.returncode == 2 and message in done.stderr, done.stderr
+  assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
