@@ -275,6 +275,7 @@ def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):
     (dict(objective='dm'), "methods.dd3d.objective 'dm' does not do part segmentation; use one of gm."),
     (dict(backbones='dgcnn'), 'part segmentation trains and evaluates the segmentation PointNet'),
     (dict(networks='pointnet,dgcnn'), 'and distill.networks'),
+    (dict(methods='random,gm', init='feature_mean'), "methods.gm.init 'feature_mean' ranks"),
 ])
 def test_segmentation_refuses_what_it_cannot_do(change, message):
   c = get_config('shapes_parts')
@@ -286,5 +287,7 @@ def test_segmentation_refuses_what_it_cannot_do(change, message):
     c.eval.backbones = change['backbones']
   if 'networks' in change:
     c.methods.dd3d.networks = change['networks']
+  if 'init' in change:
+    c.methods.gm.init = change['init']
   with pytest.raises(ConfigError, match=re.escape(message)):
     config_lib.validate(c)

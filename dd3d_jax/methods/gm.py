@@ -14,7 +14,8 @@ segmentation its points keep the part labels of the real clouds it starts from
 
 from __future__ import annotations
 
-from dd3d_jax import fields, synthetic
+from dd3d_jax import fields, registry, synthetic
+from dd3d_jax.errors import ConfigError
 from dd3d_jax.methods import set_memory
 from dd3d_jax.methods._matching import (INITS, MatchingMethod, make_distiller, real_clouds,
                                         tensor_start)
@@ -37,8 +38,13 @@ OBJECTIVE_FIELDS = fields.AUGMENT
 
 
 def check(settings, config, where: str) -> None:
-  """Its augmentation settings agree (`fields.check_augment`)."""
+  """Its augmentation settings agree (`fields.check_augment`), and PCC's start has the
+  features it ranks clouds by (a network with global features: not part segmentation's)."""
   fields.check_augment(settings, DEFAULTS, where)
+  if settings.get('init') == 'feature_mean' and registry.get('tasks', config.task).SET_KEY:
+    raise ConfigError(f"{where}.init 'feature_mean' ranks clouds by the global features of a "
+                      f'classification network, which task {config.task!r} does not train; '
+                      f"use {where}.init='random'.")
 
 
 def trainer(settings, context, synth, initial) -> MatchingMethod:
