@@ -14,6 +14,7 @@ name, the budget every distillation method shares (the paper's Table 7); see
 
 from __future__ import annotations
 
+import copy
 import glob
 import os
 import re
@@ -75,7 +76,7 @@ def add_dd3d_variants(c: ml_collections.ConfigDict, updates: int) -> ml_collecti
   they get `updates` iterations (give DM's number: the same budget as DM); gradient
   matching keeps `dd3d`'s loops. Pick them with `eval.methods`."""
   for name, (init, objective) in DD3D_VARIANTS.items():
-    entry = ml_collections.ConfigDict(c.methods.dd3d.to_dict())
+    entry = copy.deepcopy(c.methods.dd3d)  # keeps the typed None placeholders: flags can set them
     entry.update(init=init, objective=objective)
     if objective != 'gm':
       entry.iterations = updates
@@ -95,7 +96,7 @@ def add_part_variants(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   """Adds the methods of `PART_VARIANTS`: `dd3d`'s settings with theirs changed. Pick
   them with `eval.methods`."""
   for name, changes in PART_VARIANTS.items():
-    entry = ml_collections.ConfigDict(c.methods.dd3d.to_dict())
+    entry = copy.deepcopy(c.methods.dd3d)  # keeps the typed None placeholders: flags can set them
     entry.update(changes)
     c.methods[name] = entry
   return c
@@ -122,7 +123,7 @@ def add_transfer_variants(c: ml_collections.ConfigDict) -> ml_collections.Config
   """Adds the methods of `TRANSFER_VARIANTS`: their type's settings with theirs changed.
   Pick them with `eval.methods`."""
   for name, (kind, changes) in TRANSFER_VARIANTS.items():
-    entry = ml_collections.ConfigDict(c.methods[kind].to_dict())
+    entry = copy.deepcopy(c.methods[kind])
     entry.update(changes)
     c.methods[name] = entry
   return c

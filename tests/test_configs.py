@@ -291,3 +291,15 @@ def test_segmentation_refuses_what_it_cannot_do(change, message):
     c.methods.gm.init = change['init']
   with pytest.raises(ConfigError, match=re.escape(message)):
     config_lib.validate(c)
+
+
+@pytest.mark.parametrize('name, arg, method', [
+    ('shapes_parts', 'beyond', 'dd3d_real_parts'), ('modelnet10', 'cpc=1,beyond', 'dd3d_real'),
+    ('modelnet10', 'cpc=1,transfer', 'gm_aug')])
+def test_a_variants_inherited_fields_can_be_set_by_a_flag(name, arg, method):
+  """Its None fields (the `distill` value) keep their type, which flags need to set them."""
+  c = get_config(name, arg)
+  entry, base = c.methods[method], c.methods[c.methods[method].type]
+  assert entry.iterations is None and entry.get_type('iterations') is int
+  entry.iterations = 0
+  assert base.iterations is None and config_lib.method_settings(c, method).iterations == 0
