@@ -16,6 +16,7 @@ full-size copy of the per-class parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -25,8 +26,9 @@ from dd3d_jax import generator as gen_lib
 from dd3d_jax.generator import part_labels
 
 
-class SirenSet(NamedTuple):
-  """DD3D: the class-modulated SIREN; a class owns its `cpc` embedding rows."""
+@dataclasses.dataclass(frozen=True)
+class SirenSet:
+  """DD3D: the class-modulated SIREN; a class owns its `cpc` embedding rows. Hashable."""
   module: gen_lib.ModulatedSiren
 
   @property
@@ -61,7 +63,8 @@ class SirenSet(NamedTuple):
     return gen_lib.generate(self.module, params, noise, jnp.arange(noise.shape[0]))
 
 
-class PartSirenSet(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class PartSirenSet(SirenSet):
   """DD3D with a part-conditioned generator: one embedding row per cloud and part.
 
   A point's part is given by its noise u as in `SirenSet` (`generator.part_labels`: (0, 1]
@@ -76,24 +79,11 @@ class PartSirenSet(NamedTuple):
     proportions: [K][P] each class's part shares (the task's `proportions`), zero past
       its parts.
   """
-  module: gen_lib.ModulatedSiren
   proportions: tuple[tuple[float, ...], ...]
-
-  @property
-  def num_classes(self) -> int:
-    return self.module.num_classes
-
-  @property
-  def cpc(self) -> int:
-    return self.module.cpc
 
   @property
   def num_parts(self) -> int:
     return len(self.proportions[0])
-
-  @property
-  def resolution(self) -> None:
-    return None
 
   def init(self, key: jax.Array) -> Any:
     """`SirenSet`'s start with P rows of N(0, 1) codes per cloud."""
@@ -103,8 +93,8 @@ class PartSirenSet(NamedTuple):
                                                      (rows, self.module.hidden))}
 
   def split(self, params: Any) -> tuple[Any, jax.Array]:
-    shared = {name: p for name, p in params.items() if name != 'embedding'}
-    return shared, params['embedding'].reshape(self.num_classes, self.cpc, self.num_parts, -1)
+    shared, rows = super().split(params)
+    return shared, rows.reshape(self.num_classes, self.cpc, self.num_parts, -1)
 
   def join(self, shared: Any, per_class: jax.Array) -> Any:
     return {**shared, 'embedding': per_class.reshape(-1, self.module.hidden)}
