@@ -169,36 +169,47 @@ def coarse(key: jax.Array, points: np.ndarray, parts: np.ndarray, keep: int
   return geometry.densify(k_fill, cut, cut_parts, points.shape[1])
 
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'A part-segmentation config.',
-                                          lock_config=True)
-_METHOD = flags.DEFINE_string('method', 'dd3d', 'The method of config.methods to distil.')
-_POOL = flags.DEFINE_integer('pool', 16, 'Real clouds per class to compare with.')
-_NETWORKS = flags.DEFINE_integer('networks', 4, 'Fresh networks for the gradient and '
-                                 'BatchNorm evidence.')
-_COARSE = flags.DEFINE_list('coarse', [], 'Points per cloud of the coarse random coresets '
-                            'to evaluate (0: whole).')
-_OUT = flags.DEFINE_string('out', None, 'Where to write the JSON record.')
+def define_flags() -> None:
+  """The command line's flags: defined when run as a program only, so that importing this
+  module beside `dd3d_jax.main` (which owns `--config` there) defines nothing twice."""
+  config_flags.DEFINE_config_file('config', None, 'A part-segmentation config.',
+                                  lock_config=True)
+  flags.DEFINE_string('method', 'dd3d', 'The method of config.methods to distil.')
+  flags.DEFINE_integer('pool', 16, 'Real clouds per class to compare with.')
+  flags.DEFINE_integer('networks', 4, 'Fresh networks for the gradient and BatchNorm '
+                       'evidence.')
+  flags.DEFINE_list('coarse', [], 'Points per cloud of the coarse random coresets to '
+                    'evaluate (0: whole).')
+  flags.DEFINE_string('out', None, 'Where to write the JSON record.')
+  flags.mark_flags_as_required(['config'])
 
 
 def main(argv) -> None:
   del argv
   absl_logging.set_verbosity(absl_logging.WARNING)  # no backend notices: stderr is for errors
+  f = flags.FLAGS
   try:
-    evidence(config_lib.validate(_CONFIG.value))
+    if not all(k.isdigit() for k in f.coarse):
+      raise ConfigError(f'--coarse={",".join(f.coarse)}: give points per cloud as whole '
+                        'numbers, e.g. --coarse=0,64,32 (0: whole).')
+    evidence(config_lib.validate(f.config), f.method, f.pool, f.networks,
+             [int(k) for k in f.coarse], f.out)
   except UserError as e:  # one line and status 2, before anything is written
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
 
 
-def evidence(c) -> None:
-  """The whole measurement of the module docstring for config `c`."""
-  if _METHOD.value not in c.methods:
-    raise ConfigError(f'--method={_METHOD.value} is not a method of the config; use one of '
+def evidence(c, method_name: str = 'dd3d', pool_size: int = 16, networks: int = 4,
+             coarse_points: list[int] = (), out: str | None = None) -> dict:
+  """The whole measurement of the module docstring for config `c` (the flags' meanings);
+  returns the record it writes to `out`."""
+  if method_name not in c.methods:
+    raise ConfigError(f'--method={method_name} is not a method of the config; use one of '
                       f'{", ".join(c.methods)}.')
-  settings = config_lib.method_settings(c, _METHOD.value)
+  settings = config_lib.method_settings(c, method_name)
   if c.task != 'segmentation' or settings.type != 'dd3d':
     raise ConfigError(f'part_evidence follows a DD3D set of part segmentation, not method '
-                      f'{_METHOD.value!r} ({settings.type}) of task {c.task!r}; give a '
+                      f'{method_name!r} ({settings.type}) of task {c.task!r}; give a '
                       'part-segmentation config and a dd3d method.')
   dataset = data_lib.load(c.data)
   task = tasks.make(c.task, dataset)
@@ -206,15 +217,15 @@ def evidence(c) -> None:
   context = Context(dataset, tasks.build_network(c, task, distilling=True), c.distill.cpc,
                     None, task=task)
   real = distill.make_real_data(dataset.train.points, dataset.train.labels, k,
-                                min_width=max(c.distill.batch_real, _POOL.value),
+                                min_width=max(c.distill.batch_real, pool_size),
                                 targets=task.targets(dataset.train))
   method = methods.build(settings.type, settings, context,
                          lambda arch: tasks.build_network(c, task, arch, distilling=True))
   d = method.distiller
   pool, pool_parts, _ = distill.sample_real(*jax.random.split(jax.random.key(1)), real,
-                                            _POOL.value, d.train_points)
+                                            pool_size, d.train_points)
   classes = gen_lib.synthetic_labels(k, d.cpc)
-  record = {'config': c.to_dict(), 'method': _METHOD.value, 'iterations': []}
+  record = {'config': c.to_dict(), 'method': method_name, 'iterations': []}
 
   def gaps(state, it):
     syn, syn_parts = distill.labelled_set(d, state.gen_params, stream(c.seed, 'export', 0),
@@ -227,7 +238,7 @@ def evidence(c) -> None:
   state = method.init(stream(c.seed, 'init', 0), real)
   gaps(state, 0)
   record['networks_first'] = network_evidence(d, state.gen_params, real, jax.random.key(2),
-                                              _NETWORKS.value)
+                                              networks)
   print('before distillation:', record['networks_first'], flush=True)
   step, t = jax.jit(method.step), time.perf_counter()
   for it in range(1, method.num_steps + 1):
@@ -235,17 +246,17 @@ def evidence(c) -> None:
     gaps(state, it)
   record['distill_seconds'] = time.perf_counter() - t
   record['networks_last'] = network_evidence(d, state.gen_params, real, jax.random.key(2),
-                                             _NETWORKS.value)
+                                             networks)
   print('after distillation:', record['networks_last'], flush=True)
 
-  if _COARSE.value:
+  if coarse_points:
     random = methods.build('random', config_lib.method_settings(c, 'random'), context, None)
     small = random.export(random.init(stream(c.seed, 'init', 0), real),
                           stream(c.seed, 'export', 0), c.data.num_points)
     evaluator = Evaluator(tasks.build_network(c, task, 'pointnet'), task,
                           Protocol.from_config(c), dataset.test)
     record['coarse'] = {}
-    for keep in map(int, _COARSE.value):
+    for keep in coarse_points:
       points, parts = small.points, small.targets
       if keep:
         points, parts = coarse(jax.random.key(keep), points, parts, keep)
@@ -255,11 +266,12 @@ def evidence(c) -> None:
       record['coarse'][keep] = miou
       print(f'random coreset at {keep or "all"} points: class mIoU '
             f'{np.mean(miou):.1f} ± {np.std(miou):.1f}', flush=True)
-  if _OUT.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    records.write_json(_OUT.value, record)
+  if out:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    records.write_json(out, record)
+  return record
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config'])
+  define_flags()
   app.run(main)

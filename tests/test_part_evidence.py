@@ -60,6 +60,14 @@ def test_cosine_of_pytrees():
                               ) == pytest.approx(-1.0)
 
 
+def test_it_imports_beside_the_main_command():
+  """A test run collects every module in one process: this one's flags must not clash
+  with `dd3d_jax.main`'s `--config` (they are defined only when it runs as a program)."""
+  done = subprocess.run([sys.executable, '-c', 'import dd3d_jax.main, dd3d_jax.part_evidence'],
+                        cwd=ROOT, capture_output=True, text=True)
+  assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.slow  # compiles a segmentation distillation and an evaluation: about 2 min
 def test_the_command_writes_its_record(tmp_path):
   out = tmp_path / 'evidence.json'
@@ -79,6 +87,7 @@ def test_the_command_writes_its_record(tmp_path):
      '--method=dd3d_parts is not a method of the config'),
     (['--config=configs/shapes_parts.py', '--method=gm'], "not method 'gm' (gm)"),
     (['--config=configs/shapes.py'], "of task 'classification'"),
+    (['--config=configs/shapes_parts.py', '--coarse=0,half'], '--coarse=0,half: give points'),
 ])
 def test_a_wrong_config_or_method_stops_in_one_line(args, message, tmp_path):
   out = tmp_path / 'evidence.json'
