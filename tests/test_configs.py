@@ -267,7 +267,7 @@ def test_shapenetpart_has_the_reference_segmentation_settings(arg, loops):
   assert (e.optimizer, e.lr, e.lr_min, e.weight_decay, e.epochs, e.batch_size) == (
       'sgd', 1e-2, 1e-3, 1e-2, 1000, 32)
   assert not e.augment and e.test_every == e.epochs and c.model.w0_sign == 10.0
-  assert e.methods == 'random,gm,dd3d,full'
+  assert e.methods == 'random,gm,dd3d,full,kmedoids'
 
 
 @pytest.mark.parametrize('change, message', [

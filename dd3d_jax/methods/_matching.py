@@ -13,6 +13,7 @@ import numpy as np
 from dd3d_jax import devices, distill, geometry, synthetic
 from dd3d_jax import generator as gen_lib
 from dd3d_jax.methods import SmallSet
+from dd3d_jax.methods.kmedoids import medoid_members
 from dd3d_jax.methods.random import random_members
 from dd3d_jax.ops import selection
 
@@ -36,22 +37,26 @@ def make_distiller(settings, context, synthesizer) -> distill.Distiller:
 
 
 # The start of a tensor method's set (its `init`): the clouds the random coreset of the
-# same distillation index picks, or PCC's, the clouds nearest each class's mean feature.
-INITS = ('random', 'feature_mean')
+# same distillation index picks, PCC's, the clouds nearest each class's mean feature, or
+# those the `kmedoids` coreset picks (the most typical by Chamfer distance).
+INITS = ('random', 'feature_mean', 'medoid')
 
 
 def start_indices(key: jax.Array, context, init: str = 'random',
                   per_class: int | None = None) -> np.ndarray:
   """[K * n] indices of the training clouds a tensor method starts from, class-major, n =
-  `per_class` (default: CPC): the random coreset's with the same key ('random'), or per
+  `per_class` (default: CPC): the random coreset's with the same key ('random'), per
   class those nearest the class's mean feature under the herding/k-center feature
-  network ('feature_mean', no key). A class smaller than n repeats its clouds."""
+  network ('feature_mean', no key), or the `kmedoids` coreset's with the same key
+  ('medoid'). A class smaller than n repeats its clouds."""
   train, k = context.dataset.train, context.dataset.num_classes
   n = context.cpc if per_class is None else per_class
   if init == 'feature_mean':
     chosen = selection.select_per_class(selection.nearest_mean, context.embeddings(None),
                                         train.labels, k, n)
     members = [chosen[train.labels[chosen] == c] for c in range(k)]
+  elif init == 'medoid':
+    members = medoid_members(key, context, n)
   else:
     members = random_members(key, train.labels, k, n)
   return np.concatenate([np.resize(m, n) for m in members])

@@ -4,8 +4,8 @@ Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` of the
 generator. It emits any resolution: distilled at `train_points`, exported at the
 evaluation resolution. For part segmentation the generator labels its own points
 (`task.synthetic_targets`) and is trained by the task's recipe (the authors'
-`seg_inr.py`, see `distill`); `init='real'` works there too (each part of a row is fitted to the same
-part of its target, the generator's part of a point being given by its noise), and the
+`seg_inr.py`, see `distill`); `init='real'` works there too (each part of a row is fitted
+to the same part of its target, the generator's part of a point being given by its noise), and the
 other objectives are for classification. `part_latents` (off; part segmentation only)
 makes the generator part-conditioned (`synthetic.PartSirenSet`): one code per cloud and
 part, each part generated from the whole noise range, so each part is a shape of its own.
@@ -15,7 +15,8 @@ generator row to a real cloud of its class, the clouds `random` picks with the s
 distillation index: `init_steps` Adam steps at `init_lr` on the Chamfer distance
 between the row's cloud (fresh noise each step, renormalised as exported) and its
 target, starting from the generator `dd3d` would start from. The paper's conclusion
-names this as the next step ("initialize DD3D with real data").
+names this as the next step ("initialize DD3D with real data"). `init='medoid'` fits the
+rows to the clouds the `kmedoids` coreset picks instead: the most typical of each class.
 
 `objective` (default 'gm', the paper's) names what trains the generator: any method
 module that defines `trainer(settings, context, synth, initial)` (`registry`, kind
@@ -56,7 +57,7 @@ DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'init': 'noise'
             'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm', 'part_latents': False,
             'iterations': fields.inherit(int)}
 FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
-          'num_layers': fields.integer(1), 'init': fields.choice('noise', 'real'),
+          'num_layers': fields.integer(1), 'init': fields.choice('noise', 'real', 'medoid'),
           'init_steps': fields.integer(1), 'init_lr': fields.POSITIVE,
           'objective': fields.registered('objectives'), 'part_latents': fields.BOOL,
           'iterations': fields.integer(0),
@@ -148,11 +149,11 @@ def from_config(settings, context):
     start = synth.init(jax.random.split(jax.random.fold_in(key, 2))[0])  # dd3d's own start
     if settings.get('init', 'noise') == 'noise':
       return start
-    k_fit = jax.random.fold_in(key, 4)
+    k_fit, clouds = jax.random.fold_in(key, 4), 'random' if settings.init == 'real' else 'medoid'
     if not task.per_point:
-      targets = real_clouds(key, context, settings.train_points)
+      targets = real_clouds(key, context, settings.train_points, init=clouds)
       return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr)[0]
-    targets, parts = real_clouds(key, context, settings.train_points, with_targets=True)
+    targets, parts = real_clouds(key, context, settings.train_points, True, clouds)
     return fit(synth, start, targets, k_fit, settings.init_steps, settings.init_lr, parts,
                labelling)[0]
 

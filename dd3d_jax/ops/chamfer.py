@@ -36,3 +36,24 @@ def chamfer_distance(a: jax.Array, b: jax.Array, a_labels: jax.Array | None = No
             / jnp.maximum(found.sum(axis=-1), 1))
 
   return mean_nearest(d.min(axis=-1)) + mean_nearest(d.min(axis=-2))
+
+
+def pairwise_chamfer(points: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+  """The Chamfer distance (`chamfer_distance`, with labels if given) between every pair
+  of clouds, one row of the matrix at a time (memory [W, N, N], not [W, W, N, N]).
+
+  Args:
+    points: [W, N, 3] clouds; labels: optional [W, N] int part ids.
+  Returns:
+    [W, W] symmetric, 0 on the diagonal.
+  """
+  points = jnp.asarray(points)
+  labels = None if labels is None else jnp.asarray(labels)
+
+  def row(i):
+    a = jnp.broadcast_to(points[i], points.shape)
+    if labels is None:
+      return chamfer_distance(a, points)
+    return chamfer_distance(a, points, jnp.broadcast_to(labels[i], labels.shape), labels)
+
+  return jax.lax.map(row, jnp.arange(points.shape[0]))

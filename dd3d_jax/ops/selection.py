@@ -1,4 +1,5 @@
-"""Coreset selection on feature vectors: herding and k-center greedy.
+"""Coreset selection on feature vectors (herding, k-center greedy, nearest the mean) and
+on a distance matrix (greedy k-medoids).
 
 Both are greedy loops of `k` steps (`lax.fori_loop`, `k` static) over the rows of
 one class's features [N, F]; each step touches [N, F] at most. Rows can be masked
@@ -78,6 +79,35 @@ def nearest_mean(embeddings: jax.Array, k: int, valid: jax.Array | None = None) 
   order = jnp.argsort(distance, stable=True)[:k].astype(jnp.int32)
   return jnp.where(valid[order], order, -1)
 
+
+
+def k_medoids(distances: jax.Array, k: int, valid: jax.Array | None = None) -> jax.Array:
+  """Greedy k-medoids (the BUILD step of PAM, Kaufman & Rousseeuw 1990): at step t keep
+  the row whose addition most lowers the sum, over the valid rows, of each row's distance
+  to its nearest kept row. The first pick is the medoid (the row of least total distance);
+  later picks cover what the earlier ones leave far.
+
+  Args:
+    distances: [N, N] pairwise distances of one class's rows (any dissimilarity; the
+      diagonal should be 0).
+    k: rows to choose (static).
+    valid: optional [N] bool; invalid rows are never chosen nor counted.
+  Returns:
+    [k] int32 row indices in the order chosen, -1 where no valid row was left.
+  """
+  d = jnp.asarray(distances, jnp.float32)
+  valid = jnp.ones(d.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
+
+  def body(t, carry):
+    nearest, available, out = carry
+    total = jnp.where(valid[None, :], jnp.minimum(nearest[None, :], d), 0.0).sum(-1)  # [N]
+    i = jnp.argmin(jnp.where(available, total, jnp.inf))
+    ok = available[i]
+    return (jnp.where(ok, jnp.minimum(nearest, d[i]), nearest), available.at[i].set(False),
+            out.at[t].set(jnp.where(ok, i, -1)))
+
+  init = (jnp.full(d.shape[0], jnp.inf, jnp.float32), valid, jnp.full(k, -1, jnp.int32))
+  return jax.lax.fori_loop(0, k, body, init)[2]
 
 def select_per_class(select_fn: Callable, embeddings: np.ndarray, labels: np.ndarray,
                      num_classes: int, k: int) -> np.ndarray:

@@ -33,11 +33,13 @@ def test_fit_lowers_the_chamfer_distance():
   assert float(losses[-1]) < 0.5 * float(losses[0]), losses
 
 
-def test_real_initialisation_starts_near_the_random_coresets_clouds_and_distils():
+@pytest.mark.parametrize('init, clouds', [('real', 'random'), ('medoid', 'medoid')])
+def test_real_initialisation_starts_near_its_coresets_clouds_and_distils(init, clouds):
+  """init='real' fits the random coreset's clouds, init='medoid' the kmedoids coreset's."""
   plain, context, real = build()
-  fitted, _, _ = build(init='real', init_steps=100, init_lr=3e-3)
+  fitted, _, _ = build(init=init, init_steps=100, init_lr=3e-3)
   key = jax.random.key(5)
-  targets = _matching.real_clouds(key, context, TRAIN_POINTS)
+  targets = _matching.real_clouds(key, context, TRAIN_POINTS, init=clouds)
 
   def gap(method):
     state = method.init(key, real)

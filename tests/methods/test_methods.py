@@ -169,7 +169,7 @@ def test_export_shapes_dtypes_and_classes(name):
   assert np.linalg.norm(small.points, axis=-1).max() <= 1.0 + 1e-5
   np.testing.assert_array_equal(np.bincount(small.labels, minlength=k),
                                 np.bincount(train.labels) if name == 'full' else per_class)
-  assert (method.num_steps == 0) == (name in ('random', 'herding', 'kcenter', 'full'))
+  assert (method.num_steps == 0) == (name in ('random', 'herding', 'kcenter', 'kmedoids', 'full'))
   task = context.task
   assert len(small.targets) == m
   if not task.per_point:
@@ -181,7 +181,7 @@ def test_export_shapes_dtypes_and_classes(name):
     assert ((small.targets >= offsets) & (small.targets < offsets + counts)).all()
 
 
-@pytest.mark.parametrize('name', ['random', 'herding', 'kcenter'])
+@pytest.mark.parametrize('name', ['random', 'herding', 'kcenter', 'kmedoids'])
 def test_selections_are_real_training_clouds_of_their_class(name):
   method, context, real = build(name)
   state = method.init(jax.random.key(3), real)
@@ -304,6 +304,25 @@ def test_gm_for_parts_keeps_the_part_labels_of_the_clouds_it_starts_from():
   stepped, _ = jax.jit(method.step)((state, parts), real)
   np.testing.assert_array_equal(stepped[1], parts)                 # the labels never move
   assert not np.allclose(stepped[0].gen_params['points'], state.gen_params['points'])
+
+
+def test_kmedoids_picks_each_class_s_most_typical_cloud_first():
+  """Its first cloud of a class has the least summed Chamfer distance to the others, and
+  the tensor methods' init='medoid' starts from its clouds."""
+  from dd3d_jax import geometry
+  from dd3d_jax.ops.chamfer import pairwise_chamfer
+  method, context, real = build('kmedoids')
+  key = jax.random.key(3)
+  chosen = np.asarray(method.init(key, real)['indices']).reshape(-1, CPC)
+  train = context.dataset.train
+  for c, (first, second) in enumerate(chosen):
+    members = np.flatnonzero(train.labels == c)  # a class of 4: the pool is the class
+    clouds = geometry.normalize_to_unit_sphere(train.points[members])
+    total = np.asarray(pairwise_chamfer(clouds)).sum(1)
+    assert train.labels[second] == c and second != first
+    assert total[members == first][0] <= total.min() + 1e-3 * total.max()
+  np.testing.assert_array_equal(_matching.start_indices(key, context, 'medoid'),
+                                chosen.reshape(-1))
 
 
 @pytest.mark.parametrize('name', ['gm', 'dm', 'sadm', 'tm'])

@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 
-from dd3d_jax.ops.chamfer import chamfer_distance
+from dd3d_jax.ops.chamfer import chamfer_distance, pairwise_chamfer
 
 
 def chamfer_reference(a, b):
@@ -50,3 +50,16 @@ def test_labelled_matches_the_brute_force_and_leaves_out_labels_one_side_lacks()
                              chamfer_distance(a, b), rtol=1e-6)
   grad = jax.grad(lambda x: chamfer_distance(x, b[1], la[1], lb[1]))(a[1].astype(np.float32))
   assert np.isfinite(grad).all() and not grad[la[1] == 2].any()
+
+
+def test_pairwise_matches_every_pair_with_and_without_labels():
+  rng = np.random.default_rng(3)
+  points = rng.normal(size=(5, 16, 3)).astype(np.float32)
+  labels = rng.integers(0, 3, size=(5, 16))
+  for given in (None, labels):
+    got = np.asarray(pairwise_chamfer(points, given))
+    want = [[float(chamfer_distance(points[i], points[j], *(
+        () if given is None else (given[i], given[j])))) for j in range(5)] for i in range(5)]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, got.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.diag(got), 0.0, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Herding and k-center against NumPy brute force, and per-class selection."""
+"""Herding, k-center and k-medoids against NumPy brute force, and per-class selection."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -129,3 +129,41 @@ def test_nearest_mean_against_numpy():
   np.testing.assert_array_equal(got, expected)
   short = np.asarray(selection.nearest_mean(jnp.asarray(x), 9, jnp.asarray(valid)))
   assert (short[7:] == -1).all() and sorted(short[:7]) == list(range(7))
+
+
+def k_medoids_reference(d, k, valid):
+  idx = list(np.flatnonzero(valid))
+  chosen = []
+  for _ in range(k):
+    left = [i for i in idx if i not in chosen]
+    if not left:
+      chosen.append(-1)
+      continue
+    cost = [sum(min(d[j, c] for c in [*chosen, i] if c >= 0) for j in idx) for i in left]
+    chosen.append(left[int(np.argmin(cost))])
+  return chosen
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+@pytest.mark.parametrize('n, f, k, n_valid', CASES)
+def test_k_medoids_matches_numpy_brute_force(seed, n, f, k, n_valid):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, f))
+  d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+  valid = np.zeros(n, bool)
+  valid[rng.permutation(n)[:n_valid]] = True
+  d[~valid, :] = d[:, ~valid] = -5.0  # padding rows look best: they must never count
+  np.fill_diagonal(d, 0.0)
+  got = np.asarray(selection.k_medoids(d.astype(np.float32), k, valid)).tolist()
+  assert got == k_medoids_reference(d, k, valid)
+  assert got.count(-1) == max(0, k - n_valid)
+
+
+def test_k_medoids_first_pick_is_the_medoid_not_an_outlier():
+  x = np.array([0.0, 1.0, 2.0, 3.0, 50.0])  # the median minimises the summed distance
+  d = np.abs(x[:, None] - x[None]).astype(np.float32)
+  assert np.asarray(selection.k_medoids(d, 1)).tolist() == [2]
+  two_groups = np.concatenate([x[:4], x[:4] + 100.0])
+  d = np.abs(two_groups[:, None] - two_groups[None]).astype(np.float32)
+  first, second = np.asarray(selection.k_medoids(d, 2)).tolist()
+  assert {first // 4, second // 4} == {0, 1}  # the second covers the other group
