@@ -275,7 +275,8 @@ def labelled_set(distiller: Distiller, gen_params: Any, key: jax.Array, num_poin
   """All synthetic clouds, renormalised to the unit sphere, and their targets:
   ([K * cpc, num_points, 3], the task's targets of them from their noise, or a tensor
   set's `fixed_targets`)."""
-  noise = gen_lib.sample_noise(key, distiller.num_synthetic, num_points)
+  noise = gen_lib.sample_noise(key, distiller.num_synthetic, num_points,
+                               distiller.synthesizer.noise_dim)
   points = geometry.normalize_to_unit_sphere(distiller.synthesizer.generate(gen_params, noise))
   if fixed_targets is not None:
     return points, fixed_targets
@@ -313,7 +314,7 @@ def matching_loss_and_grad(distiller: Distiller, gen_params: Any, net_vars: Any,
     net_vars: the network's variables (`Network.init`).
     real_points: [K, batch_real, P, 3]; real_targets: [K, batch_real, ...];
     real_weights: [K, batch_real].
-    noise: [K, cpc, P, 1].
+    noise: [K, cpc, P, D] (D: the synthesizer's `noise_dim`).
     per_group: match one gradient per group of the task (`task.match_groups`) instead
       of one per class.
     fixed_targets: a tensor set's targets [K * cpc, ...]; None: from the noise.
@@ -423,7 +424,8 @@ def update(distiller: Distiller, gen_params: Any, opt_state: Any, net_vars: Any,
   """
   d = distiller
   points, targets, weights = real_batch(d, k_real, real)
-  noise = jax.random.uniform(k_noise, (d.num_classes, d.cpc, d.train_points, 1))
+  noise = jax.random.uniform(k_noise, (d.num_classes, d.cpc, d.train_points,
+                                       d.synthesizer.noise_dim))
   augment_key = jax.random.fold_in(k_noise, AUGMENT_STREAM) if d.augment else None
 
   def matched(per_group):

@@ -49,6 +49,9 @@ class ModulatedSiren(nn.Module):
     num_layers: number of sine layers (2).
     w0: frequency of the later sine layers (1).
     out_dim: coordinates per point (3).
+    noise_dim: noise values per point (the paper's 1: a cloud is the image of a segment,
+      a curve through space; 2 makes it the image of a square, a surface; the first
+      value is the one that labels parts).
   """
   num_classes: int
   cpc: int
@@ -57,13 +60,14 @@ class ModulatedSiren(nn.Module):
   num_layers: int = 2
   w0: float = 1.0
   out_dim: int = 3
+  noise_dim: int = 1
 
   @nn.compact
   def __call__(self, noise: jax.Array, latents: jax.Array) -> jax.Array:
     """Generates clouds from latent codes.
 
     Args:
-      noise: [B, N, 1] values in [0, 1).
+      noise: [B, N, noise_dim] values in [0, 1).
       latents: [B, hidden] embedding rows of the clouds to generate, or [B, N, hidden]
         one per point (a part-conditioned set, `synthetic.PartSirenSet`).
     Returns:
@@ -104,21 +108,22 @@ def init_params(module: ModulatedSiren, key: jax.Array) -> Params:
   """
   k_emb, k_net = jax.random.split(key)
   latents = jnp.zeros((1, module.hidden), jnp.float32)
-  params = module.init(k_net, jnp.zeros((1, 1, 1), jnp.float32), latents)['params']
+  params = module.init(k_net, jnp.zeros((1, 1, module.noise_dim), jnp.float32),
+                       latents)['params']
   embedding = jax.random.normal(k_emb, (module.num_classes * module.cpc, module.hidden))
   return {'embedding': embedding, **params}
 
 
 def generate_from_latents(module: ModulatedSiren, params: Params, noise: jax.Array,
                           latents: jax.Array) -> jax.Array:
-  """Generator apply on explicit latent codes. noise: [B, N, 1]; latents: [B, H]."""
+  """Generator apply on explicit latent codes. noise: [B, N, noise_dim]; latents: [B, H]."""
   layers = {name: p for name, p in params.items() if name != 'embedding'}
   return module.apply({'params': layers}, noise, latents)
 
 
 def generate(module: ModulatedSiren, params: Params, noise: jax.Array,
              indices: jax.Array) -> jax.Array:
-  """Pure generator apply. noise: [B, N, 1]; indices: [B] rows -> points [B, N, 3]."""
+  """Pure generator apply. noise: [B, N, noise_dim]; indices: [B] rows -> points [B, N, 3]."""
   return generate_from_latents(module, params, noise, params['embedding'][indices])
 
 
@@ -127,9 +132,10 @@ def synthetic_labels(num_classes: int, cpc: int) -> jax.Array:
   return jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), cpc)
 
 
-def sample_noise(key: jax.Array, batch: int, num_points: int) -> jax.Array:
-  """Uniform noise U[0, 1) for the generator: [batch, num_points, 1] float32."""
-  return jax.random.uniform(key, (batch, num_points, 1), jnp.float32)
+def sample_noise(key: jax.Array, batch: int, num_points: int, dim: int = 1) -> jax.Array:
+  """Uniform noise U[0, 1) for the generator: [batch, num_points, dim] float32 (dim 1:
+  the paper's; a `synthetic` set's `noise_dim`)."""
+  return jax.random.uniform(key, (batch, num_points, dim), jnp.float32)
 
 
 def part_labels(noise: jax.Array, proportions: jax.Array) -> jax.Array:

@@ -145,7 +145,8 @@ def network_evidence(d: distill.Distiller, gen_params: Any, real: distill.RealDa
     fresh = d.network.init(k_net)
     frozen = distill.set_batch_statistics(d, fresh, real, k_bn)
     points, targets, weights = distill.real_batch(d, k_real, real)
-    noise = gen_lib.sample_noise(k_noise, d.num_synthetic, d.train_points)
+    noise = gen_lib.sample_noise(k_noise, d.num_synthetic, d.train_points,
+                                 d.synthesizer.noise_dim)
     noise = noise.reshape(d.num_classes, d.cpc, *noise.shape[1:])
     whole = grads(d, gen_params, frozen, points, targets, weights, noise, False)[1]
     by_part = grads(d, gen_params, frozen, points, targets, weights, noise, True)[1]

@@ -5,10 +5,11 @@ GM baseline on raw clouds:
 
     init(key) -> params
     resolution -> None (any number of points) or the fixed points per cloud
+    noise_dim -> noise values per point (D: `generator.sample_noise`'s dim)
     split(params) -> (shared, per_class [K, ...])   what every class / one class owns
     join(shared, per_class) -> params                 inverse of split (for gradients)
-    class_points(shared, part, noise [cpc, N, 1], c) -> [cpc, N, 3]   class c's clouds
-    generate(params, noise [K * cpc, N, 1]) -> [K * cpc, N, 3]
+    class_points(shared, part, noise [cpc, N, D], c) -> [cpc, N, 3]   class c's clouds
+    generate(params, noise [K * cpc, N, D]) -> [K * cpc, N, 3]
 
 Each class differentiates only its own part, so a per-class gradient never needs a
 full-size copy of the per-class parameters.
@@ -43,6 +44,11 @@ class SirenSet:
   def resolution(self) -> None:
     """Points per cloud it emits: any (None)."""
     return None
+
+  @property
+  def noise_dim(self) -> int:
+    """Noise values per point (`generator.sample_noise`'s dim)."""
+    return self.module.noise_dim
 
   def init(self, key: jax.Array) -> Any:
     return gen_lib.init_params(self.module, key)
@@ -101,7 +107,8 @@ class PartSirenSet(SirenSet):
 
   def class_points(self, shared: Any, part: jax.Array, noise: jax.Array,
                    c: jax.Array) -> jax.Array:
-    """part: [cpc, P, hidden] class c's codes; noise: [cpc, N, 1] -> [cpc, N, 3]."""
+    """part: [cpc, P, hidden] class c's codes; noise: [cpc, N, D] -> [cpc, N, 3]; the
+    first noise value picks the part and is rescaled to the part's whole range."""
     shares = jnp.asarray(self.proportions, jnp.float32)[c]             # [P]
     u = noise[..., 0]
     local = part_labels(u, shares[None])                                # [cpc, N]
@@ -109,10 +116,11 @@ class PartSirenSet(SirenSet):
     start = (jnp.cumsum(shares) - shares)[local]
     u = jnp.clip((u - start) / jnp.where(share > 0, share, 1.0), 0.0, 1.0)
     codes = jnp.take_along_axis(part, local[..., None], axis=1)         # [cpc, N, hidden]
-    return gen_lib.generate_from_latents(self.module, shared, u[..., None], codes)
+    u = jnp.concatenate([u[..., None], noise[..., 1:]], axis=-1)
+    return gen_lib.generate_from_latents(self.module, shared, u, codes)
 
   def generate(self, params: Any, noise: jax.Array) -> jax.Array:
-    """noise: [K * cpc, N, 1], every cloud of the set -> [K * cpc, N, 3]."""
+    """noise: [K * cpc, N, D], every cloud of the set -> [K * cpc, N, 3]."""
     shared, rows = self.split(params)
     k = self.num_classes
     points = jax.vmap(self.class_points, in_axes=(None, 0, 0, 0))(
@@ -133,6 +141,11 @@ class TensorSet(NamedTuple):
   def resolution(self) -> int:
     """Points per cloud it emits: its own, fixed."""
     return self.num_points
+
+  @property
+  def noise_dim(self) -> int:
+    """The noise it is given (and ignores) has one value per point."""
+    return 1
 
   def init(self, key: jax.Array) -> Any:
     """Random clouds in the unit ball (use `from_clouds` to start from real ones)."""

@@ -38,6 +38,27 @@ def test_points_depend_only_on_their_own_noise(model):
   np.testing.assert_allclose(np.asarray(joint), np.asarray(split), atol=1e-6)
 
 
+def test_two_noise_values_per_point_make_a_surface_not_a_curve():
+  """noise_dim 1 (the paper's) traces a curve: points with nearby noise are nearby, so
+  sorting the cloud by its noise leaves steps far shorter than the cloud's nearest-point
+  gaps would allow a surface; with noise_dim 2 a cloud of the same size spreads in two
+  directions: its points' neighbours in space are not its neighbours in the first noise
+  value."""
+  def spread(noise_dim):
+    module = gen.ModulatedSiren(num_classes=1, cpc=1, w0_initial=30.0, hidden=64,
+                                noise_dim=noise_dim)
+    params = gen.init_params(module, jax.random.key(0))
+    noise = gen.sample_noise(jax.random.key(1), 1, 512, noise_dim)
+    points = np.asarray(gen.generate(module, params, noise, jnp.array([0])))[0]
+    nearest = np.argsort(((points[:, None] - points[None]) ** 2).sum(-1), axis=1)[:, 1]
+    u = np.asarray(noise)[0, :, 0]
+    return np.median(np.abs(u - u[nearest]))  # noise gap to the nearest point in space
+
+  chex.assert_shape(gen.init_params(gen.ModulatedSiren(1, 1, 30.0, noise_dim=2),
+                                    jax.random.key(0))['sine_0']['kernel'], (2, 256))
+  assert spread(1) < 0.01 < spread(2)
+
+
 def test_each_embedding_row_is_its_own_cloud(model):
   module, params = model
   noise = jnp.tile(gen.sample_noise(jax.random.key(4), 1, 128), (6, 1, 1))

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       'benchmarks', 'gpu.py')
 
@@ -19,6 +21,8 @@ def run_check(out, *args):
     return json.load(f), (out / 'gpu.md').read_text()
 
 
+@pytest.mark.slow  # installs the package and compiles a step and an epoch: about a minute;
+# test_gpu rehearses the same computations in the fast suite
 def test_parts_write_rows_json_and_tables(tmp_path):
   summary, md = run_check(tmp_path / 'out', '--parts', 'install', 'step', 'evaluation',
                           '--budget', '300')

@@ -13,18 +13,21 @@ from dd3d_jax import generator as gen
 
 K, CPC, N = 3, 2, 40
 SIREN = gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=16)
+SURFACE = gen.ModulatedSiren(num_classes=K, cpc=CPC, w0_initial=30.0, hidden=16, noise_dim=2)
 SHARES = ((0.5, 0.5, 0.0), (0.2, 0.3, 0.5), (1.0, 0.0, 0.0))  # 2, 3 and 1 parts
 
 
 @pytest.mark.parametrize('synth', [
     synthetic.SirenSet(SIREN), synthetic.PartSirenSet(SIREN, SHARES),
-    synthetic.TensorSet(K, CPC, N)], ids=['siren', 'part_siren', 'tensor'])
+    synthetic.SirenSet(SURFACE), synthetic.PartSirenSet(SURFACE, SHARES),
+    synthetic.TensorSet(K, CPC, N)],
+    ids=['siren', 'part_siren', 'siren_2d', 'part_siren_2d', 'tensor'])
 def test_split_join_round_trip_and_class_points(synth):
   params = synth.init(jax.random.key(0))
   shared, parts = synth.split(params)
   assert parts.shape[:2] == (K, CPC)
   chex.assert_trees_all_equal(synth.join(shared, parts), params)
-  noise = gen.sample_noise(jax.random.key(1), K * CPC, N)
+  noise = gen.sample_noise(jax.random.key(1), K * CPC, N, synth.noise_dim)
   everything = synth.generate(params, noise)
   chex.assert_shape(everything, (K * CPC, N, 3))
   for c in range(K):  # a class's own part generates exactly that class's clouds
@@ -42,16 +45,20 @@ def test_part_siren_with_one_part_is_the_siren():
                              synthetic.SirenSet(SIREN).generate(params, noise), atol=1e-6)
 
 
-def test_part_siren_draws_each_part_from_its_own_code_over_the_whole_noise_range():
-  synth = synthetic.PartSirenSet(SIREN, SHARES)
+@pytest.mark.parametrize('module', [SIREN, SURFACE], ids=['curve', 'surface'])
+def test_part_siren_draws_each_part_from_its_own_code_over_the_whole_noise_range(module):
+  """The first noise value picks the part and is rescaled to the part's whole range; any
+  other value passes as it is."""
+  synth = synthetic.PartSirenSet(module, SHARES)
   params = synth.init(jax.random.key(0))
-  noise = gen.sample_noise(jax.random.key(1), K * CPC, N)
-  labels = gen.part_labels(noise, jnp.asarray(SHARES)[jnp.repeat(jnp.arange(K), CPC)])
+  noise = gen.sample_noise(jax.random.key(1), K * CPC, N, module.noise_dim)
+  labels = gen.part_labels(noise[..., 0],
+                           jnp.asarray(SHARES)[jnp.repeat(jnp.arange(K), CPC)])
   # the point of part j is the one-code generator of that part's code at the rescaled noise
   cloud, part = 2 * CPC - 1, 2  # class 1's second cloud, its part of share 0.5 from 0.5
   shared, rows = synth.split(params)
-  u = (noise[cloud, :, 0] - 0.5) / 0.5
-  alone = gen.generate_from_latents(SIREN, shared, u[None, :, None], rows[1, 1, part][None])[0]
+  u = jnp.concatenate([(noise[cloud, :, :1] - 0.5) / 0.5, noise[cloud, :, 1:]], axis=-1)
+  alone = gen.generate_from_latents(module, shared, u[None], rows[1, 1, part][None])[0]
   mask = labels[cloud] == part
   assert 0 < mask.sum() < N
   np.testing.assert_allclose(synth.generate(params, noise)[cloud][mask], alone[mask], atol=1e-5)
@@ -79,7 +86,8 @@ def test_gm_on_a_tensor_matches_the_per_class_reference():
   real = jax.random.normal(jax.random.key(2), (K, 4, N, 3))
   weights = jnp.full((K, 4), 0.25)
   noise = jnp.zeros((K, CPC, N, 1))
-  loss, grads = distill.matching_loss_and_grad(d, params, net, real, weights, noise)
+  targets = jnp.repeat(jnp.arange(K)[:, None], 4, axis=1)
+  loss, grads = distill.matching_loss_and_grad(d, params, net, real, targets, weights, noise)
 
   def reference(points):
     total = 0.0

@@ -107,11 +107,11 @@ class Method(Protocol):
 
 
 def export_clouds(generate: Callable[[jax.Array], jax.Array], key: jax.Array, num_classes: int,
-                  cpc: int, num_points: int) -> SmallSet:
+                  cpc: int, num_points: int, noise_dim: int = 1) -> SmallSet:
   """A classification set as the tensor and distribution methods export it: its
   `num_classes * cpc` clouds `generate(noise)` at `num_points` points (noise drawn from
   `key`; a tensor ignores it), renormalised to the unit sphere, labelled class-major."""
-  noise = gen_lib.sample_noise(key, num_classes * cpc, num_points)
+  noise = gen_lib.sample_noise(key, num_classes * cpc, num_points, noise_dim)
   points = geometry.normalize_to_unit_sphere(generate(noise))
   labels = np.asarray(gen_lib.synthetic_labels(num_classes, cpc))
   return SmallSet(np.asarray(points, np.float32), labels, labels)

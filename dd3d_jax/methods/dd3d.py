@@ -1,7 +1,8 @@
 """`dd3d`: the class-modulated SIREN trained by gradient matching (Bo & Wang, ICML 2025).
 
-Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` of the
-generator. It emits any resolution: distilled at `train_points`, exported at the
+Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` and `noise_dim`
+of the generator (the paper's 1: each cloud the image of a noise segment, a curve; 2: of
+a square, a surface). It emits any resolution: distilled at `train_points`, exported at the
 evaluation resolution. For part segmentation the generator labels its own points
 (`task.synthetic_targets`) and is trained by the task's recipe (the authors'
 `seg_inr.py`, see `distill`); `init='real'` works there too (each part of a row is fitted
@@ -53,11 +54,12 @@ from dd3d_jax.ops.chamfer import chamfer_distance
 TASKS = ('classification', 'segmentation')
 # Its settings (`config.methods.dd3d`; inherit: the `distill` field) and what each accepts;
 # the objective's own are added (`fields`).
-DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'init': 'noise',
-            'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm', 'part_latents': False,
+DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'noise_dim': 1,
+            'init': 'noise', 'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm', 'part_latents': False,
             'iterations': fields.inherit(int)}
 FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
-          'num_layers': fields.integer(1), 'init': fields.choice('noise', 'real', 'medoid'),
+          'num_layers': fields.integer(1), 'noise_dim': fields.integer(1, 4),
+          'init': fields.choice('noise', 'real', 'medoid'),
           'init_steps': fields.integer(1), 'init_lr': fields.POSITIVE,
           'objective': fields.registered('objectives'), 'part_latents': fields.BOOL,
           'iterations': fields.integer(0),
@@ -116,7 +118,7 @@ def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Arr
   tx = optax.adam(lr)
 
   def loss(p, k):
-    noise = gen_lib.sample_noise(k, targets.shape[0], targets.shape[1])
+    noise = gen_lib.sample_noise(k, targets.shape[0], targets.shape[1], synthesizer.noise_dim)
     points = geometry.normalize_to_unit_sphere(synthesizer.generate(p, noise))
     if noise_parts is None:
       return chamfer_distance(points, targets).mean()
@@ -136,7 +138,8 @@ def fit_to_clouds(synthesizer: synthetic.SirenSet, params: Any, targets: jax.Arr
 def from_config(settings, context):
   module = gen_lib.ModulatedSiren(num_classes=context.dataset.num_classes, cpc=context.cpc,
                                   w0_initial=settings.w0_initial, hidden=settings.hidden,
-                                  num_layers=settings.num_layers)
+                                  num_layers=settings.num_layers,
+                                  noise_dim=settings.get('noise_dim', 1))
   task = context.targets_task
   synth = (synthetic.PartSirenSet(module, task.proportions) if settings.get('part_latents')
            else synthetic.SirenSet(module))

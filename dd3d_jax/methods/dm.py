@@ -103,7 +103,7 @@ class DistributionMatching:
     batch, _, weights = distill.sample_real(k_pick, k_sub, real, self.batch_real,
                                             self.train_points)
     noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
-                                 self.train_points)
+                                 self.train_points, self.synth.noise_dim)
     points, pull_back = jax.vjp(lambda p: self.synth.generate(p, noise), state.gen_params)
     loss, grad = self.loss(points, net_vars, batch, weights, k_aug)
     (grads,) = pull_back(grad)
@@ -115,7 +115,8 @@ class DistributionMatching:
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
     """The set at `num_points` points (a tensor: at its own resolution), renormalised."""
     return export_clouds(lambda noise: self.synth.generate(state.gen_params, noise), key,
-                         self.num_classes, self.cpc, self.synth.resolution or num_points)
+                         self.num_classes, self.cpc, self.synth.resolution or num_points,
+                         self.synth.noise_dim)
 
 
 # Its settings (`config.methods.dm`; inherit: the `distill` field) and what each accepts.

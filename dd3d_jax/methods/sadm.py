@@ -161,7 +161,7 @@ class SADM:
     variables = fresh_network(self.net, k_net, real, self.train_points)
     batch, weights = real_batch(k_real, real, self.batch_real, self.train_points)
     noise = gen_lib.sample_noise(jax.random.fold_in(key, 7), self.num_classes * self.cpc,
-                                 self.train_points)
+                                 self.train_points, self.synth.noise_dim)
     loss, grads = jax.value_and_grad(self.loss)(params, variables, batch, weights, noise)
     updates, opt_state = self.tx().update(grads, state.opt_state, params)
     return (state.replace(gen_params=optax.apply_updates(params, updates), opt_state=opt_state,
@@ -171,7 +171,8 @@ class SADM:
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
     """The rotated set at `num_points` points (a tensor: its own), renormalised."""
     return export_clouds(lambda noise: self.clouds(state.gen_params, noise), key,
-                         self.num_classes, self.cpc, self.synth.resolution or num_points)
+                         self.num_classes, self.cpc, self.synth.resolution or num_points,
+                         self.synth.noise_dim)
 
 
 # Its settings (`config.methods.sadm`, the reference's values) and what each accepts;

@@ -16,7 +16,7 @@ A task object (hashable: a static argument of `jax.jit`):
     predict(outputs, labels) -> [B, ...]         outputs -> predictions (jnp)
     score(predictions, split) -> {score: %}      one value per name of SCORES
     synthetic_targets(noise, labels) -> targets  of generated clouds, from their noise
-                                                 ([M, N, 1]) and classes [M] (a
+                                                 ([M, N, D]) and classes [M] (a
                                                  generator's set), or None: the task
                                                  cannot label generated clouds
     parts(targets) -> [M, N] int or None         per-point ids to colour pictures by

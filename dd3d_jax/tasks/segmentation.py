@@ -105,13 +105,14 @@ def synthetic_parts(noise: jax.Array, classes: jax.Array, layout: PartLayout,
   """The global part id of every generated point, from its noise value (DD3D).
 
   Args:
-    noise: [B, N, 1] or [B, N] the generator's noise in [0, 1).
+    noise: [B, N, D] or [B, N] the generator's noise in [0, 1) (the first value labels).
     classes: [B] int shape classes.
     proportions: [K, Pmax] (`class_proportions`).
   Returns:
     [B, N] int32: (0, 1] cut into the class's part shares, offset by its first id.
   """
-  local = part_labels(noise, jnp.asarray(proportions)[classes])
+  local = part_labels(noise[..., 0] if noise.ndim == 3 else noise,
+                      jnp.asarray(proportions)[classes])
   return local + jnp.asarray(layout.offsets, jnp.int32)[classes][:, None]
 
 
@@ -240,7 +241,7 @@ class Segmentation:
             'class_miou': m['class_miou']}
 
   def synthetic_targets(self, noise: jax.Array, labels: jax.Array) -> jax.Array:
-    """The part of every generated point from its noise: [M, N, 1] -> [M, N] int32."""
+    """The part of every generated point from its noise: [M, N, D] -> [M, N] int32."""
     return synthetic_parts(noise, labels, self.layout, jnp.asarray(self.proportions))
 
   def match_groups(self, targets: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:

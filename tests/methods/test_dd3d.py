@@ -112,3 +112,20 @@ def test_part_latents_fit_parts_closer_and_distil_and_export_labels_at_any_resol
   first = np.asarray(layout.offsets)[small.labels][:, None]
   assert np.all((small.targets >= first)
                 & (small.targets < first + np.asarray(layout.counts)[small.labels][:, None]))
+
+
+@pytest.mark.parametrize('task', ['classification', 'segmentation'])
+def test_a_surface_generator_distils_and_exports_any_resolution_with_its_parts(task):
+  """noise_dim=2: the generator's input is a square; a step trains it and the export
+  labels each point by its first noise value, as the paper's one-value generator does."""
+  method, context, real = build(task, noise_dim=2, part_latents=task == 'segmentation')
+  assert method.distiller.synthesizer.noise_dim == 2
+  state = method.init(jax.random.key(0), real)
+  state, metrics = jax.jit(method.step)(state, real)
+  assert np.isfinite(float(metrics['loss']))
+  small = method.export(state, jax.random.key(1), 2 * POINTS)
+  assert small.points.shape == (context.dataset.num_classes * CPC, 2 * POINTS, 3)
+  if task == 'segmentation':
+    layout = context.task.layout
+    first, count = (np.asarray(a)[small.labels][:, None] for a in layout[:2])
+    assert ((small.targets >= first) & (small.targets < first + count)).all()

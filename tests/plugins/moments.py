@@ -66,7 +66,8 @@ class MomentMatching:
     k_pick, k_sub, k_noise = jax.random.split(state.step_key(), 3)
     batch, _, weights = distill.sample_real(k_pick, k_sub, real, self.batch_real,
                                             self.train_points)
-    noise = gen_lib.sample_noise(k_noise, self.num_classes * self.cpc, self.train_points)
+    noise = gen_lib.sample_noise(k_noise, self.num_classes * self.cpc, self.train_points,
+                                 self.synthesizer.noise_dim)
 
     def loss(params):
       syn = self.synthesizer.generate(params, noise).reshape(
@@ -82,7 +83,7 @@ class MomentMatching:
   def export(self, state: distill.DistillState, key: jax.Array, num_points: int) -> SmallSet:
     return export_clouds(lambda noise: self.synthesizer.generate(state.gen_params, noise), key,
                          self.num_classes, self.cpc,
-                         self.synthesizer.resolution or num_points)
+                         self.synthesizer.resolution or num_points, self.synthesizer.noise_dim)
 
 
 def trainer(settings, context, synth, initial) -> MomentMatching:
