@@ -146,7 +146,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
   plus meta."""
   metrics = records.read_jsonl(wd.path('metrics.jsonl'))
   summary, timing, by_backbone = {}, {}, {}
-  head = tasks_lib.module(config.task).SCORES[0]
+  head, gain = tasks_lib.module(config.task).SCORES[0], tasks_lib.gain_score(config.task)
   reference = next((p for p in plan if p.name == evaluate.reference_method(
       {p.name: p.type for p in plan})), None)
   reference_runs = {b: wd.read_runs(reference.name, reference.num_distills,
@@ -159,9 +159,9 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
         if all('storage' in r for r in runs):  # numbers stored per set (`stored_values`)
           s['storage'] = max(r['storage'] for r in runs)
         if reference is not None:  # every run paired with the random coreset's
-          paired = evaluate.with_gains(runs, reference_runs[b], head)
+          paired = evaluate.with_gains(runs, reference_runs[b], gain)
           s.update({k: v for k, v in evaluate.summarize(paired).items()
-                    if k.startswith(f'final_{head}_gain_')})
+                    if k.startswith(f'final_{gain}_gain_')})
         if b == backbones[0]:
           summary[p.name] = s
         by_backbone.setdefault(b, {})[p.name] = {k: v for k, v in s.items() if k != 'runs'}
@@ -183,7 +183,7 @@ def summarize(config, plan: list[Planned], wd: Workdir, backbones: tuple[str, ..
                      'note': f'final_{head}: the score after the last epoch (headline). '
                              f'best_{head}: max over tested epochs = test-set model selection, '
                              "the protocol of the authors' code, reported for comparison with "
-                             f'the paper. final_{head}_gain: each run minus the random '
+                             f'the paper. final_{gain}_gain: each run minus the random '
                              'coreset\'s run of the same distillation and evaluation index '
                              '(the same evaluation key), when every run has one.'}
   return summary
@@ -195,13 +195,14 @@ def results_table(results: dict) -> str:
   task = results.get('meta', {}).get('task', 'classification')
   scores = tasks_lib.module(task).SCORES
   head, name = scores[0], tasks_lib.label(task, scores[0])
-  gain = f'final_{head}_gain'
+  gain = f'final_{tasks_lib.gain_score(task)}_gain'
   gains = any(isinstance(r, dict) and f'{gain}_mean' in r for r in results.values())
   stored = any(isinstance(r, dict) and 'storage' in r for r in results.values())
   lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
            f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
            + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])
-           + (f' {f"{name} - random":>16}' if gains else '')
+           + (f' {f"{tasks_lib.label(task, tasks_lib.gain_score(task))} - random":>16}'
+              if gains else '')
            + (f' {"stored":>8}' if stored else '')]
   for method, r in results.items():
     if not isinstance(r, dict) or f'final_{head}_mean' not in r:

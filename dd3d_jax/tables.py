@@ -197,7 +197,7 @@ def collect(workdirs: Sequence[str], backbone: str = 'pointnet') -> list[Row]:
       for name in used[w]['methods']:
         cell = cells.get(name, Cell(types[name], [], 0))
         runs = evaluate.with_gains(read_runs(w, name, backbone, key[3]), paired,
-                                   tasks.module(key[3]).SCORES[0])
+                                   tasks.gain_score(key[3]))
         cells[name] = Cell(cell.type, cell.runs + runs,
                            cell.expected + used[w]['runs_per_method'][name])
     rows.append(Row(*key[:3], backbone, tuple(pooled), cells, task=key[3]))
@@ -358,9 +358,9 @@ def render(rows: Sequence[Row], fmt: str = 'md') -> str:
 def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   """Table 2: one row per (dataset, setting, method), and per CPC of the rows the task's
   columns (`COLUMNS` of its module; part segmentation: `CPC k OA`, `CPC k inst. mIoU`,
-  `CPC k cls. mIoU`, final-epoch values), and `CPC k OA - random` when a workdir has a
-  random coreset: the mean and std over runs of each run's headline score minus that of
-  the random coreset's run with the same distillation and evaluation index
+  `CPC k cls. mIoU`, final-epoch values), and `CPC k cls. mIoU - random` when a workdir
+  has a random coreset: the mean and std over runs of each run's `tasks.gain_score`
+  (class mIoU for part segmentation, OA otherwise) minus that of the random coreset's run with the same distillation and evaluation index
   (`evaluate.with_gains`; '—' unless every run has its pair), and `CPC k stored`, the
   numbers each set stores (`methods.stored_values`), when run files record it; the best
   value of the task's last column of each (dataset, setting, CPC) in bold, 'full'
@@ -375,9 +375,10 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   module = tasks.module(rows[0].task) if rows else tasks.module('segmentation')
   cpcs = sorted({row.cpc for row in rows})
   shown = dict(module.COLUMNS)
-  gain = f'final_{module.SCORES[0]}_gain'
+  task = rows[0].task if rows else 'segmentation'
+  gain = f'final_{tasks.gain_score(task)}_gain'
   if any(gain in r for row in rows for c in row.cells.values() for r in c.runs):
-    shown[f'{tasks.label(rows[0].task, module.SCORES[0])} - random'] = gain
+    shown[f'{tasks.label(task, tasks.gain_score(task))} - random'] = gain
   if any('storage' in r for row in rows for c in row.cells.values() for r in c.runs):
     shown['stored'] = 'storage'
   header = ['dataset', 'setting', 'method',

@@ -330,6 +330,10 @@ def test_part_segmentation_end_to_end(tmp_path, capsys):
   assert tables.main([workdir, '--table', '2']) == 0
   assert 'cls. mIoU' in capsys.readouterr().out
   assert pipeline.run(tiny_segmentation(), workdir) == json.loads(json.dumps(results))
+  # the gain over random is taken of class mIoU, the score the part tables rank by
+  assert results['random']['final_class_miou_gain_mean'] == 0.0
+  assert 'final_oa_gain_mean' not in results['dd3d'] and 'final_class_miou_gain_mean' in results['dd3d']
+  assert 'cls. mIoU - random' in tables.render_scores(tables.collect([workdir]))
 
 
 def test_segmentation_of_data_without_parts_is_one_line_and_writes_nothing(tmp_path):

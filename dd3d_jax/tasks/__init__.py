@@ -26,6 +26,8 @@ and its module sets
     SCORES = ('oa', ...)      run-file keys final_<s> and best_<s>; the first is the
                               headline of logs and Table 1
     ADDED_SCORES = (...)      optional: scores added later, which older run files lack
+    GAIN = 'class_miou'       optional: the score whose gain over the random coreset
+                              tables and results.json show (default: the first)
     COLUMNS = {'OA': 'final_oa', ...}   the columns of `tables --table 2` per CPC
     TABLES = ('1', '3')       the `tables --table` layouts its workdirs take
     CAPTION                   Table 2's caption ({backbone} is filled in)
@@ -91,6 +93,13 @@ def required_scores(name: str) -> tuple[str, ...]:
   those added later (`ADDED_SCORES`: files written before them lack them)."""
   mod = module(name)
   return tuple(s for s in mod.SCORES if s not in getattr(mod, 'ADDED_SCORES', ()))
+
+
+def gain_score(name: str) -> str:
+  """The score of task `name` whose gain over the paired random-coreset run is shown:
+  its `GAIN`, else its headline (the first of `SCORES`)."""
+  mod = module(name)
+  return getattr(mod, 'GAIN', mod.SCORES[0])
 
 
 def label(name: str, score: str) -> str:

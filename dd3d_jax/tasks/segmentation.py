@@ -32,6 +32,7 @@ from dd3d_jax.generator import part_labels
 from dd3d_jax.models import Network, PointNetSeg
 
 SCORES = ('oa', 'instance_miou', 'class_miou')   # 'oa': point accuracy
+GAIN = 'class_miou'  # the gain over random is taken of the score the part tables rank by
 COLUMNS = {'OA': 'final_oa', 'inst. mIoU': 'final_instance_miou',
            'cls. mIoU': 'final_class_miou'}
 TABLES = ('2',)
