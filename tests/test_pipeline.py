@@ -272,7 +272,7 @@ def test_main_missing_data_path_is_one_line(tmp_path):
      'error: unknown config field \'cpcc\' Did you mean "cpc" instead of "cpcc"?'),
     (['--config=configs/shapes.py', '--config.eval.methods=dd3d,gn'],
      "error: eval.methods names 'gn', which config.methods does not define; use some of "
-     "dd3d, dm, full, gm, herding, kcenter, random, sadm, tddp, tm (or add methods.gn)."),
+     "dd3d, dm, full, gm, herding, kcenter, kmedoids, random, sadm, tddp, tm (or add methods.gn)."),
     (['--config=configs/shapes.py', '--config.model.arch=pointnet9'],
      "error: model.arch 'pointnet9' is unknown; use one of "
      f"{', '.join(registry.names('networks'))}."),
