@@ -33,7 +33,8 @@ def test_fit_lowers_the_chamfer_distance():
   assert float(losses[-1]) < 0.5 * float(losses[0]), losses
 
 
-@pytest.mark.parametrize('init, clouds', [('real', 'random'), ('medoid', 'medoid')])
+@pytest.mark.parametrize('init, clouds', [  # the same fit; only its target clouds differ
+    ('real', 'random'), pytest.param('medoid', 'medoid', marks=pytest.mark.slow)])
 def test_real_initialisation_starts_near_its_coresets_clouds_and_distils(init, clouds):
   """init='real' fits the random coreset's clouds, init='medoid' the kmedoids coreset's."""
   plain, context, real = build()
@@ -114,7 +115,8 @@ def test_part_latents_fit_parts_closer_and_distil_and_export_labels_at_any_resol
                 & (small.targets < first + np.asarray(layout.counts)[small.labels][:, None]))
 
 
-@pytest.mark.parametrize('task', ['classification', 'segmentation'])
+@pytest.mark.parametrize('task', [  # the parts' loop compiles for half a minute
+    'classification', pytest.param('segmentation', marks=pytest.mark.slow)])
 def test_a_surface_generator_distils_and_exports_any_resolution_with_its_parts(task):
   """noise_dim=2: the generator's input is a square; a step trains it and the export
   labels each point by its first noise value, as the paper's one-value generator does."""
