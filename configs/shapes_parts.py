@@ -9,7 +9,9 @@ reference recipe (`config.use_segmentation`) for `eval.epochs` epochs. Expected 
 CPU cores: docs/results.md, "Part segmentation", has the measured numbers and time.
 Variants: `configs/shapes_parts.py:cpc=10`, `configs/shapes_parts.py:rotated`, and
 `:beyond`, which adds DD3D's part candidates (`config.PART_VARIANTS`: dd3d_real,
-dd3d_parts, dd3d_real_parts) and GM to the random coreset and DD3D:
+dd3d_parts, dd3d_real_parts), the k-medoids coreset and GM to the random coreset and DD3D
+(the k-medoids coreset, the most typical clouds, is the one ahead of the random coreset:
+docs/results.md, "Typical clouds"):
 
     python -m dd3d_jax.main --config=configs/shapes_parts.py:beyond --workdir=/tmp/dd3d_parts_beyond
 
@@ -43,5 +45,5 @@ def get_config(arg=None):
   c.eval.methods = 'random,dd3d'
   if v.get('beyond'):
     add_part_variants(c)
-    c.eval.methods = 'random,gm,dd3d,' + ','.join(PART_VARIANTS)
+    c.eval.methods = 'random,kmedoids,gm,dd3d,' + ','.join(PART_VARIANTS)
   return c

@@ -230,7 +230,8 @@ def test_shapes_parts_beyond_adds_dd3ds_part_candidates_beside_the_quickstart():
   c, plain = get_config('shapes_parts', 'beyond'), get_config('shapes_parts')
   plain.eval.methods = c.eval.methods
   assert c.distill == plain.distill and c.eval == plain.eval
-  assert c.eval.methods.split(',') == ['random', 'gm', 'dd3d', *config_lib.PART_VARIANTS]
+  assert c.eval.methods.split(',') == ['random', 'kmedoids', 'gm', 'dd3d',
+                                        *config_lib.PART_VARIANTS]
   base = config_lib.method_settings(c, 'dd3d')
   for name, changes in config_lib.PART_VARIANTS.items():
     s = config_lib.method_settings(c, name)
