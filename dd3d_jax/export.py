@@ -24,9 +24,9 @@ distillation, as the job exported it (the same noise key), where its method emit
 resolution (DD3D's generator and its variants), and also writes `generator.npz`: the
 set's parameters, one array per leaf named by its path (`embedding`, `mod_0/kernel`,
 ...: a `generator.ModulatedSiren` of the config's `hidden`, `num_layers`, `w0_initial`,
-applied to uniform noise in [0, 1) (`noise_dim` values per point, `generator.sample_noise`); each cloud then
-scaled into the unit sphere). Other sets have one resolution: asking them for another is
-refused in one line.
+applied to uniform noise in [0, 1) (`noise_dim` values per point,
+`generator.sample_noise`); each cloud then scaled into the unit sphere). Other sets have
+one resolution: asking them for another is refused in one line.
 """
 
 from __future__ import annotations

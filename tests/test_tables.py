@@ -301,8 +301,8 @@ def test_table2_caption_and_latex(tmp_path):
   rows = tables.collect([one, ten])
   assert tables.render_scores(rows).splitlines()[0] == (
       'Final-epoch point OA, instance mIoU and class mIoU % (mean ± std over runs). '
-      "Backbone: pointnet. cls. mIoU - random: each run minus the random coreset's run with the same "
-      'distillation and evaluation index.')
+      "Backbone: pointnet. cls. mIoU - random: each run minus the random coreset's run with "
+      'the same distillation and evaluation index.')
   text = tables.render_scores(rows, 'latex')
   lines = text.splitlines()
   assert lines[0].startswith('% Final-epoch point OA')

@@ -55,7 +55,8 @@ TASKS = ('classification', 'segmentation')
 # Its settings (`config.methods.dd3d`; inherit: the `distill` field) and what each accepts;
 # the objective's own are added (`fields`).
 DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'noise_dim': 1,
-            'init': 'noise', 'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm', 'part_latents': False,
+            'init': 'noise', 'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm',
+            'part_latents': False,
             'iterations': fields.inherit(int)}
 FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
           'num_layers': fields.integer(1), 'noise_dim': fields.integer(1, 4),
