@@ -194,15 +194,14 @@ def results_table(results: dict) -> str:
   headline's best epoch beside it), and final-epoch headline per backbone if several."""
   task = results.get('meta', {}).get('task', 'classification')
   scores = tasks_lib.module(task).SCORES
-  head, name = scores[0], tasks_lib.label(task, scores[0])
-  gain = f'final_{tasks_lib.gain_score(task)}_gain'
+  head, name, scored = scores[0], tasks_lib.label(task, scores[0]), tasks_lib.gain_score(task)
+  gain = f'final_{scored}_gain'
   gains = any(isinstance(r, dict) and f'{gain}_mean' in r for r in results.values())
   stored = any(isinstance(r, dict) and 'storage' in r for r in results.values())
   lines = [f'{"method":<10} {f"final-epoch {name} %":>18} '
            f'{f"best-epoch {name} % (paper protocol)":>34} {"runs":>5}'
            + ''.join(f' {f"{tasks_lib.label(task, s)} %":>16}' for s in scores[1:])
-           + (f' {f"{tasks_lib.label(task, tasks_lib.gain_score(task))} - random":>16}'
-              if gains else '')
+           + (f' {f"{tasks_lib.label(task, scored)} - random":>16}' if gains else '')
            + (f' {"stored":>8}' if stored else '')]
   for method, r in results.items():
     if not isinstance(r, dict) or f'final_{head}_mean' not in r:

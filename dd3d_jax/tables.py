@@ -373,13 +373,13 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
     UserError: a row's task does not take Table 2.
   """
   _require_table(rows, '2')
-  module = tasks.module(rows[0].task) if rows else tasks.module('segmentation')
+  task = rows[0].task if rows else 'segmentation'
+  module, scored = tasks.module(task), tasks.gain_score(task)
   cpcs = sorted({row.cpc for row in rows})
   shown = dict(module.COLUMNS)
-  task = rows[0].task if rows else 'segmentation'
-  gain = f'final_{tasks.gain_score(task)}_gain'
+  gain = f'final_{scored}_gain'
   if any(gain in r for row in rows for c in row.cells.values() for r in c.runs):
-    shown[f'{tasks.label(task, tasks.gain_score(task))} - random'] = gain
+    shown[f'{tasks.label(task, scored)} - random'] = gain
   if any('storage' in r for row in rows for c in row.cells.values() for r in c.runs):
     shown['stored'] = 'storage'
   header = ['dataset', 'setting', 'method',

@@ -2,14 +2,15 @@
 
 Settings: the `distill` budget and `w0_initial`, `hidden`, `num_layers` and `noise_dim`
 of the generator (the paper's 1: each cloud the image of a noise segment, a curve; 2: of
-a square, a surface). It emits any resolution: distilled at `train_points`, exported at the
-evaluation resolution. For part segmentation the generator labels its own points
+a square, a surface). It emits any resolution: distilled at `train_points`, exported at
+the evaluation resolution. For part segmentation the generator labels its own points
 (`task.synthetic_targets`) and is trained by the task's recipe (the authors'
 `seg_inr.py`, see `distill`); `init='real'` works there too (each part of a row is fitted
-to the same part of its target, the generator's part of a point being given by its noise), and the
-other objectives are for classification. `part_latents` (off; part segmentation only)
-makes the generator part-conditioned (`synthetic.PartSirenSet`): one code per cloud and
-part, each part generated from the whole noise range, so each part is a shape of its own.
+to the same part of its target, the generator's part of a point being given by its
+noise), and the other objectives are for classification. `part_latents` (off; part
+segmentation only) makes the generator part-conditioned (`synthetic.PartSirenSet`): one
+code per cloud and part, each part generated from the whole noise range, so each part is
+a shape of its own.
 
 `init='real'` (off by default, so that `dd3d` is the paper's method) first fits each
 generator row to a real cloud of its class, the clouds `random` picks with the same
@@ -56,8 +57,7 @@ TASKS = ('classification', 'segmentation')
 # the objective's own are added (`fields`).
 DEFAULTS = {'w0_initial': 100.0, 'hidden': 256, 'num_layers': 2, 'noise_dim': 1,
             'init': 'noise', 'init_steps': 300, 'init_lr': 1e-3, 'objective': 'gm',
-            'part_latents': False,
-            'iterations': fields.inherit(int)}
+            'part_latents': False, 'iterations': fields.inherit(int)}
 FIELDS = {'w0_initial': fields.POSITIVE, 'hidden': fields.integer(1),
           'num_layers': fields.integer(1), 'noise_dim': fields.integer(1, 4),
           'init': fields.choice('noise', 'real', 'medoid'),

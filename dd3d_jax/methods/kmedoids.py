@@ -38,8 +38,8 @@ def medoid_members(key: jax.Array, context, n: int, pool: int = DEFAULTS['pool']
     K int arrays of indices into the training split.
   """
   train, k = context.dataset.train, context.dataset.num_classes
-  targets = context.targets_task.targets(train)
-  per_point = targets.shape == train.points.shape[:-1]
+  task = context.targets_task
+  targets = task.targets(train)
   candidates = random_members(key, train.labels, k, pool)
   width = max(len(m) for m in candidates)  # every class padded to one shape: one compile
   distances, select = jax.jit(pairwise_chamfer), jax.jit(selection.k_medoids, static_argnums=1)
@@ -47,7 +47,7 @@ def medoid_members(key: jax.Array, context, n: int, pool: int = DEFAULTS['pool']
   for c, members in enumerate(candidates):
     idx = np.resize(members, width)
     cut, parts = geometry.subsample_labelled(
-        jax.random.fold_in(key, c), train.points[idx], targets[idx] if per_point else None,
+        jax.random.fold_in(key, c), train.points[idx], targets[idx] if task.per_point else None,
         min(points, train.points.shape[1]))
     d = distances(geometry.normalize_to_unit_sphere(cut), parts)
     picked = np.asarray(select(d, n, np.arange(width) < len(members)))

@@ -80,7 +80,6 @@ def nearest_mean(embeddings: jax.Array, k: int, valid: jax.Array | None = None) 
   return jnp.where(valid[order], order, -1)
 
 
-
 def k_medoids(distances: jax.Array, k: int, valid: jax.Array | None = None) -> jax.Array:
   """Greedy k-medoids (the BUILD step of PAM, Kaufman & Rousseeuw 1990): at step t keep
   the row whose addition most lowers the sum, over the valid rows, of each row's distance
@@ -108,6 +107,7 @@ def k_medoids(distances: jax.Array, k: int, valid: jax.Array | None = None) -> j
 
   init = (jnp.full(d.shape[0], jnp.inf, jnp.float32), valid, jnp.full(k, -1, jnp.int32))
   return jax.lax.fori_loop(0, k, body, init)[2]
+
 
 def select_per_class(select_fn: Callable, embeddings: np.ndarray, labels: np.ndarray,
                      num_classes: int, k: int) -> np.ndarray:
