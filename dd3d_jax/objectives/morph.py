@@ -23,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from dd3d_jax.objectives.sorted import mmd_from_distances, square_distances
+from dd3d_jax.objectives.sorted import gram_square_distances, mmd_from_distances
 from dd3d_jax.ops.neighbors import knn
 from dd3d_jax.ops.sampling import farthest_point_sampling
 from dd3d_jax.ops.sorting import sort_descending
@@ -115,7 +115,7 @@ def morph_loss(real_pointwise: jax.Array, syn_pointwise: jax.Array, weights: jax
   s, b = real_pointwise.shape[:2]
   real = sort_descending(jnp.abs(real_pointwise), -2).reshape(s, b, -1)
   syn = sort_descending(jnp.abs(syn_pointwise), -2).reshape(syn_pointwise.shape[0], -1)
-  dyy = square_distances(syn)  # the same for every partition: once
-  mmd = jax.vmap(lambda r: mmd_from_distances(square_distances(r), square_distances(r, syn),
-                                              dyy, real_mask))(real)
+  dyy = gram_square_distances(syn)  # the same for every partition: once
+  mmd = jax.vmap(lambda r: mmd_from_distances(
+      gram_square_distances(r), gram_square_distances(r, syn), dyy, real_mask))(real)
   return weight * jnp.sum(weights * mmd)

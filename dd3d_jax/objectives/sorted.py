@@ -45,7 +45,7 @@ def sorted_feature_distance(real: jax.Array, syn: jax.Array,
   return jnp.sum((real_mean - syn_mean) ** 2, axis=-1).mean()
 
 
-def square_distances(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
+def gram_square_distances(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
   """||x_i - y_j||^2 of the rows of x [M, F] and y [S, F] (y = x when None) -> [M, S],
   from inner products (no [M, S, F] difference tensor: 3DDP's rows are whole sorted
   feature maps, F ~ 60k), at least 0, and exactly 0 on the diagonal when y is None."""
@@ -60,7 +60,7 @@ def mmd_from_distances(dxx: jax.Array, dxy: jax.Array, dyy: jax.Array,
                        x_mask: jax.Array | None = None, num_kernels: int = 5,
                        mul_factor: float = 2.0) -> jax.Array:
   """`rbf_mmd` from the blocks of squared distances ([B, B], [B, S], [S, S];
-  `square_distances`), so that a loss comparing several x with one y computes the
+  `gram_square_distances`), so that a loss comparing several x with one y computes the
   [S, S] block once."""
   b, s = dxy.shape
   ux = _valid(x_mask, b, dxy.dtype)
@@ -89,8 +89,8 @@ def rbf_mmd(x: jax.Array, y: jax.Array, x_mask: jax.Array | None = None,
     scalar: mean k(x, x) - 2 mean k(x, y) + mean k(y, y).
   """
   x, y = jnp.asarray(x), jnp.asarray(y)
-  return mmd_from_distances(square_distances(x), square_distances(x, y), square_distances(y),
-                            x_mask, num_kernels, mul_factor)
+  return mmd_from_distances(gram_square_distances(x), gram_square_distances(x, y),
+                            gram_square_distances(y), x_mask, num_kernels, mul_factor)
 
 
 def sadm_loss(real_pointwise: jax.Array, syn_pointwise: jax.Array, real_global: jax.Array,
