@@ -72,8 +72,8 @@ points (`eval.densify`):
 Measured (docs/results.md, "Every set at the test resolution"; CPC 10, one run,
 PointNet / PointNet++ / DGCNN / PCT / PointMLP-elite / PointNeXt-S): random 85.7 / 75.3 /
 85.5 / 83.5 / 51.1 / 81.7, densified GM 86.3 / 36.6 / 75.1 / 82.4 / 37.9 / 79.6, densified DM
-85.5 / 53.3 / 74.6 / 82.7 / 42.4 / 74.6; dm_drop and dm_layers on three of the networks;
-gm_aug, dm_plain, gm_nets, dm_nets and CPC 1 not measured yet.
+85.5 / 53.3 / 74.6 / 82.7 / 42.4 / 74.6; dm_drop, dm_layers and dm_plain on three of the
+networks; gm_aug, gm_nets, dm_nets and CPC 1 not measured yet.
 
 Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400 at
 1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set); DM and TM
