@@ -361,8 +361,8 @@ def render_scores(rows: Sequence[Row], fmt: str = 'md') -> str:
   `CPC k cls. mIoU`, final-epoch values), and `CPC k cls. mIoU - random` when a workdir
   has a random coreset: the mean and std over runs of each run's `tasks.gain_score`
   (class mIoU for part segmentation, OA otherwise) minus that of the random coreset's run
-  with the same distillation and evaluation index
-  (`evaluate.with_gains`; '—' unless every run has its pair), and `CPC k stored`, the
+  with the same distillation and evaluation index (`evaluate.with_gains`; '—' unless
+  every run has its pair), and `CPC k stored`, the
   numbers each set stores (`methods.stored_values`), when run files record it; the best
   value of the task's last column of each (dataset, setting, CPC) in bold, 'full'
   excluded.
