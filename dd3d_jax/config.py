@@ -110,13 +110,17 @@ TABLE3_BACKBONES = 'pointnet,pointnet2,dgcnn,pct,pointmlp,pointnext'
 # other four networks of Table 3 are held out), `gm_aug` adds DSA's siamese
 # augmentation to GM, `dm_plain` takes it away from DM (DM augments by default) and
 # `dm_drop` adds point dropout to it (up to PointNet++'s 87.5 % of the points),
-# `dm_layers` matches every stage's mean feature, not only the global one.
+# `dm_layers` matches every stage's mean feature, not only the global one. And a control,
+# not an ingredient: `random_sparse`, the random coreset's clouds cut to the tensor sets'
+# 256 points and densified as they are, shows how much of a tensor set's loss on the
+# other networks its resolution alone explains.
 TRANSFER_VARIANTS = {'gm_aug': ('gm', {'augment': True}),
                      'gm_nets': ('gm', {'networks': 'pointnet,dgcnn'}),
                      'dm_plain': ('dm', {'augment': False}),
                      'dm_drop': ('dm', {'augment_dropout': 0.875}),
                      'dm_layers': ('dm', {'layers': True}),
-                     'dm_nets': ('dm', {'networks': 'pointnet,dgcnn'})}
+                     'dm_nets': ('dm', {'networks': 'pointnet,dgcnn'}),
+                     'random_sparse': ('random', {'resolution': 256})}
 
 
 def add_transfer_variants(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -1,17 +1,22 @@
-"""`random`: CPC random training clouds per class (a new draw per distillation index)."""
+"""`random`: CPC random training clouds per class (a new draw per distillation index),
+whole or each cut to `resolution` of its points (the storage of a tensor set of that
+resolution, for comparisons at equal storage)."""
 
 from __future__ import annotations
 
 import jax
 import numpy as np
 
+from dd3d_jax import fields
 from dd3d_jax.methods._selection import Selection
 
 
 # The tasks (`config.task`) it does.
 TASKS = '*'  # a selection of real clouds, with their targets
-# Its settings (`config.methods.random`) and what each accepts: none.
-DEFAULTS, FIELDS = {}, {}
+# Its settings (`config.methods.random`) and what each accepts: the points each exported
+# cloud keeps (0, or at least the clouds' points: all of them).
+DEFAULTS = {'resolution': 0}
+FIELDS = {'resolution': fields.integer(0)}
 
 
 def random_members(key: jax.Array, labels: np.ndarray, num_classes: int,
@@ -29,7 +34,6 @@ def random_members(key: jax.Array, labels: np.ndarray, num_classes: int,
 
 
 def from_config(settings, context) -> Selection:
-  del settings
   labels, k = context.dataset.train.labels, context.dataset.num_classes
   return Selection(context.dataset, context.targets_task, lambda key: np.concatenate(
-      random_members(key, labels, k, context.cpc)))
+      random_members(key, labels, k, context.cpc)), resolution=settings.resolution)

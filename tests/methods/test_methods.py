@@ -273,6 +273,38 @@ def test_random_members_are_distinct_members_of_each_class():
   assert [len(m) for m in random_method.random_members(jax.random.key(1), labels, 3, 3)] == [3, 2, 3]
 
 
+@pytest.mark.parametrize('task', ['classification', 'segmentation'])
+def test_random_at_a_lower_resolution_keeps_points_of_the_same_clouds_with_their_targets(task):
+  c, context, real = tiny_setup(task)
+  c = c.copy_and_resolve_references()
+  train = context.dataset.train
+  whole_method = registry.get('methods', 'random').from_config(
+      config_lib.method_settings(c, 'random'), context)
+  c.methods.random.resolution = 12
+  method = registry.get('methods', 'random').from_config(
+      config_lib.method_settings(c, 'random'), context)
+  state = method.init(jax.random.key(3), real)
+  assert state['indices'].tolist() == whole_method.init(jax.random.key(3), real)[
+      'indices'].tolist()  # the same clouds
+  whole = whole_method.export(state, jax.random.key(0), POINTS)
+  small = method.export(state, jax.random.key(0), POINTS)
+  assert small.points.shape == (len(whole.labels), 12, 3)
+  np.testing.assert_array_equal(small.labels, whole.labels)
+  targets = context.task.targets(train)[state['indices']]
+  for cloud, cut, cut_targets, t in zip(whole.points, small.points, small.targets, targets):
+    rows = [np.flatnonzero((cloud == p).all(-1)) for p in cut]  # each kept point is its own
+    assert all(len(r) == 1 for r in rows) and len({int(r[0]) for r in rows}) == 12
+    if context.task.per_point:
+      np.testing.assert_array_equal(cut_targets, t[[int(r[0]) for r in rows]])
+  again = method.export(state, jax.random.key(0), POINTS)
+  np.testing.assert_array_equal(again.points, small.points)
+  assert methods.stored_values(state, small) * POINTS == methods.stored_values(state, whole) * 12
+  c.methods.random.resolution = POINTS  # as many as the clouds have: them as they are
+  same = registry.get('methods', 'random').from_config(
+      config_lib.method_settings(c, 'random'), context).export(state, jax.random.key(0), POINTS)
+  np.testing.assert_array_equal(same.points, whole.points)
+
+
 @pytest.mark.parametrize('name', ['gm', 'dm'])
 def test_zero_iterations_evaluates_the_initial_set(name, tmp_path):
   c, context, real = tiny_setup()
