@@ -60,7 +60,8 @@ Table 3 at the CPU budget in one command (`:transfer`): the random coreset, GM, 
 the ingredients that might make a set train every network (`config.TRANSFER_VARIANTS`:
 gm_aug, GM with DSA's siamese augmentation; gm_nets and dm_nets, matched under PointNet and
 DGCNN in turn; dm_plain, DM without its augmentation; dm_drop, DM with point dropout too;
-dm_layers, DM matching every stage's mean feature),
+dm_layers, DM matching every stage's mean feature; dm_dense, DM at 1,024 points; and the
+control random_sparse, the random coreset cut to 256 points),
 each evaluated on the six networks
 for ~130 steps (10 epochs in batches of 8 at CPC 10, 100 at CPC 1), densified to 1,024
 points (`eval.densify`):

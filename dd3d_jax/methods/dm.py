@@ -10,8 +10,9 @@ then takes one optimiser step on the synthetic set: the tensor [K * cpc, train_p
 3], initialised from real clouds (those of the random coreset with the same
 distillation index), or any `synthetic` set (DD3D's generator with
 `methods.dd3d.objective='dm'`: its clouds drawn with fresh noise each step, the
-gradient pulled back to its parameters). Settings: `iterations` (None: `distill.iterations`; one update
-each), `batch_real`, `lr`, `optimizer` 'adam' (Table 7) or 'sgd' + `momentum` (DC:
+gradient pulled back to its parameters). Settings: `iterations` (None:
+`distill.iterations`; one update each), `batch_real`, `train_points` (None:
+`distill.train_points`), `lr`, `optimizer` 'adam' (Table 7) or 'sgd' + `momentum` (DC:
 lr 1, 0.5, 256 real clouds per class), `augment`. StepLR x0.1 at half.
 """
 
@@ -123,11 +124,13 @@ class DistributionMatching:
 DEFAULTS = {'init': 'random', 'optimizer': 'adam', 'momentum': 0.0,
             'lr': fields.inherit(float), 'weight_decay': fields.inherit(float),
             'iterations': fields.inherit(int), 'batch_real': fields.inherit(int),
-            'augment': True, 'augment_up': False, 'augment_dropout': 0.0, 'layers': False}
+            'train_points': fields.inherit(int), 'augment': True, 'augment_up': False,
+            'augment_dropout': 0.0, 'layers': False}
 FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER,
           'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
           'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
-          'batch_real': fields.integer(1), **fields.AUGMENT, 'layers': fields.BOOL}
+          'batch_real': fields.integer(1), 'train_points': fields.integer(1), **fields.AUGMENT,
+          'layers': fields.BOOL}
 # The objective's own settings, added when `methods.dd3d.objective='dm'` names it.
 OBJECTIVE_DEFAULTS = {'augment': True, 'augment_up': False, 'augment_dropout': 0.0,
                       'layers': False}

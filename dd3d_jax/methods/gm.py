@@ -7,7 +7,8 @@ and distance. Settings: the `distill` budget; `optimizer` 'adam' (the paper's Ta
 `augment` (off): DSA's siamese augmentation, one scale and small rotation per class and
 update for its real and synthetic clouds alike (`distill.Distiller.augment`), with
 `augment_up` and `augment_dropout` as DM's. A
-tensor has one resolution: it is evaluated at `train_points` points. For part
+tensor has one resolution: it is evaluated at `train_points` points (a field of its
+own overrides `distill.train_points`). For part
 segmentation its points keep the part labels of the real clouds it starts from
 (Table 2's GM).
 """
@@ -26,11 +27,12 @@ TASKS = ('classification', 'segmentation')
 DEFAULTS = {'init': 'random', 'optimizer': 'adam', 'momentum': 0.0, 'augment': False,
             'augment_up': False, 'augment_dropout': 0.0,
             'lr': fields.inherit(float), 'weight_decay': fields.inherit(float),
-            'iterations': fields.inherit(int)}
+            'iterations': fields.inherit(int), 'train_points': fields.inherit(int)}
 FIELDS = {'init': fields.choice(*INITS), 'optimizer': fields.OPTIMIZER, **fields.AUGMENT,
           'momentum': fields.number(0, below=1), 'lr': fields.POSITIVE,
           'weight_decay': fields.NON_NEGATIVE, 'iterations': fields.integer(0),
-          'batch_real': fields.integer(1), 'batch_syn': fields.integer(1)}
+          'batch_real': fields.integer(1), 'batch_syn': fields.integer(1),
+          'train_points': fields.integer(1)}
 # What the objective itself adds when `methods.dd3d.objective='gm'` names it (the loops
 # and distance are the `distill` fields).
 OBJECTIVE_DEFAULTS = {'augment': False, 'augment_up': False, 'augment_dropout': 0.0}

@@ -306,6 +306,24 @@ def test_random_at_a_lower_resolution_keeps_points_of_the_same_clouds_with_their
 
 
 @pytest.mark.parametrize('name', ['gm', 'dm'])
+def test_a_tensor_method_s_own_train_points_override_the_distill_ones(name):
+  c, context, real = tiny_setup()
+  c = c.copy_and_resolve_references()
+  assert c.methods[name].train_points is None  # a field of the entry: None, distill's
+  c.methods[name].train_points = POINTS  # the clouds' own resolution, not TRAIN_POINTS
+  config_lib.validate(c)
+  method = registry.get('methods', name).from_config(config_lib.method_settings(c, name), context)
+  key = jax.random.key(4)
+  state = method.init(key, real)
+  np.testing.assert_allclose(  # the random coreset's clouds whole
+      np.asarray(method.export(state, jax.random.key(0), POINTS).points),
+      _matching.real_clouds(key, context, POINTS), atol=1e-5)
+  stepped, _ = jax.jit(method.step)(state, methods.step_inputs(method, real))
+  assert method.export(stepped, jax.random.key(0), POINTS).points.shape[1] == POINTS
+  assert c.distill.train_points == TRAIN_POINTS
+
+
+@pytest.mark.parametrize('name', ['gm', 'dm'])
 def test_zero_iterations_evaluates_the_initial_set(name, tmp_path):
   c, context, real = tiny_setup()
   c = c.copy_and_resolve_references()
