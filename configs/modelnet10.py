@@ -38,7 +38,8 @@ random 74.7, dd3d_real 73.7, dd3d_real_dm 73.5, dd3d 73.3, dd3d_sadm 73.1, dd3d_
 71.8, tm 49.9. 3DDP (docs/results.md, "3DDP, and scores that compare fairly"; 2 x 2 runs):
 `cpc=1,beyond` tddp 81.6 (mAcc 81.1, 7,840 numbers stored, 7.3 min) beside sadm 82.1,
 dd3d_dm 81.8, dd3d 75.9, random 60.3 in the same cell; `cpc=1,rotated,beyond` tddp 61.7,
-random 41.0; `cpc=10,beyond` (one run) tddp 89.1, random 86.2.
+random 41.0; `cpc=1,rotated,beyond,sadm_eval` tddp 56.1, dd3d_dm 36.2, sadm 36.1, random 25.3,
+dd3d 25.2; `cpc=10,beyond` (one run) tddp 89.1, random 86.2.
 
 Table 3 (the same sets on the other backbones; batch 32, as the heavier networks do not
 fit batch 256 in memory; each run file records its protocol), then its table:
