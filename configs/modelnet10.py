@@ -74,8 +74,10 @@ points (`eval.densify`):
 Measured (docs/results.md, "Every set at the test resolution"; CPC 10, one run,
 PointNet / PointNet++ / DGCNN / PCT / PointMLP-elite / PointNeXt-S): random 85.7 / 75.3 /
 85.5 / 83.5 / 51.1 / 81.7, densified GM 86.3 / 36.6 / 75.1 / 82.4 / 37.9 / 79.6, densified DM
-85.5 / 53.3 / 74.6 / 82.7 / 42.4 / 74.6; dm_drop, dm_layers and dm_plain on three of the
-networks; gm_aug, gm_nets, dm_nets and CPC 1 not measured yet.
+85.5 / 53.3 / 74.6 / 82.7 / 42.4 / 74.6, dm_dense 84.9 / 77.2 / 84.4 / 84.7 / 53.7 / 85.0,
+random_sparse 84.6 / 42.4 / 77.0 / 82.9 / 33.9 / 79.0; dm_drop, dm_layers and dm_plain on
+three of the networks; CPC 1 random 57.8 / 43.8 / 50.0 / 53.2 / 32.1 / 56.7, dm_dense 73.8 /
+42.0 / 66.6 / 64.8 / 46.7 / 61.3; gm_aug, gm_nets, dm_nets not measured yet.
 
 Budget (stated, not the paper's): 40 iterations at 256 training points instead of 400 at
 1,024 (DD3D and GM: the authors' (outer, inner) loops, so 400 updates of the set); DM and TM
