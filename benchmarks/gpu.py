@@ -1,7 +1,7 @@
 """The device check: one command that installs, checks and times the package on an
 accelerator, and always leaves a JSON file and a markdown table of what it measured.
 
-    python benchmarks/gpu.py prepare --to .gpu --data ../shared/data/modelnet10_hdf5_1024 \
+    python benchmarks/gpu.py prepare --to .gpu --data data/modelnet10_hdf5_1024 \
         --official /path/to/bdy9527/DD3D          # here, once: what the device run needs
     python benchmarks/gpu.py run --out $OUT --carried .gpu     # on the GPU machine
     python benchmarks/gpu.py run --out /tmp/gpu_check --tiny   # the CPU rehearsal (CI)

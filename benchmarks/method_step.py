@@ -1,7 +1,7 @@
 """Times one compiled update of any configured method, and where its time goes.
 
     python benchmarks/method_step.py --config=configs/modelnet10.py:cpc=1,beyond \
-        --data=../shared/data/modelnet10_hdf5_1024 --method=sadm
+        --data=data/modelnet10_hdf5_1024 --method=sadm
     python benchmarks/method_step.py --config=configs/modelnet10.py:cpc=1,beyond \
         --data=random:40 --method=sadm      # 40 classes of random clouds, ModelNet40's size
 

@@ -3,16 +3,16 @@ CPU budget. One command per cell runs every method of the paper's Table 1 (rando
 herding, k-center, GM, DM, TM, DD3D) and the full-data upper bound:
 
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=1 \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=10 \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=1,rotated \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1_rot
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1_rot
     python -m dd3d_jax.tables runs/mn10_cpc1 runs/mn10_cpc10      # the table
 
-`../shared/data/modelnet10_hdf5_1024` stands for your ModelNet10 folder in the official
-h5 layout; docs/data.md#modelnet10-for-the-cpu-budget-runs cuts one from the public
-ModelNet40 download.
+`data/modelnet10_hdf5_1024` is ModelNet10 in the official h5 layout, cut from the public
+ModelNet40 download by docs/data.md#modelnet10-for-the-cpu-budget-runs (any folder in that
+layout will do).
 
 Pick methods with `--config.eval.methods=dd3d,random`; `:full` runs the upper bound alone;
 `:dc` gives GM and DM DC's own optimiser settings; `:sadm_eval` evaluates every set with SADM's
@@ -23,7 +23,7 @@ Beyond the paper (`:beyond`): SADM, 3DDP (`tddp`), TM and DD3D's init x objectiv
 the random coreset and DD3D, every distribution objective at DM's 400 updates:
 
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=1,beyond \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1_beyond \
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc1_beyond \
         --config.methods.tm.experts_dir=runs/mn10_experts
     python -m dd3d_jax.tables runs/mn10_cpc1_beyond
 
@@ -45,7 +45,7 @@ Table 3 (the same sets on the other backbones; batch 32, as the heavier networks
 fit batch 256 in memory; each run file records its protocol), then its table:
 
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=10 \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10 \
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10 \
         --config.eval.methods=dd3d,gm,dm --config.eval.batch_size=32 \
         --config.eval.backbones=pointnet2,dgcnn,pct,pointmlp,pointnext
     python -m dd3d_jax.tables runs/mn10_cpc10 --table 3
@@ -53,7 +53,7 @@ fit batch 256 in memory; each run file records its protocol), then its table:
     # runs stay): --config.eval.epochs=10 --config.eval.batch_size=8, backbones with pointnet
     # each backbone trained on the whole split (the upper bound per backbone):
     python -m dd3d_jax.main --config=configs/modelnet10.py:full \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_backbones \
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_backbones \
         --config.eval.batch_size=32 --config.eval.test_batch=32 \
         --config.eval.backbones=pointnet2,pointmlp,pointnext,pct,dgcnn
 
@@ -68,7 +68,7 @@ for ~130 steps (10 epochs in batches of 8 at CPC 10, 100 at CPC 1), densified to
 points (`eval.densify`):
 
     python -m dd3d_jax.main --config=configs/modelnet10.py:cpc=10,transfer \
-        --config.data.path=../shared/data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10_transfer
+        --config.data.path=data/modelnet10_hdf5_1024 --workdir=runs/mn10_cpc10_transfer
     python -m dd3d_jax.tables runs/mn10_cpc10_transfer --table 3
 
 Measured (docs/results.md, "Every set at the test resolution"; CPC 10, one run,

@@ -17,9 +17,10 @@ from dd3d_jax.errors import ConfigError, DataError
 
 P = 64
 MODELNET_CLASSES = ('airplane', 'bathtub', 'bed')
-# The shared copy beside the repository (`../shared/data`), wherever the checkout lives.
-REAL_MODELNET10 = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), '..', 'shared', 'data', 'modelnet10_hdf5_1024')
+# Real ModelNet10 for an optional check: the folder docs/data.md makes in the checkout,
+# or the one DD3D_MODELNET10 names.
+REAL_MODELNET10 = os.environ.get('DD3D_MODELNET10') or os.path.join(os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'data', 'modelnet10_hdf5_1024')
 
 
 def clouds(seed, n, p=P):
