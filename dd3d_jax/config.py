@@ -192,6 +192,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.tensorboard = False             # also write metrics and the distilled clouds as
                                     # TensorBoard events under <workdir>/tensorboard;
                                     # pip install 'dd3d_jax[tensorboard]'
+  c.render = True                   # PNG pictures of every method's first set under
+                                    # <workdir>/renders (about 15 s for 10 x 10 clouds)
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.units = 0                  # devices of all processes to split over (0: all)
@@ -392,7 +394,7 @@ NAME = fields.Rule(lambda v: isinstance(v, str) and bool(re.fullmatch(r'([\w.-]{
 FIELDS = {
     'seed': integer(0, below=SEEDS), 'task': registered('tasks'), 'num_distills': integer(1),
     'matmul_precision': choice('default', 'high', 'highest'), 'tensorboard': BOOL,
-    'mesh.units': integer(0),
+    'render': BOOL, 'mesh.units': integer(0),
     'data.format': registered('data formats'), 'data.path': STRING,
     'data.variant': choice('', 'obj_bg', 'obj_only', 'pb_t50_rs'),
     'data.num_points': integer(1), 'data.rotated': BOOL, 'data.seed': integer(0, below=SEEDS),

@@ -125,6 +125,11 @@ def _finished(config: ml_collections.ConfigDict, wd: Workdir, plan: list[plan_li
   return summary
 
 
+def _rendered(wd: Workdir, method: str) -> bool:
+  """Whether the pictures of `method`'s first set are all drawn (the overview is last)."""
+  return os.path.exists(wd.path('renders', method, 'overview.png'))
+
+
 def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Board) -> dict:
   plan, backbones = plan_lib.make_plan(config), config_lib.eval_backbones(config)
   protocols = {p.name: evaluate.protocol_record(
@@ -136,9 +141,9 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Boar
   # (method, backbone) -> {d: evaluation indices without a run file}
   missing = {(p.name, b): wd.missing_runs(p.name, p.num_distills, p.num_evals, b, redo)
              for p in plan for b in backbones}
-  # method -> the d whose set file (or, for d = 0, overview render) is missing
+  # method -> the d whose set file (or, for d = 0 when rendering, overview render) is missing
   lost = {p.name: [d for d in range(p.num_distills) if not os.path.exists(wd.set_file(p.name, d))
-                   or d == 0 and not os.path.exists(wd.path('renders', p.name, 'overview.png'))]
+                   or d == 0 and config.render and not _rendered(wd, p.name)]
           for p in plan if plan_lib.writes_set(p)}
   if not any(missing.values()) and not any(lost.values()):
     summary = _finished(config, wd, plan, backbones)
@@ -189,8 +194,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Boar
       for d in sorted(todo_d):
         with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
           small, storage = obtain_set(config, wd, p, d, method, real, dataset, task, board)
-          if method.writes_set and d == 0 and not os.path.exists(
-              wd.path('renders', p.name, 'overview.png')):
+          if method.writes_set and d == 0 and config.render and not _rendered(wd, p.name):
             render.render_set(wd.path('renders', p.name), small.points, small.labels,
                               dataset.class_names, task.parts(small.targets))
         for b in backbones:

@@ -51,6 +51,14 @@ def _scatter3d(ax, cloud: np.ndarray, title: str = '', colors: np.ndarray | None
     ax.set_title(title, fontsize=8)
 
 
+def _fixed_margins(fig, title_inches: float = 0.0) -> None:
+  """Margins for a grid of titled axes under a suptitle `title_inches` tall, set once:
+  `tight_layout` would draw the figure an extra time to measure it (a third of a
+  picture's time)."""
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, wspace=0.05, hspace=0.25,
+                      top=1 - (0.2 + title_inches) / fig.get_figheight())
+
+
 def _save(fig, path: str) -> None:
   """Writes the figure to a temporary name and renames it: a PNG is whole or absent
   (process 0 of a job of several writes it)."""
@@ -85,7 +93,7 @@ def render_overview(path: str, points: np.ndarray, labels: np.ndarray,
     colors = part_colors(parts[members])[0] if parts is not None and len(members) else None
     _scatter3d(ax, points[members[0]] if len(members) else np.zeros((0, 3)), class_names[c],
                colors)
-  fig.tight_layout()
+  _fixed_margins(fig)
   _save(fig, path)
 
 
@@ -114,7 +122,7 @@ def render_class(path: str, clouds: np.ndarray, name: str, max_clouds: int = 10,
       ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_aspect('equal')
       ax.set_xticks([]), ax.set_yticks([])
       ax.set_title(f'{"xyz"[a]}{"xyz"[b]}', fontsize=7)
-  fig.tight_layout()
+  _fixed_margins(fig, 0.0 if parts is None else 0.15)
   _save(fig, path)
 
 

@@ -4,7 +4,8 @@
       config.json, plan.json         the config; what the run will produce (for tables)
       checkpoints/<method>_<d>/       Orbax checkpoints of a method with steps
       sets/<method>_<d>.npz           each small set: points, labels, class_names
-      renders/<method>/               one PNG per class and overview.png (d = 0)
+      renders/<method>/               one PNG per class and overview.png (d = 0), if
+                                      config.render
       runs/<method>/d<d>_<backbone>_s<s>.json   one evaluation run, with its protocol
       features/e<epochs>.npz          cached features of the herding/k-center network
       experts/<fingerprint>_e<i>.npz  TM's expert trajectories (unless methods.tm.experts_dir)
@@ -42,13 +43,13 @@ from dd3d_jax.errors import ConfigError, UserError
 log = logging.getLogger('dd3d_jax')
 
 # Fields that never change a result: how many runs, where the data lives, how often to
-# log or checkpoint, whether to write TensorBoard events, how classes are batched or split
-# over devices (the same function).
+# log or checkpoint, whether to write TensorBoard events or pictures, how classes are
+# batched or split over devices (the same function).
 # The evaluation settings are compared per run file (each records its protocol), not
 # here. Every other field must match the workdir's config.json for it to be resumed.
 NOT_RESULTS = ('num_distills', 'eval.', 'data.path', 'distill.log_every',
                'distill.checkpoint_every', 'distill.keep_checkpoints', 'distill.class_chunk',
-               'mesh.', 'tensorboard')
+               'mesh.', 'tensorboard', 'render')
 # What a run file that predates a protocol field was evaluated with: the field's default
 # (a new field's default is the behaviour before it existed).
 FIELD_DEFAULTS = evaluate.protocol_record(evaluate.Protocol())

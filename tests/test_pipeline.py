@@ -31,7 +31,9 @@ def finals(results):
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
-  return workdir, pipeline.run(tiny_config(ALL), workdir)
+  config = tiny_config(ALL)
+  config.render = True
+  return workdir, pipeline.run(config, workdir)
 
 
 def test_outputs_of_every_method(finished_run):
@@ -129,6 +131,14 @@ def test_selections_alone_distil_nothing(tmp_path):
   assert {'random', 'full'} <= set(results) and 'dd3d' not in results
   assert not (tmp_path / 'checkpoints').exists()
   assert results['full']['runs'][0]['set_size'] == 5 * results['meta']['num_classes']
+  assert not (tmp_path / 'renders').exists()  # config.render = False
+  run_file = read(tmp_path / 'runs' / 'random' / 'd0_pointnet_s0.json')
+  config = tiny_config('random,full')
+  config.render = True  # turned on later: the pictures are drawn, nothing else is redone
+  assert finals(pipeline.run(config, str(tmp_path))) == finals(results)
+  assert sorted(os.listdir(tmp_path / 'renders')) == ['random']
+  assert len(os.listdir(tmp_path / 'renders' / 'random')) == results['meta']['num_classes'] + 1
+  assert read(tmp_path / 'runs' / 'random' / 'd0_pointnet_s0.json') == run_file
 
 
 def test_more_runs_and_more_methods_reuse_what_is_written(tmp_path):
@@ -312,6 +322,7 @@ def tiny_segmentation(methods='random,dd3d,full'):
   c = config_lib.use_segmentation(tiny_config(methods), epochs=2)
   c.distill.batch_syn = 8
   c.eval.methods = methods
+  c.render = True  # parts coloured
   return c
 
 
