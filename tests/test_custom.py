@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The documented commands at test size: the budget and the evaluation cut to seconds.
 TINY = ['--config.eval.methods=random', '--config.data.num_points=64',
         '--config.distill.train_points=32', '--config.eval.epochs=2', '--config.eval.test_every=1',
-        '--config.eval.num_evals=1', '--config.eval.batch_size=16']
+        '--config.eval.num_evals=1', '--config.eval.batch_size=16', '--config.render=False']
 
 
 def command(*args, cwd):

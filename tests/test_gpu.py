@@ -7,8 +7,9 @@ classes in one vmap, chunk 0); where there is no accelerator it is the CPU again
 second setting, so that every comparison is rehearsed here: chunk 0 for the methods, and
 op-by-op execution (`jax.disable_jit`, a different XLA program per operation) for the
 ops, the networks and the evaluation epoch. That rehearsal runs one case of each kind
-(`REHEARSED`: DD3D's step, PointNet's logits, ...) to keep the CPU suite short and skips
-the others, which differ from those only in what they compute, not in how they compare.
+(`REHEARSED`: DM's step, the cheapest to compile, PointNet's logits, ...) to keep the CPU
+suite short and skips the others, which differ from those only in what they compute, not
+in how they compare.
 Both sides take the same inputs, keys included (JAX's PRNG gives the same bits on every
 backend).
 
@@ -56,7 +57,7 @@ DEVICE = ACCELERATOR or CPU
 
 
 # The cases that the CPU-only rehearsal runs (all run where there is an accelerator).
-REHEARSED = ('dd3d step', 'pointnet logits', 'evaluation epoch', 'canonical pose', 'sorting',
+REHEARSED = ('dm step', 'pointnet logits', 'evaluation epoch', 'canonical pose', 'sorting',
              'point ops')
 
 

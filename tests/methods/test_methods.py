@@ -210,10 +210,13 @@ def test_tensor_methods_start_from_the_random_coreset_of_the_same_key():
     assert not np.allclose(start, other)
 
 
-# The parts' loop (DD3D's and GM's for part segmentation) resumes by the same runner code
-# as the shapes' loop; its two compiles (about a minute) run in the slow suite, and the
-# pipeline's part-segmentation test runs it end to end in the fast one.
-STEPPED = [pytest.param(n, marks=pytest.mark.slow) if n.endswith('/segmentation') else n
+# Every method resumes by the same runner code; the fast suite resumes one of each kind of
+# state (a generator, a tensor set matched by its features, one matched through an unrolled
+# trajectory), the slow suite every method: each case is one compile of 15-30 s. The
+# parts' loop (DD3D's and GM's for part segmentation) also runs end to end in the fast
+# suite's pipeline test.
+FAST_RESUME = ('dd3d', 'dm', 'tm')
+STEPPED = [n if n in FAST_RESUME else pytest.param(n, marks=pytest.mark.slow)
            for n in METHODS if build(n)[0].num_steps > 0]
 
 
