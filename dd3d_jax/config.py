@@ -193,7 +193,7 @@ def base_config() -> ml_collections.ConfigDict:
                                     # TensorBoard events under <workdir>/tensorboard;
                                     # pip install 'dd3d_jax[tensorboard]'
   c.render = True                   # PNG pictures of every method's first set under
-                                    # <workdir>/renders (about 15 s for 10 x 10 clouds)
+                                    # <workdir>/renders (about 10 s for 10 x 10 clouds)
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.units = 0                  # devices of all processes to split over (0: all)
