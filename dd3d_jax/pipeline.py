@@ -125,9 +125,10 @@ def _finished(config: ml_collections.ConfigDict, wd: Workdir, plan: list[plan_li
   return summary
 
 
-def _rendered(wd: Workdir, method: str) -> bool:
-  """Whether the pictures of `method`'s first set are all drawn (the overview is last)."""
-  return os.path.exists(wd.path('renders', method, 'overview.png'))
+def _pictures_missing(config: ml_collections.ConfigDict, wd: Workdir, method: str) -> bool:
+  """Whether `method`'s first set is to be drawn: pictures are asked for and the overview,
+  drawn last, is absent."""
+  return config.render and not os.path.exists(wd.path('renders', method, 'overview.png'))
 
 
 def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Board) -> dict:
@@ -143,7 +144,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Boar
              for p in plan for b in backbones}
   # method -> the d whose set file (or, for d = 0 when rendering, overview render) is missing
   lost = {p.name: [d for d in range(p.num_distills) if not os.path.exists(wd.set_file(p.name, d))
-                   or d == 0 and config.render and not _rendered(wd, p.name)]
+                   or d == 0 and _pictures_missing(config, wd, p.name)]
           for p in plan if plan_lib.writes_set(p)}
   if not any(missing.values()) and not any(lost.values()):
     summary = _finished(config, wd, plan, backbones)
@@ -194,7 +195,7 @@ def _run(config: ml_collections.ConfigDict, wd: Workdir, board: tensorboard.Boar
       for d in sorted(todo_d):
         with _named_interrupt(f'exporting or drawing the set (method {p.name}, distill {d})'):
           small, storage = obtain_set(config, wd, p, d, method, real, dataset, task, board)
-          if method.writes_set and d == 0 and config.render and not _rendered(wd, p.name):
+          if method.writes_set and d == 0 and _pictures_missing(config, wd, p.name):
             render.render_set(wd.path('renders', p.name), small.points, small.labels,
                               dataset.class_names, task.parts(small.targets))
         for b in backbones:

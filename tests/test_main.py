@@ -31,9 +31,7 @@ ITERATIONS = 8  # room for the SIGKILL of test 6 to land in the distillation
 def tiny_config(methods='dd3d,random'):
   """The tiny job of every test here (the finished run's, so that compilations are shared),
   with pictures (a lost one is drawn again)."""
-  c = _tiny(methods, iterations=ITERATIONS)
-  c.render = True
-  return c
+  return _tiny(methods, render=True, iterations=ITERATIONS)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -31,9 +31,7 @@ def finals(results):
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
-  config = tiny_config(ALL)
-  config.render = True
-  return workdir, pipeline.run(config, workdir)
+  return workdir, pipeline.run(tiny_config(ALL, render=True), workdir)
 
 
 def test_outputs_of_every_method(finished_run):
@@ -133,9 +131,9 @@ def test_selections_alone_distil_nothing(tmp_path):
   assert results['full']['runs'][0]['set_size'] == 5 * results['meta']['num_classes']
   assert not (tmp_path / 'renders').exists()  # config.render = False
   run_file = read(tmp_path / 'runs' / 'random' / 'd0_pointnet_s0.json')
-  config = tiny_config('random,full')
-  config.render = True  # turned on later: the pictures are drawn, nothing else is redone
-  assert finals(pipeline.run(config, str(tmp_path))) == finals(results)
+  # turned on later: the pictures are drawn, nothing else is redone
+  assert finals(pipeline.run(tiny_config('random,full', render=True), str(tmp_path))) == \
+      finals(results)
   assert sorted(os.listdir(tmp_path / 'renders')) == ['random']
   assert len(os.listdir(tmp_path / 'renders' / 'random')) == results['meta']['num_classes'] + 1
   assert read(tmp_path / 'runs' / 'random' / 'd0_pointnet_s0.json') == run_file
@@ -319,10 +317,9 @@ def test_every_set_is_evaluated_on_every_backbone_and_tables_show_them(tmp_path,
 
 
 def tiny_segmentation(methods='random,dd3d,full'):
-  c = config_lib.use_segmentation(tiny_config(methods), epochs=2)
+  c = config_lib.use_segmentation(tiny_config(methods, render=True), epochs=2)  # parts coloured
   c.distill.batch_syn = 8
   c.eval.methods = methods
-  c.render = True  # parts coloured
   return c
 
 

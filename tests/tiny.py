@@ -3,9 +3,10 @@
 from dd3d_jax import config as config_lib
 
 
-def tiny_config(methods='dd3d,random', **distill_overrides):
+def tiny_config(methods='dd3d,random', render=False, **distill_overrides):
   """The procedural shapes at 64 points, 5 training clouds per class, 3 iterations,
-  one 2-epoch evaluation per method, no pictures."""
+  one 2-epoch evaluation per method, pictures only if `render` (the tests that look at
+  them)."""
   c = config_lib.base_config()
   c.data.format = 'shapes'
   c.data.num_points = 64
@@ -19,7 +20,7 @@ def tiny_config(methods='dd3d,random', **distill_overrides):
   c.methods.tm.update(num_experts=2, max_start_epoch=1, expert_epochs=1, syn_steps=2,
                       expert_batch=8)
   c.eval.update(dict(num_evals=1, epochs=2, test_every=1, methods=methods))
-  c.render = False  # the tests that look at the pictures turn them on
+  c.render = render
   return c
 
 
