@@ -243,15 +243,16 @@ def experts_fn(settings, context) -> Callable[[], Any]:
   # A given folder is the user's (relative to the current directory); else the workdir's.
   folder = os.path.abspath(settings.experts_dir) if settings.experts_dir else 'experts'
   name = fingerprint(settings, context)
-  fit = jax.jit(lambda key: train_expert(
-      network, context.targets_task, jnp.asarray(train.points), jnp.asarray(train.labels), key,
-      epochs=epochs,
+  # The split is an argument, not a constant of the program (XLA would copy it into the
+  # executable and try to fold it).
+  fit = jax.jit(lambda key, points, labels: train_expert(
+      network, context.targets_task, points, labels, key, epochs=epochs,
       lr=settings.expert_lr, batch_size=settings.expert_batch,
       train_points=settings.train_points, augment=settings.augment, mesh=context.mesh))
   memo = []
 
   def one(i: int) -> dict[str, np.ndarray]:
-    params, losses = fit(jax.random.key(i))
+    params, losses = fit(jax.random.key(i), train.points, train.labels)
     log.info('tm: expert %d/%d trained for %d epochs (loss %.3f -> %.3f).', i + 1,
              settings.num_experts, epochs, float(losses[0]), float(losses[-1]))
     return {'losses': np.asarray(losses),
