@@ -86,7 +86,9 @@ def test_chunked_matching_equals_per_class_reference(chunks):
     d = tiny_distiller()
     gen_params, net_params, points, weights, noise, counts = float64_case(d)
 
-    def reference(gp):  # plain sum over classes of the GM loss on full generator params
+    # The arrays are arguments, not constants of the program: XLA would fold the real
+    # side's network into constants at compile time.
+    def reference(gp, net_params, points, noise):  # the plain sum over classes of GM's loss
       total = 0.0
       for c, n in enumerate(counts):
         total += gradient.gm_loss(
@@ -96,7 +98,8 @@ def test_chunked_matching_equals_per_class_reference(chunks):
             net_apply=d.network.logits)
       return total
 
-    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)
+    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params, net_params,
+                                                                  points, noise)
     for chunk in chunks:
       loss, grads = jax.jit(functools.partial(
           distill.matching_loss_and_grad, d._replace(class_chunk=chunk)))(
@@ -115,7 +118,7 @@ def test_augmented_matching_augments_each_class_alike_on_both_sides():
     gen_params, net_params, points, weights, noise, counts = float64_case(d)
     key = jax.random.key(4)
 
-    def reference(gp):
+    def reference(gp, net_params, points, noise):
       total = 0.0
       for c, n in enumerate(counts):
         k_c = jax.random.fold_in(key, c)
@@ -128,7 +131,8 @@ def test_augmented_matching_augments_each_class_alike_on_both_sides():
             net_apply=d.network.logits)
       return total
 
-    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)
+    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params, net_params,
+                                                                  points, noise)
     matched = jax.jit(functools.partial(distill.matching_loss_and_grad, d))
     targets = jnp.repeat(jnp.arange(K)[:, None], 4, 1)
     loss, grads = matched(gen_params, net_params, points, targets, weights, noise,
@@ -248,11 +252,12 @@ def test_group_matching_equals_a_per_class_reference_in_inference_mode(per_part)
                                             per_group=per_part))(
         gen_params, net_vars, points, parts, f64(weights), noise)
 
-    def grad_of(p, x, y, t, mask, w=None):  # inference mode: the BatchNorm running statistics
-      return jax.grad(lambda q: part_cross_entropy(
-          seg.logits({**net_vars, 'params': q}, x, y), t, mask, w))(p)
+    def reference(gp, net_vars, points, parts, weights, noise):  # arguments, not constants
 
-    def reference(gp):
+      def grad_of(p, x, y, t, mask, w=None):  # inference mode: BatchNorm's running statistics
+        return jax.grad(lambda q: part_cross_entropy(
+            seg.logits({**net_vars, 'params': q}, x, y), t, mask, w))(p)
+
       total = 0.0
       for c in range(PK):
         syn = synth.generate(gp, noise.reshape(PK * PCPC, PN, 1))[c * PCPC:(c + 1) * PCPC]
@@ -268,7 +273,8 @@ def test_group_matching_equals_a_per_class_reference_in_inference_mode(per_part)
           total += gradient.match_distance(jax.lax.stop_gradient(g_real), g_syn)
       return total
 
-    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(gen_params)
+    ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference))(
+        gen_params, net_vars, points, parts, f64(weights), noise)
     np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-10)
     chex.assert_trees_all_close(grads, ref_grads, rtol=1e-8, atol=1e-12)
 
