@@ -114,6 +114,18 @@ def test_bad_config_value(field, value, says, copy, capsys):
   assert snapshot(copy) == before
 
 
+def test_a_bad_value_is_reported_before_the_pipeline_loads(tmp_path):
+  """The one line comes before Orbax and matplotlib are imported (a second sooner)."""
+  code = ('import sys\nfrom dd3d_jax import main\nfrom tests.tiny import tiny_config\n'
+          'c = tiny_config()\nc.seed = -1\ntry:\n  main.execute(c, sys.argv[1], ["x"])\n'
+          'except SystemExit as e:\n  print(e.code, *(m in sys.modules for m in '
+          '("dd3d_jax.pipeline", "orbax.checkpoint", "matplotlib")))\n')
+  out = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'w')], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+  assert out.stdout.split() == ['2', 'False', 'False', 'False'], out.stdout + out.stderr
+  assert out.stderr.startswith('error: seed must be') and not (tmp_path / 'w').exists()
+
+
 def test_tm_start_window_must_not_be_empty(copy, capsys):
   config = tiny_config('tm')
   config.methods.tm.min_start_epoch = 1  # tiny's max_start_epoch is 1
