@@ -106,12 +106,12 @@ def retry_command(argv: list[str], field: str, value: float, workdir: str) -> st
 def execute(config, workdir: str, argv: list[str]) -> None:
   """Runs the job; every user mistake and failed write ends in one line and status 2, a
   Ctrl-C in one line saying where it stopped and status 130."""
-  try:  # a bad value is reported before Orbax and matplotlib load (pipeline.run checks too)
+  # The values are checked (pipeline.run checks them again, for library callers) before
+  # the pipeline, Orbax and matplotlib are imported: a mistake is one line a second sooner.
+  try:
     config_lib.validate(config)
   except UserError as e:
     fail(str(e))
-  # Imported here, once the flags and the config are valid: a mistake there is reported
-  # without loading Orbax and matplotlib.
   from dd3d_jax import pipeline, runner
   try:
     pipeline.run(config, workdir)
