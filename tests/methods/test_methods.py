@@ -10,6 +10,7 @@ labels), so a new task module is tested here too.
 
 import dataclasses
 import functools
+import logging
 
 import chex
 import jax
@@ -221,10 +222,12 @@ STEPPED = [n if n in FAST_RESUME else pytest.param(n, marks=pytest.mark.slow)
 
 
 @pytest.mark.parametrize('name', STEPPED)
-def test_interrupted_and_resumed_equals_uninterrupted_and_traces_once(name, tmp_path, monkeypatch):
+def test_interrupted_and_resumed_equals_uninterrupted_and_traces_once(name, tmp_path, monkeypatch,
+                                                                       caplog):
   """Three fits (whole, killed after step 3, resumed) give the same bits and trace the
-  method's step at most once between them (the runner compiles once per method); the
-  steps move every learned parameter."""
+  method's step at most once between them; the resumed fit, from a restored state, takes
+  the program the fresh one compiled (the runner compiles once per method); the steps
+  move every learned parameter."""
   method, _, real = build(name)
   assert method.num_steps >= 3
   key = jax.random.key(2)
@@ -257,7 +260,10 @@ def test_interrupted_and_resumed_equals_uninterrupted_and_traces_once(name, tmp_
   with pytest.raises(KeyboardInterrupt):
     runner.fit(method, real, key, run('b'))
   monkeypatch.setattr(records, 'append_jsonl', append)
-  resumed = runner.fit(method, real, key, run('b'))
+  caplog.set_level(logging.WARNING, logger='jax._src.interpreters.pxla')
+  with jax.log_compiles(True):  # logs each lowering (a compile or a compilation-cache load)
+    resumed = runner.fit(method, real, key, run('b'))
+  assert not [r for r in caplog.records if '_step' in r.getMessage()]  # the same program
   chex.assert_trees_all_equal(resumed, whole)
   lines = records.read_jsonl(str(tmp_path / 'b' / 'metrics.jsonl'))
   assert [m['iteration'] for m in lines] == list(range(1, method.num_steps + 1))
