@@ -25,13 +25,11 @@ from dd3d_jax import workdir as workdir_lib
 from dd3d_jax.checkpoint import Checkpointer
 from tests.tiny import tiny_config as _tiny
 
-ITERATIONS = 8  # room for the SIGKILL of test 6 to land in the distillation
-
 
 def tiny_config(methods='dd3d,random'):
-  """The tiny job of every test here (the finished run's, so that compilations are shared),
-  with pictures (a lost one is drawn again)."""
-  return _tiny(methods, render=True, iterations=ITERATIONS)
+  """The tiny job of every test here, with pictures (a lost one is drawn again): the
+  finished run's and test_pipeline's, so that their compiled programs are shared."""
+  return _tiny(methods, render=True)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -347,7 +345,7 @@ def test_a_lost_set_is_exported_again_from_its_checkpoint(how, copy, finished, c
     os.remove(os.path.join(copy, name))
   with caplog.at_level('INFO', logger='dd3d_jax'):
     assert finals(pipeline.run(tiny_config(), copy)) == finals(finished[1])
-  assert 'dd3d 0: already distilled (8 steps).' in caplog.text  # restored, not distilled again
+  assert 'dd3d 0: already distilled (3 steps).' in caplog.text  # restored, not distilled again
   assert [m.split(':')[0] for m in caplog.messages[:2]] == [  # the log starts with the devices
       f'JAX {jax.__version__}, cpu backend', 'dataset shapes']
   for name in ('dd3d_0.npz', 'random_0.npz'):
@@ -448,9 +446,9 @@ def test_a_run_file_older_than_a_protocol_field_counts_at_its_default(copy):
 
 # 6. A SIGKILL at a random step: the same command resumes to the same bits.
 def test_sigkill_at_a_random_step_resumes_bit_identically(finished, tmp_path, caplog):
-  whole, at = finished, random.randrange(1, ITERATIONS)
+  whole, at = finished, random.randrange(1, tiny_config().distill.iterations)
   workdir = tmp_path / 'killed'
-  cmd = [sys.executable, '-m', 'dd3d_jax.main', f'--config=tests/tiny.py:iterations={ITERATIONS}',
+  cmd = [sys.executable, '-m', 'dd3d_jax.main', '--config=tests/tiny.py',
          f'--workdir={workdir}']
   proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   log, t0 = workdir / 'metrics.jsonl', time.time()
@@ -491,7 +489,7 @@ def test_shipped_configs_load_by_name_from_any_directory_and_help_lists_the_fiel
 
 # 7. Ctrl-C: one line saying where it stopped, status 130; the same command resumes.
 @pytest.mark.parametrize('where, says', [
-    ('step', 'interrupted at step 3 of 8 (method dd3d, distill 0); run the same command again '
+    ('step', 'interrupted at step 3 of 3 (method dd3d, distill 0); run the same command again '
              'to resume from step 2 (finished runs are kept).'),
     ('evaluation', 'interrupted in evaluation run 1 of 1 (method dd3d, distill 0, backbone '
                    'pointnet); run the same command again to redo that run (finished runs are '
@@ -524,7 +522,7 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes_alike(where, says, fini
 # 8. One writer per workdir, between real processes.
 def run_main(workdir, *args):
   return subprocess.run([sys.executable, '-m', 'dd3d_jax.main',
-                         f'--config=tests/tiny.py:iterations={ITERATIONS}', f'--workdir={workdir}',
+                         '--config=tests/tiny.py', f'--workdir={workdir}',
                          *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
