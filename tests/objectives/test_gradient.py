@@ -150,7 +150,12 @@ def test_network_gradient_takes_a_network_as_built():
   variables = network.init(jax.random.key(0))
   points = jax.random.normal(jax.random.key(1), (3, 32, 3))
   labels = jnp.arange(3)
-  direct = gradient.network_gradient(network, variables, points, labels)
-  adapter = lambda p, x: network.apply({**variables, 'params': p}, x, labels)[0]  # noqa: E731
-  chex.assert_trees_all_close(direct, gradient.network_gradient(adapter, variables['params'],
-                                                                points, labels))
+  direct = jax.jit(functools.partial(gradient.network_gradient, network))(variables, points,
+                                                                         labels)
+
+  @jax.jit
+  def adapted(variables, points, labels):  # a plain function of (params, points)
+    adapter = lambda p, x: network.apply({**variables, 'params': p}, x, labels)[0]  # noqa: E731
+    return gradient.network_gradient(adapter, variables['params'], points, labels)
+
+  chex.assert_trees_all_close(direct, adapted(variables, points, labels))
