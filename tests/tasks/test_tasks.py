@@ -48,7 +48,8 @@ def test_loss_weights_masks_predictions_and_scores(setup):
   if task.per_point:
     assert targets.shape == train.points.shape[:2]
   points, labels = jnp.asarray(train.points[:3]), jnp.asarray(train.labels[:3])
-  outputs, _ = network.apply(variables, points, labels)
+  apply = jax.jit(network.apply)  # one program per batch shape, not one per operation
+  outputs, _ = apply(variables, points, labels)
   t = jnp.asarray(targets[:3])
   loss = task.loss(outputs, t)
   assert loss.shape == () and np.isfinite(float(loss))
@@ -60,7 +61,7 @@ def test_loss_weights_masks_predictions_and_scores(setup):
   mask = jnp.ones(t.shape, jnp.float32)  # counting every point (or cloud) changes nothing
   np.testing.assert_allclose(task.loss(outputs, t, None, mask), loss, rtol=1e-5)
   test = dataset.test
-  outputs, _ = network.apply(variables, jnp.asarray(test.points), jnp.asarray(test.labels))
+  outputs, _ = apply(variables, jnp.asarray(test.points), jnp.asarray(test.labels))
   predictions = np.asarray(task.predict(outputs, jnp.asarray(test.labels)))
   assert len(predictions) == len(test.labels)
   scores = task.score(predictions, test)
