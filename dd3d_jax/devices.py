@@ -135,6 +135,19 @@ def replicate(x, mesh: Mesh | None):
   return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P()))
 
 
+def place_replicated(x, mesh: Mesh | None):
+  """A copy of `x` (a pytree; outside jit) committed whole to every unit of `mesh`, where
+  `replicate` keeps it inside jit; without a mesh, committed to the device each array lies
+  on. A fresh state (not committed) and one restored from a checkpoint (committed to one
+  device) then enter a jitted step alike: one program, and no clash with the mesh."""
+  def place(a):
+    if not isinstance(a, jax.Array):
+      return a
+    return jax.device_put(a, a.sharding if mesh is None else NamedSharding(mesh, P()),
+                          may_alias=False)
+  return jax.tree.map(place, x)
+
+
 def resolve_class_chunk(class_chunk: int) -> int:
   """-1 picks per backend: 1 on CPU (sequential map is faster and lighter there), else 0."""
   if class_chunk >= 0:

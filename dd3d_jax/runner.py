@@ -124,11 +124,9 @@ def fit(method: Any, real: Any, key: jax.Array, run: Run) -> Any:
         m for m in records.read_jsonl(run.metrics_path)
         if not (_mine(m, run.label) and m.get('iteration', 0) > start)])
     # Steps donate their input; a state that shares arrays with the caller (a key kept
-    # as it was given) must not lose them, so the runner steps its own copy. The copy is
-    # committed to where it lies, as a restored state is, so that a fresh and a resumed
-    # state take the same compiled step (jit compiles again for a change of committedness).
-    state = jax.tree.map(lambda x: jax.device_put(x, x.sharding, may_alias=False)
-                         if isinstance(x, jax.Array) else x, state)
+    # as it was given) must not lose them, so the runner steps its own copy, placed where
+    # the step keeps it: a fresh and a restored state then take the same compiled step.
+    state = devices.place_replicated(state, getattr(method, 'mesh', None))
     inputs = step_inputs(method, real)
     t_first = None
     for it in range(start + 1, method.num_steps + 1):

@@ -3,7 +3,8 @@
 The checks run in a child process that sees forced CPU devices
 (`--xla_force_host_platform_device_count`, which must be set before JAX starts). On 4
 devices: one outer step of gradient matching in float64 for 6 classes (which 4 does
-not divide: padded units) and the DM loss; the slow checks add a short distillation in
+not divide: padded units) and the DM loss, and a tiny DM job stopped mid-distillation that
+resumes to the uninterrupted result; the slow checks add a short distillation in
 float32, data-parallel training and testing of a BatchNorm network in float64, and 8
 devices and 8 classes (which both 4 and 8 divide) for the outer step.
 """
@@ -27,8 +28,8 @@ def run_child(devices: int, check: str):
   assert 'ok' in out.stdout, out.stdout
 
 
-def test_on_4_devices_a_sharded_step_equals_unsharded():
-  run_child(4, 'step')  # 6 classes on 4 devices: padded units included
+def test_on_4_devices_a_sharded_step_equals_unsharded_and_a_stopped_run_resumes():
+  run_child(4, 'step,resume')  # 6 classes on 4 devices: padded units included
 
 
 @pytest.mark.slow
@@ -166,6 +167,42 @@ def _child_eval(devices: int) -> None:
   print('ok')
 
 
+def _child_resume(devices: int) -> None:
+  """The tiny job's DM over all devices, stopped in its third step and run again, ends
+  where the uninterrupted job does (the restored state is placed back on the mesh)."""
+  import tempfile
+
+  import numpy as np
+
+  from dd3d_jax import pipeline, runner
+  from tests.tiny import tiny_config
+
+  config = tiny_config('dm')
+  config.mesh.units = devices
+  step, calls = runner._step, []
+
+  def preempted(*args, **kwargs):  # a checkpoint follows each step: steps 1 and 2 are kept
+    calls.append(1)
+    if len(calls) == 3:
+      raise KeyboardInterrupt
+    return step(*args, **kwargs)
+
+  with tempfile.TemporaryDirectory() as whole, tempfile.TemporaryDirectory() as stopped:
+    expected = pipeline.run(config, whole)
+    runner._step = preempted
+    try:
+      pipeline.run(config, stopped)
+      raise AssertionError('the run was not stopped')
+    except KeyboardInterrupt:
+      runner._step = step
+    resumed = pipeline.run(config, stopped)
+    assert [r['final_oa'] for r in resumed['dm']['runs']] == [
+        r['final_oa'] for r in expected['dm']['runs']]
+    with np.load(f'{whole}/sets/dm_0.npz') as a, np.load(f'{stopped}/sets/dm_0.npz') as b:
+      np.testing.assert_array_equal(a['points'], b['points'])
+  print('ok')
+
+
 def _child_describe(devices: int) -> None:
   import jax
 
@@ -179,5 +216,5 @@ def _child_describe(devices: int) -> None:
 if __name__ == '__main__':
   for check in sys.argv[1].split(','):
     {'step': _child_step, 'distill': _child_distill, 'eval': _child_eval,
-     'describe': _child_describe}[check](
+     'resume': _child_resume, 'describe': _child_describe}[check](
         int(sys.argv[2]))
