@@ -175,26 +175,16 @@ def _child_resume(devices: int) -> None:
   import numpy as np
 
   from dd3d_jax import pipeline, runner
+  from tests.test_pipeline import crash_on_call
   from tests.tiny import tiny_config
 
   config = tiny_config('dm')
   config.mesh.units = devices
-  step, calls = runner._step, []
-
-  def preempted(*args, **kwargs):  # a checkpoint follows each step: steps 1 and 2 are kept
-    calls.append(1)
-    if len(calls) == 3:
-      raise KeyboardInterrupt
-    return step(*args, **kwargs)
-
   with tempfile.TemporaryDirectory() as whole, tempfile.TemporaryDirectory() as stopped:
     expected = pipeline.run(config, whole)
-    runner._step = preempted
-    try:
+    with pytest.MonkeyPatch.context() as m, pytest.raises(KeyboardInterrupt):
+      crash_on_call(m, runner, '_step', 2)  # after steps 1 and 2 and their checkpoints
       pipeline.run(config, stopped)
-      raise AssertionError('the run was not stopped')
-    except KeyboardInterrupt:
-      runner._step = step
     resumed = pipeline.run(config, stopped)
     assert [r['final_oa'] for r in resumed['dm']['runs']] == [
         r['final_oa'] for r in expected['dm']['runs']]
